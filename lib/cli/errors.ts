@@ -1,0 +1,22 @@
+/** Errors that decide the process exit code; only main.ts turns them into an exit. */
+
+/** The command line itself is wrong: exit 2, like other CLI tools. */
+export class UsageError extends Error {
+  override name = "UsageError";
+  readonly exitCode = 2;
+}
+
+/** A role that exists in the contract but has not been built yet: say so, never fake success. */
+export class NotImplementedError extends Error {
+  override name = "NotImplementedError";
+  readonly exitCode = 1;
+  constructor(role: string) {
+    super(`"${role}" is not implemented in this build yet`);
+  }
+}
+
+/** The exit code an error asks for: its own `exitCode`, or 1. */
+export function exitCodeOf(e: unknown): number {
+  const code = (e as { exitCode?: unknown })?.exitCode;
+  return typeof code === "number" && Number.isInteger(code) && code > 0 ? code : 1;
+}

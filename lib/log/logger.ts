@@ -1,0 +1,72 @@
+/** Levelled logging to stderr, as text or JSON lines. Callers pass facts (paths, keys,
+ * counts), never secret values: the logger has no way to tell one from the other. */
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  json?: boolean;
+  /** Added to every line, e.g. {component: "inject"}. */
+  base?: LogFields;
+  /** Where lines go; stderr by default so the app's stdout stays its own. */
+  write?: (line: string) => void;
+}
+
+const encoder = new TextEncoder();
+const toStderr = (line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
+
+/** Parses a level name, accepting the aliases users type ("warning", "trace"). */
+export function parseLogLevel(value: string): LogLevel {
+  const v = value.trim().toLowerCase();
+  if (v === "warning") return "warn";
+  if (v === "trace") return "debug";
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+  throw new TypeError(
+    `Cannot parse log level "${value}": expected one of ${LOG_LEVELS.join(", ")}`,
+  );
+}
+
+/** Creates a logger; lines below `level` are dropped before they are formatted. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const min = LOG_LEVELS.indexOf(options.level ?? "info");
+  const write = options.write ?? toStderr;
+  const base = options.base ?? {};
+  const emit = (level: LogLevel, msg: string, fields: LogFields = {}) => {
+    if (LOG_LEVELS.indexOf(level) < min) return;
+    const all = { ...base, ...fields };
+    const time = new Date().toISOString();
+    if (options.json) {
+      write(JSON.stringify({ time, level, msg, ...all }));
+      return;
+    }
+    const extra = Object.entries(all)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${formatValue(v)}`)
+      .join(" ");
+    write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? " " + extra : ""}`);
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+  };
+}
+
+function formatValue(v: string | number | boolean | undefined): string {
+  const s = String(v);
+  return /^[\w./:@#,-]*$/.test(s) && s !== "" ? s : JSON.stringify(s);
+}
+
+/** A logger that drops everything, for library callers that want silence. */
+export const silentLogger: Logger = createLogger({ write: () => {} });

@@ -1,0 +1,63 @@
+/** What went wrong talking to the store, as a caller needs to act on it. */
+export type StoreErrorKind =
+  | "not_found" // path, version or key does not exist
+  | "permission_denied" // 403: the role or policy does not allow it
+  | "bad_request" // 400: e.g. unknown role, malformed path
+  | "rate_limited" // 429 after retries
+  | "server_error" // 5xx after retries
+  | "timeout" // no answer in time
+  | "tls" // certificate could not be verified
+  | "unreachable" // connection refused, DNS, reset
+  | "bad_response"; // the answer is not what the API promises
+
+export interface StoreErrorDetails {
+  address: string;
+  operation: "login" | "read";
+  /** API path after /v1/, e.g. "demo-kv/data/myapp-secret" or "auth/kubernetes_local/login". */
+  path: string;
+  key?: string;
+  version?: number;
+  namespace?: string;
+  status?: number;
+  cause?: unknown;
+}
+
+/** Every failure of the store client. Messages name address, path and key; never a value or token. */
+export class StoreError extends Error {
+  override name = "StoreError";
+  readonly kind: StoreErrorKind;
+  readonly address: string;
+  readonly operation: "login" | "read";
+  readonly path: string;
+  readonly key?: string;
+  readonly version?: number;
+  readonly namespace?: string;
+  readonly status?: number;
+
+  constructor(kind: StoreErrorKind, reason: string, d: StoreErrorDetails) {
+    super(describe(kind, reason, d), { cause: d.cause });
+    this.kind = kind;
+    this.address = d.address;
+    this.operation = d.operation;
+    this.path = d.path;
+    this.key = d.key;
+    this.version = d.version;
+    this.namespace = d.namespace;
+    this.status = d.status;
+  }
+
+  /** True for failures worth another attempt (network, 429, 5xx). */
+  get retryable(): boolean {
+    return this.kind === "unreachable" || this.kind === "timeout" ||
+      this.kind === "rate_limited" || this.kind === "server_error";
+  }
+}
+
+function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): string {
+  const what = d.operation === "login"
+    ? `Cannot log in at ${d.path}`
+    : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
+      (d.key !== undefined ? ` key "${d.key}"` : "");
+  const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;
+  return `${what} from ${where}: ${kind.replaceAll("_", " ")}: ${reason}`;
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs every real server the tests run against, reusing cached builds in .peers/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/install-bao.sh"
+bash "$here/build-kube.sh"

@@ -1,0 +1,52 @@
+/** The few assertions the tests use, on node:assert (JSR's @std/assert is unreachable here). */
+import nodeAssert from "node:assert/strict";
+
+/** Fails with `msg` unless `cond` is truthy. */
+export function assert(cond: unknown, msg?: string): asserts cond {
+  nodeAssert.ok(cond, msg);
+}
+
+/** Deep, strict equality. */
+export function assertEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
+  nodeAssert.deepStrictEqual(actual, expected, msg);
+}
+
+/** `text` contains `part`. */
+export function assertStringIncludes(text: string, part: string, msg?: string): void {
+  nodeAssert.ok(
+    text.includes(part),
+    msg ?? `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`,
+  );
+}
+
+/** `fn` rejects with an instance of `type`; returns the error for further checks. */
+export async function assertRejects<E extends Error>(
+  fn: () => Promise<unknown>,
+  type: new (...args: never[]) => E,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof type) return e;
+    throw new Error(
+      `expected ${type.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+    );
+  }
+  throw new Error(`expected ${type.name}, but it resolved`);
+}
+
+/** `fn` throws an instance of `type`; returns the error. */
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  type: new (...args: never[]) => E,
+): E {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof type) return e;
+    throw new Error(
+      `expected ${type.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+    );
+  }
+  throw new Error(`expected ${type.name}, but nothing was thrown`);
+}

@@ -1,0 +1,107 @@
+/** A real etcd + kube-apiserver on 127.0.0.1 with ServiceAccount token issuing, so tests get
+ * genuine ServiceAccount JWTs (TokenRequest) that OpenBao verifies through TokenReview. */
+import { type KubeApi, kubeApi } from "./kube_api.ts";
+import { freePort, peerBinary, runOk, type Server, spawnServer, waitUntil } from "./process.ts";
+
+export interface Kube extends KubeApi {
+  url: string;
+  /** PEM of the apiserver's serving certificate (self-signed, so also its CA). */
+  caCert: string;
+  caFile: string;
+  /** Static token in group system:masters, for the tests and OpenBao's TokenReview calls. */
+  adminToken: string;
+  logFiles: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts etcd and kube-apiserver under `dir`; resolves when /readyz answers 200. */
+export async function startKube(dir: string): Promise<Kube> {
+  const pki = `${dir}/kube-pki`;
+  await Deno.mkdir(pki, { recursive: true });
+  await runOk("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    "-keyout",
+    `${pki}/tls.key`,
+    "-out",
+    `${pki}/tls.crt`,
+  ]);
+  await runOk("openssl", ["genrsa", "-out", `${pki}/sa.key`, "2048"]);
+  await runOk("openssl", ["rsa", "-in", `${pki}/sa.key`, "-pubout", "-out", `${pki}/sa.pub`]);
+  const adminToken = "admin-" + crypto.randomUUID();
+  await Deno.writeTextFile(`${pki}/tokens.csv`, `${adminToken},admin,admin,"system:masters"\n`);
+
+  const [etcdPort, peerPort, kubePort] = [freePort(), freePort(), freePort()];
+  const servers: Server[] = [];
+  const stopAll = async () => {
+    for (const s of servers.reverse()) await s.stop();
+  };
+  try {
+    const etcd = spawnServer("etcd", dir, peerBinary("etcd"), [
+      "--name=t",
+      `--data-dir=${dir}/etcd`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=t=http://127.0.0.1:${peerPort}`,
+      "--unsafe-no-fsync",
+      "--log-level=warn",
+    ]);
+    servers.push(etcd);
+    const url = `https://127.0.0.1:${kubePort}`;
+    const apiserver = spawnServer("kube-apiserver", dir, peerBinary("kube-apiserver"), [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${kubePort}`,
+      `--cert-dir=${pki}`,
+      `--tls-cert-file=${pki}/tls.crt`,
+      `--tls-private-key-file=${pki}/tls.key`,
+      `--token-auth-file=${pki}/tokens.csv`,
+      "--authorization-mode=RBAC",
+      `--service-account-issuer=${url}`,
+      `--service-account-key-file=${pki}/sa.pub`,
+      `--service-account-signing-key-file=${pki}/sa.key`,
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--allow-privileged=true",
+      "--disable-admission-plugins=ServiceAccount",
+      "--v=1",
+    ]);
+    servers.push(apiserver);
+    const caCert = await Deno.readTextFile(`${pki}/tls.crt`);
+    const client = kubeApi(url, caCert, adminToken);
+    await waitUntil(
+      "kube-apiserver",
+      async () => {
+        return await client.api<unknown>("GET", "/readyz", undefined, [500, 503]) === "ok";
+      },
+      90_000,
+      apiserver.logFile,
+    );
+    return {
+      url,
+      caCert,
+      caFile: `${pki}/tls.crt`,
+      adminToken,
+      ...client,
+      logFiles: [etcd.logFile, apiserver.logFile],
+      async stop() {
+        client.close();
+        await stopAll();
+      },
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

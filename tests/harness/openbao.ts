@@ -1,0 +1,52 @@
+/** A real OpenBao dev server with TLS on 127.0.0.1, fresh each run. */
+import { freePort, peerBinary, spawnServer, waitUntil } from "./process.ts";
+
+export interface OpenBao {
+  address: string;
+  /** PEM of the CA that signed the server certificate. */
+  caCert: string;
+  caFile: string;
+  rootToken: string;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `bao server -dev -dev-tls` in `dir` and waits for it to be unsealed. */
+export async function startOpenBao(dir: string): Promise<OpenBao> {
+  const port = freePort();
+  const certDir = `${dir}/bao-tls`;
+  await Deno.mkdir(certDir, { recursive: true });
+  const rootToken = "root-" + crypto.randomUUID();
+  const server = spawnServer("openbao", dir, peerBinary("bao"), [
+    "server",
+    "-dev",
+    "-dev-tls",
+    `-dev-tls-cert-dir=${certDir}`,
+    `-dev-root-token-id=${rootToken}`,
+    `-dev-listen-address=127.0.0.1:${port}`,
+    "-dev-no-store-token",
+  ], { HOME: dir, BAO_LOG_LEVEL: "warn" });
+  const address = `https://127.0.0.1:${port}`;
+  const caFile = `${certDir}/vault-ca.pem`;
+  let client: Deno.HttpClient | undefined;
+  await waitUntil(
+    "OpenBao",
+    async () => {
+      client ??= Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] });
+      const r = await fetch(`${address}/v1/sys/health`, { client });
+      await r.body?.cancel();
+      return r.status === 200;
+    },
+    30_000,
+    server.logFile,
+  );
+  client?.close();
+  return {
+    address,
+    caCert: await Deno.readTextFile(caFile),
+    caFile,
+    rootToken,
+    logFile: server.logFile,
+    stop: () => server.stop(),
+  };
+}

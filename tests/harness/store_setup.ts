@@ -1,0 +1,99 @@
+/** Prepares the store and cluster exactly as the usage guide's "Preparing a test
+ * environment" does, through the same HTTP API calls as its curl examples. */
+
+export interface BaoAdmin {
+  address: string;
+  caCert: string;
+  rootToken: string;
+}
+
+export interface KubeAdmin {
+  url: string;
+  caCert: string;
+  adminToken: string;
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    allow?: number[],
+  ): Promise<T>;
+}
+
+/** Calls the store as root, like `curl --header "X-Vault-Token: ${VAULT_TOKEN}"`. */
+export function baoApi(bao: BaoAdmin) {
+  const client = Deno.createHttpClient({ caCerts: [bao.caCert] });
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    namespace?: string,
+  ): Promise<Record<string, unknown>> => {
+    const headers: Record<string, string> = { "x-vault-token": bao.rootToken };
+    if (namespace) headers["x-vault-namespace"] = namespace;
+    const r = await fetch(`${bao.address}/v1/${path}`, {
+      method,
+      client,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    if (!r.ok) {
+      throw new Error(`OpenBao ${method} ${path}: HTTP ${r.status}: ${text.slice(0, 300)}`);
+    }
+    return text ? JSON.parse(text) : {};
+  };
+}
+
+/** The guide's secret values, for assertions. */
+export const GUIDE = {
+  mount: "demo-kv",
+  secretPath: "demo-kv/data/myapp-secret",
+  data: { DB_USER: "username", DB_PASS: "secret-password" },
+  policy: "myapp-ro-policy",
+  role: "myapp-role",
+  namespace: "myapp-namespace",
+  serviceAccount: "myapp-sa",
+  authPaths: ["kubernetes_local", "remote-kube-1"],
+} as const;
+
+/** Enables a Kubernetes auth mount pointed at the test apiserver (what Stronghold does for
+ * kubernetes_local by itself, and what the guide does by hand for remote clusters). */
+export async function enableKubeAuth(
+  bao: BaoAdmin,
+  kube: KubeAdmin,
+  path: string,
+  namespace?: string,
+): Promise<void> {
+  const api = baoApi(bao);
+  await api("POST", `sys/auth/${path}`, { type: "kubernetes" }, namespace);
+  await api("PUT", `auth/${path}/config`, {
+    kubernetes_host: kube.url,
+    kubernetes_ca_cert: kube.caCert,
+    // The reviewer credential OpenBao uses for TokenReview (the guide's "static token" option).
+    token_reviewer_jwt: kube.adminToken,
+    disable_local_ca_jwt: true,
+  }, namespace);
+}
+
+/** Runs the guide's preparation steps; idempotent only on a fresh server. */
+export async function prepareGuideStore(bao: BaoAdmin, kube: KubeAdmin): Promise<void> {
+  const api = baoApi(bao);
+  await api("POST", "sys/mounts/demo-kv", { type: "kv", options: { version: "2" } });
+  await api("PUT", "demo-kv/data/myapp-secret", { data: GUIDE.data });
+  for (const path of GUIDE.authPaths) await enableKubeAuth(bao, kube, path);
+  await api("PUT", "sys/policies/acl/myapp-ro-policy", {
+    policy: 'path "demo-kv/data/myapp-secret" {\n  capabilities = ["read"]\n}\n',
+  });
+  for (const path of GUIDE.authPaths) {
+    await api("PUT", `auth/${path}/role/myapp-role`, {
+      bound_service_account_names: "myapp-sa",
+      bound_service_account_namespaces: "myapp-namespace",
+      policies: "myapp-ro-policy",
+      ttl: "10m",
+    });
+  }
+  await kube.api("POST", "/api/v1/namespaces", { metadata: { name: GUIDE.namespace } });
+  await kube.api("POST", `/api/v1/namespaces/${GUIDE.namespace}/serviceaccounts`, {
+    metadata: { name: GUIDE.serviceAccount },
+  });
+}

@@ -1,0 +1,56 @@
+/** `deno task test`: starts a fresh OpenBao (TLS) and etcd + kube-apiserver, prepares them
+ * as the usage guide does, runs every test file against them, then stops them.
+ * Arguments are passed to `deno test` (e.g. a file or `--filter`). */
+import { ENV_VAR, type TestEnvFile } from "./harness/env.ts";
+import { startKube } from "./harness/kube.ts";
+import { startOpenBao } from "./harness/openbao.ts";
+import { ROOT } from "./harness/process.ts";
+import { prepareGuideStore } from "./harness/store_setup.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "secrets-store-test-" });
+const started = performance.now();
+const [bao, kube] = await Promise.all([startOpenBao(dir), startKube(dir)]);
+let code = 1;
+try {
+  await prepareGuideStore(bao, kube);
+  console.error(
+    `test servers ready in ${
+      Math.round(performance.now() - started)
+    } ms: OpenBao ${bao.address}, kube-apiserver ${kube.url}`,
+  );
+  const env: TestEnvFile = {
+    dir,
+    bao: { address: bao.address, caCert: bao.caCert, caFile: bao.caFile, rootToken: bao.rootToken },
+    kube: { url: kube.url, caCert: kube.caCert, caFile: kube.caFile, adminToken: kube.adminToken },
+  };
+  await Deno.writeTextFile(`${dir}/env.json`, JSON.stringify(env));
+  const junit = `${dir}/junit.xml`;
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "--allow-all", `--junit-path=${junit}`, ...Deno.args],
+    cwd: ROOT,
+    env: { [ENV_VAR]: `${dir}/env.json` },
+    stdin: "null",
+  }).spawn().status;
+  code = status.code;
+  console.log(summary(junit));
+} finally {
+  await Promise.all([bao.stop(), kube.stop()]);
+  if (code === 0) await Deno.remove(dir, { recursive: true });
+  else console.error(`server logs kept in ${dir}`);
+}
+Deno.exit(code);
+
+/** The plain closing line CI reads: "tests: N passed, N failed". */
+function summary(junitFile: string): string {
+  let xml = "";
+  try {
+    xml = Deno.readTextFileSync(junitFile);
+  } catch {
+    return "tests: 0 passed, 1 failed (no test report was written)";
+  }
+  const cases = xml.match(/<testcase\b[^>]*?(\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
+  const failed = cases.filter((c) => /<failure|<error/.test(c)).length;
+  const skipped = cases.filter((c) => /<skipped/.test(c)).length;
+  const passed = cases.length - failed - skipped;
+  return `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`;
+}

@@ -1,0 +1,277 @@
+/** The store client against a real OpenBao, logging in with real ServiceAccount tokens
+ * issued by a real kube-apiserver. */
+import { assert, assertEquals, assertRejects, assertThrows } from "./harness/assert.ts";
+import { testEnv } from "./harness/env.ts";
+import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
+import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/client.ts";
+import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
+
+const env = testEnv();
+
+function client(o: Partial<StoreClientOptions> = {}): StoreClient {
+  return new StoreClient({ address: env.bao.address, caCert: env.bao.caCert, ...o });
+}
+
+async function expectKind(p: Promise<unknown>, kind: StoreErrorKind): Promise<StoreError> {
+  const e = await assertRejects(() => p, StoreError);
+  assertEquals(e.kind, kind, e.message);
+  return e;
+}
+
+/** A broader role than the guide's, so missing paths answer 404 rather than 403. */
+const wideRole = "client-test-role";
+let setUp: Promise<void> | undefined;
+function setUpWideRole(): Promise<void> {
+  return setUp ??= (async () => {
+    await env.bao.api("PUT", "sys/policies/acl/client-test-policy", {
+      policy:
+        'path "demo-kv/data/*" { capabilities = ["read"] }\npath "client-kv1/*" { capabilities = ["read"] }\n',
+    });
+    await env.bao.api("PUT", `auth/kubernetes_local/role/${wideRole}`, {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: GUIDE.namespace,
+      policies: "client-test-policy",
+      ttl: "10m",
+    });
+    // Five versions of one secret, so version 4 exists and version 9 does not.
+    for (let v = 1; v <= 5; v++) {
+      await env.bao.api("PUT", "demo-kv/data/client-versions", { data: { DB_PASS: `pass-v${v}` } });
+    }
+    await env.bao.api("POST", "sys/mounts/client-kv1", { type: "kv", options: { version: "1" } });
+    await env.bao.api("PUT", "client-kv1/legacy", { API_KEY: "kv1-value", PORT: 5432 });
+  })();
+}
+
+Deno.test("a ServiceAccount token logs in at kubernetes_local and reads the guide's secret", async () => {
+  const c = client();
+  try {
+    const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+    const login = await c.login("kubernetes_local", GUIDE.role, jwt);
+    assert(login.token.length > 0);
+    assertEquals(login.leaseSeconds, 600); // the guide's ttl=10m
+    const secret = await c.read(GUIDE.secretPath);
+    assertEquals(secret.kv, 2);
+    assertEquals(secretValue(secret, "DB_PASS", c.address), "secret-password");
+    assertEquals(secretValue(secret, "DB_USER", c.address), "username");
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("the same token logs in through the second auth path remote-kube-1", async () => {
+  const c = client();
+  try {
+    const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+    await c.login("remote-kube-1", GUIDE.role, jwt);
+    assertEquals((await c.read(GUIDE.secretPath)).data, { ...GUIDE.data });
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a token of another ServiceAccount is refused with permission_denied", async () => {
+  await env.kube.api("POST", `/api/v1/namespaces/${GUIDE.namespace}/serviceaccounts`, {
+    metadata: { name: "intruder-sa" },
+  }, [409]);
+  const jwt = await env.kube.tokenFor(GUIDE.namespace, "intruder-sa");
+  const c = client();
+  try {
+    const e = await expectKind(c.login("kubernetes_local", GUIDE.role, jwt), "permission_denied");
+    assert(e.message.includes("auth/kubernetes_local/login"), e.message);
+    assert(!e.message.includes(jwt), "the JWT must never appear in an error");
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("an unknown role is a bad_request naming the login path", async () => {
+  const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+  const c = client();
+  try {
+    const e = await expectKind(c.login("kubernetes_local", "no-such-role", jwt), "bad_request");
+    assert(e.message.includes("no-such-role") || e.message.includes("role"), e.message);
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a path outside the policy is permission_denied and names the path", async () => {
+  const c = client();
+  try {
+    await c.login(
+      "kubernetes_local",
+      GUIDE.role,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    const e = await expectKind(c.read("demo-kv/data/other-team"), "permission_denied");
+    assertEquals(e.path, "demo-kv/data/other-team");
+    assert(
+      e.message.includes("demo-kv/data/other-team") && e.message.includes(env.bao.address),
+      e.message,
+    );
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a missing path, a missing version and a missing key are not_found", async () => {
+  await setUpWideRole();
+  const c = client();
+  try {
+    await c.login(
+      "kubernetes_local",
+      wideRole,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    await expectKind(c.read("demo-kv/data/does-not-exist"), "not_found");
+    const e = await expectKind(c.read("demo-kv/data/client-versions", { version: 9 }), "not_found");
+    assertEquals(e.version, 9);
+    const secret = await c.read("demo-kv/data/client-versions");
+    const k = assertThrows(() => secretValue(secret, "NOPE", c.address), StoreError);
+    assertEquals([k.kind, k.key, k.path], ["not_found", "NOPE", "demo-kv/data/client-versions"]);
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a version selects that KV v2 version", async () => {
+  await setUpWideRole();
+  const c = client();
+  try {
+    await c.login(
+      "kubernetes_local",
+      wideRole,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    assertEquals(
+      secretValue(await c.read("demo-kv/data/client-versions", { version: 4 }), "DB_PASS", ""),
+      "pass-v4",
+    );
+    assertEquals(
+      secretValue(await c.read("demo-kv/data/client-versions"), "DB_PASS", ""),
+      "pass-v5",
+    );
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a KV v1 mount reads from data, and refuses a version", async () => {
+  await setUpWideRole();
+  const c = client();
+  try {
+    await c.login(
+      "kubernetes_local",
+      wideRole,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    const s = await c.read("client-kv1/legacy");
+    assertEquals(s.kv, 1);
+    assertEquals(secretValue(s, "API_KEY", ""), "kv1-value");
+    assertEquals(secretValue(s, "PORT", ""), "5432");
+    await expectKind(c.read("client-kv1/legacy", { version: 2 }), "bad_request");
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("an OpenBao namespace is used for login and reads via X-Vault-Namespace", async () => {
+  const ns = "team-a";
+  await env.bao.api("POST", `sys/namespaces/${ns}`, {});
+  await env.bao.api("POST", "sys/mounts/app-kv", { type: "kv", options: { version: "2" } }, ns);
+  await env.bao.api("PUT", "app-kv/data/config", { data: { TOKEN: "in-namespace" } }, ns);
+  await env.bao.api("PUT", "sys/policies/acl/ns-read", {
+    policy: 'path "app-kv/data/config" { capabilities = ["read"] }',
+  }, ns);
+  await enableKubeAuth(env.bao, env.kube, "kubernetes_local", ns);
+  await env.bao.api("PUT", "auth/kubernetes_local/role/ns-role", {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    policies: "ns-read",
+  }, ns);
+  const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+
+  const inNs = client({ namespace: ns });
+  const root = client();
+  try {
+    await inNs.login("kubernetes_local", "ns-role", jwt);
+    assertEquals(secretValue(await inNs.read("app-kv/data/config"), "TOKEN", ""), "in-namespace");
+    // Without the namespace the role does not exist at the root.
+    const e = await assertRejects(() => root.login("kubernetes_local", "ns-role", jwt), StoreError);
+    assert(["bad_request", "permission_denied"].includes(e.kind), e.message);
+  } finally {
+    inNs.close();
+    root.close();
+  }
+});
+
+Deno.test("a wrong CA is a tls error; skip-verify connects anyway", async () => {
+  const other = await Deno.readTextFile(env.kube.caFile); // a valid CA, just not the store's
+  const wrong = client({ caCert: other, retries: 0 });
+  const skip = client({ caCert: undefined, skipVerify: true });
+  try {
+    const e = await expectKind(wrong.read(GUIDE.secretPath), "tls");
+    assert(e.message.includes(env.bao.address), e.message);
+    // No token: the request reaches the server and is refused by policy, not by TLS.
+    await expectKind(skip.read(GUIDE.secretPath), "permission_denied");
+  } finally {
+    wrong.close();
+    skip.close();
+  }
+});
+
+Deno.test("a store that accepts but never answers gives a timeout error", async () => {
+  // Stand-in: a TCP listener that never replies, since a real server cannot be told to hang.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  const c = new StoreClient({
+    address: `http://127.0.0.1:${port}`,
+    requestTimeoutMs: 200,
+    retries: 1,
+    backoffMs: 10,
+  });
+  try {
+    const e = await expectKind(c.read(GUIDE.secretPath), "timeout");
+    assert(e.message.includes(GUIDE.secretPath), e.message);
+  } finally {
+    c.close();
+    listener.close();
+    held.forEach((h) => h.close());
+    await accepting.catch(() => {});
+  }
+});
+
+Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () => {
+  // Stand-in: a real OpenBao cannot be made to answer 503/429 on demand.
+  const answers = [503, 429, 200];
+  let reads = 0;
+  let denied = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname.endsWith("/denied")) {
+      denied++;
+      return Response.json({ errors: ["permission denied"] }, { status: 403 });
+    }
+    const status = answers[reads++] ?? 200;
+    return status === 200
+      ? Response.json({ data: { data: { K: "v" }, metadata: { version: 1 } } })
+      : Response.json({ errors: ["busy"] }, { status });
+  });
+  const c = new StoreClient({
+    address: `http://127.0.0.1:${server.addr.port}`,
+    retries: 3,
+    backoffMs: 5,
+  });
+  try {
+    assertEquals((await c.read("kv/data/busy")).data, { K: "v" });
+    assertEquals(reads, 3);
+    await expectKind(c.read("kv/data/denied"), "permission_denied");
+    assertEquals(denied, 1);
+  } finally {
+    c.close();
+    await server.shutdown();
+  }
+});
