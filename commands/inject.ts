@@ -1,13 +1,29 @@
 import { Command } from "commander";
-import { NotImplementedError } from "../lib/cli/errors.ts";
+import { inject } from "../lib/inject/inject.ts";
 
 /** `secrets-store inject -- <cmd> [args…]`: resolve secrets into the environment, then execve. */
 export function injectCommand(): Command {
   return new Command("inject")
-    .description("resolve secrets-store: templates into the environment, then exec <command>")
+    .description(
+      "resolve secrets-store: templates and env-from-path imports into the environment, then exec <command>\n" +
+        "(settings come from SECRETS_STORE_* variables, which the app never sees)",
+    )
     .argument("<command...>", "the program to run and its arguments (after --)")
+    .option(
+      "--store-file <file>",
+      "read secrets from a local YAML/JSON file laid out like the store",
+    )
+    .option(
+      "--dry-run",
+      "list which variable comes from which path and key (values masked); do not run",
+    )
     .passThroughOptions()
-    .action(() => {
-      throw new NotImplementedError("inject");
+    .action(async (command: string[], opts: { storeFile?: string; dryRun?: boolean }) => {
+      await inject({
+        command,
+        env: Deno.env.toObject(),
+        storeFile: opts.storeFile,
+        dryRun: opts.dryRun,
+      });
     });
 }

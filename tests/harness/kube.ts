@@ -1,11 +1,12 @@
 /** A real etcd + kube-apiserver on 127.0.0.1 with ServiceAccount token issuing, so tests get
  * genuine ServiceAccount JWTs (TokenRequest) that OpenBao verifies through TokenReview. */
 import { type KubeApi, kubeApi } from "./kube_api.ts";
+import { makeCa, makeLeaf } from "./pki.ts";
 import { freePort, peerBinary, runOk, type Server, spawnServer, waitUntil } from "./process.ts";
 
 export interface Kube extends KubeApi {
   url: string;
-  /** PEM of the apiserver's serving certificate (self-signed, so also its CA). */
+  /** PEM of the CA that signed the apiserver's serving certificate. */
   caCert: string;
   caFile: string;
   /** Static token in group system:masters, for the tests and OpenBao's TokenReview calls. */
@@ -18,23 +19,8 @@ export interface Kube extends KubeApi {
 export async function startKube(dir: string): Promise<Kube> {
   const pki = `${dir}/kube-pki`;
   await Deno.mkdir(pki, { recursive: true });
-  await runOk("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-keyout",
-    `${pki}/tls.key`,
-    "-out",
-    `${pki}/tls.crt`,
-  ]);
+  const ca = await makeCa(pki, "kube-ca");
+  const tls = await makeLeaf(pki, "kube-apiserver", ca, ["IP:127.0.0.1", "DNS:localhost"]);
   await runOk("openssl", ["genrsa", "-out", `${pki}/sa.key`, "2048"]);
   await runOk("openssl", ["rsa", "-in", `${pki}/sa.key`, "-pubout", "-out", `${pki}/sa.pub`]);
   const adminToken = "admin-" + crypto.randomUUID();
@@ -65,8 +51,8 @@ export async function startKube(dir: string): Promise<Kube> {
       "--advertise-address=127.0.0.1",
       `--secure-port=${kubePort}`,
       `--cert-dir=${pki}`,
-      `--tls-cert-file=${pki}/tls.crt`,
-      `--tls-private-key-file=${pki}/tls.key`,
+      `--tls-cert-file=${tls.certFile}`,
+      `--tls-private-key-file=${tls.keyFile}`,
       `--token-auth-file=${pki}/tokens.csv`,
       "--authorization-mode=RBAC",
       `--service-account-issuer=${url}`,
@@ -78,7 +64,7 @@ export async function startKube(dir: string): Promise<Kube> {
       "--v=1",
     ]);
     servers.push(apiserver);
-    const caCert = await Deno.readTextFile(`${pki}/tls.crt`);
+    const caCert = ca.cert;
     const client = kubeApi(url, caCert, adminToken);
     await waitUntil(
       "kube-apiserver",
@@ -91,7 +77,7 @@ export async function startKube(dir: string): Promise<Kube> {
     return {
       url,
       caCert,
-      caFile: `${pki}/tls.crt`,
+      caFile: ca.certFile,
       adminToken,
       ...client,
       logFiles: [etcd.logFile, apiserver.logFile],

@@ -49,6 +49,8 @@ export const GUIDE = {
   mount: "demo-kv",
   secretPath: "demo-kv/data/myapp-secret",
   data: { DB_USER: "username", DB_PASS: "secret-password" },
+  commonPath: "demo-kv/data/common-secret",
+  common: { DB_USER: "common-user", LOG_FORMAT: "json", REGION: "eu-1" },
   policy: "myapp-ro-policy",
   role: "myapp-role",
   namespace: "myapp-namespace",
@@ -84,11 +86,17 @@ export async function prepareGuideStore(bao: BaoAdmin, kube: KubeAdmin): Promise
   await api("PUT", "sys/policies/acl/myapp-ro-policy", {
     policy: 'path "demo-kv/data/myapp-secret" {\n  capabilities = ["read"]\n}\n',
   });
+  // The guide's myapp1 example also imports demo-kv/data/common-secret, which its policy
+  // does not cover; a second policy grants it, leaving the guide's own policy as written.
+  await api("PUT", "demo-kv/data/common-secret", { data: GUIDE.common });
+  await api("PUT", "sys/policies/acl/myapp-common-policy", {
+    policy: 'path "demo-kv/data/common-secret" {\n  capabilities = ["read"]\n}\n',
+  });
   for (const path of GUIDE.authPaths) {
     await api("PUT", `auth/${path}/role/myapp-role`, {
       bound_service_account_names: "myapp-sa",
       bound_service_account_namespaces: "myapp-namespace",
-      policies: "myapp-ro-policy",
+      policies: "myapp-ro-policy,myapp-common-policy",
       ttl: "10m",
     });
   }

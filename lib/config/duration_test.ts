@@ -1,0 +1,18 @@
+import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { parseDuration } from "./duration.ts";
+
+Deno.test("parseDuration() reads Go-style durations", () => {
+  assertEquals(parseDuration("10s"), 10_000);
+  assertEquals(parseDuration("1m30s"), 90_000);
+  assertEquals(parseDuration("500ms"), 500);
+  assertEquals(parseDuration("1.5s"), 1500);
+  assertEquals(parseDuration("2h"), 7_200_000);
+  assertEquals(parseDuration("3"), 3000);
+});
+
+Deno.test("parseDuration() rejects junk and zero, quoting the input", () => {
+  for (const bad of ["", "ten seconds", "10x", "s10", "0s", "-1s", "10s junk"]) {
+    const e = assertThrows(() => parseDuration(bad), TypeError);
+    assertEquals(e.message.includes(`"${bad}"`), true);
+  }
+});

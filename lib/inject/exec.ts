@@ -1,0 +1,83 @@
+/** Replaces this process with the app through libc's execve: same PID, no child left to
+ * forward signals or exit codes, and nothing of the injector left in memory. */
+
+/** The command could not be started; exit codes follow the shell (127 not found, 126 not runnable). */
+export class ExecError extends Error {
+  override name = "ExecError";
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Finds `command` the way execvp does, but on the app's PATH, not the injector's. */
+export function lookPath(command: string, env: Record<string, string>): string {
+  if (command === "") throw new ExecError("Cannot start the app: the command is empty", 127);
+  if (command.includes("/")) {
+    checkRunnable(command);
+    return command;
+  }
+  const dirs = (env.PATH ?? DEFAULT_PATH).split(":").map((d) => d || ".");
+  let denied: string | undefined;
+  for (const dir of dirs) {
+    const candidate = `${dir}/${command}`;
+    try {
+      checkRunnable(candidate);
+      return candidate;
+    } catch (e) {
+      if ((e as ExecError).exitCode === 126) denied ??= candidate;
+    }
+  }
+  if (denied) checkRunnable(denied);
+  throw new ExecError(
+    `Cannot start the app: "${command}" not found in PATH=${env.PATH ?? DEFAULT_PATH}`,
+    127,
+  );
+}
+
+function checkRunnable(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new ExecError(`Cannot start the app: ${path} does not exist`, 127);
+  }
+  if (!info.isFile) throw new ExecError(`Cannot start the app: ${path} is not a file`, 126);
+  if (info.mode !== null && (info.mode & 0o111) === 0) {
+    throw new ExecError(`Cannot start the app: ${path} is not executable`, 126);
+  }
+}
+
+const enc = new TextEncoder();
+
+/** A NULL-terminated array of C strings; `keep` holds the buffers alive until the call. */
+function cStringArray(items: string[], keep: Uint8Array[]): BigUint64Array<ArrayBuffer> {
+  const ptrs = new BigUint64Array(items.length + 1);
+  items.forEach((s, i) => {
+    const buf = enc.encode(s + "\0");
+    keep.push(buf);
+    ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  });
+  return ptrs;
+}
+
+/** Never returns on success. On failure throws ExecError naming the path and errno. */
+export function execve(path: string, argv: string[], env: Record<string, string>): never {
+  const libc = Deno.dlopen("libc.so.6", {
+    execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+    strerror: { parameters: ["i32"], result: "pointer" },
+  });
+  const keep: Uint8Array[] = [];
+  const file = enc.encode(path + "\0");
+  const argvC = cStringArray(argv, keep);
+  const envC = cStringArray(Object.entries(env).map(([k, v]) => `${k}=${v}`), keep);
+  libc.symbols.execve(file, argvC, envC);
+  const errnoPtr = libc.symbols.__errno_location();
+  const errno = errnoPtr ? new Deno.UnsafePointerView(errnoPtr).getInt32() : 0;
+  const text = libc.symbols.strerror(errno);
+  const reason = text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+  libc.close();
+  throw new ExecError(`Cannot start the app: execve ${path}: ${reason}`, errno === 2 ? 127 : 126);
+}

@@ -1,0 +1,67 @@
+/** `inject`: settings from the environment, secrets from the store, then execve. */
+import { createLogger } from "../log/logger.ts";
+import { execve, lookPath } from "./exec.ts";
+import { reportLines } from "./report.ts";
+import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
+import { readSettings, withoutSettings } from "./settings.ts";
+import type { SecretSource } from "./source.ts";
+import { storeFileSource } from "./store_file.ts";
+import { storeSource } from "./store_source.ts";
+
+export interface InjectOptions {
+  /** The app's command and arguments. */
+  command: string[];
+  /** The process environment, settings included. */
+  env: Record<string, string>;
+  /** Local development: read secrets from this file instead of the store. */
+  storeFile?: string;
+  /** Print what would be resolved instead of starting the app. */
+  dryRun?: boolean;
+  print?: (line: string) => void;
+  /** Replaced in unit tests only; the real one never returns. */
+  exec?: (path: string, argv: string[], env: Record<string, string>) => never;
+}
+
+/** Resolves and starts the app; returns only for a dry run, throws on failure. */
+export async function inject(o: InjectOptions): Promise<Resolution> {
+  const settings = readSettings(o.env);
+  const log = createLogger({
+    level: settings.logLevel,
+    json: settings.jsonLog,
+    base: { component: "inject" },
+  });
+  const appEnv = withoutSettings(o.env);
+  let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
+  if (needsStore(appEnv, settings.envFromPath)) {
+    const started = performance.now();
+    const source: SecretSource = o.storeFile
+      ? storeFileSource(o.storeFile)
+      : storeSource(settings, log);
+    try {
+      resolution = await resolveEnv(appEnv, source, {
+        envFromPath: settings.envFromPath,
+        ignoreMissing: settings.ignoreMissing,
+        signal: AbortSignal.timeout(settings.clientTimeoutMs),
+        logger: log,
+      });
+    } finally {
+      source.close();
+    }
+    log.info("secrets resolved", {
+      source: source.name,
+      variables: resolution.assignments.filter((a) => a.status === "ok").length,
+      reads: resolution.reads,
+      ms: Math.round(performance.now() - started),
+    });
+  } else {
+    log.debug("nothing to resolve, store not contacted");
+  }
+  if (o.dryRun) {
+    const print = o.print ?? ((line: string) => console.log(line));
+    for (const line of reportLines(resolution, o.command)) print(line);
+    return resolution;
+  }
+  const path = lookPath(o.command[0]!, resolution.env);
+  log.debug("starting the app", { path });
+  return (o.exec ?? execve)(path, o.command, resolution.env);
+}

@@ -1,0 +1,218 @@
+/** Turns an environment with templates and env-from-path imports into the app's
+ * environment. Each distinct (path, version) is read once, a bounded number at a time. */
+import type { Logger } from "../log/logger.ts";
+import { type Secret, secretValue } from "../vault/client.ts";
+import { StoreError } from "../vault/errors.ts";
+import type { SecretSource } from "./source.ts";
+import { parseTemplate, refName, type SecretRef, TemplateError } from "./template.ts";
+
+export interface ResolveOptions {
+  /** Paths whose every key becomes a variable; later ones win, and win over templates. */
+  envFromPath: string[];
+  ignoreMissing: boolean;
+  /** Aborts outstanding reads (client-timeout). */
+  signal: AbortSignal;
+  concurrency?: number;
+  logger: Logger;
+}
+
+/** How one variable got (or did not get) its value; never holds the value. */
+export interface Assignment {
+  variable: string;
+  from: "template" | "env-from-path";
+  ref: SecretRef;
+  status: "ok" | "failed" | "overridden";
+  reason?: string;
+}
+
+export interface Resolution {
+  env: Record<string, string>;
+  assignments: Assignment[];
+  /** Distinct reads made, for logs and benchmarks. */
+  reads: number;
+}
+
+/** Resolution failed and ignore-missing-secrets is off; the message lists every failure. */
+export class ResolveError extends Error {
+  override name = "ResolveError";
+  readonly exitCode = 1;
+  constructor(readonly failures: Assignment[]) {
+    super(
+      `Cannot resolve ${failures.length} secret reference(s); the app was not started:\n` +
+        failures.map((f) => `  ${f.variable} <- ${describeRef(f)}: ${f.reason}`).join("\n"),
+    );
+  }
+}
+
+const ENV_NAME = /^[^=\0]+$/;
+
+/** True when `env` holds anything to resolve, so a caller can skip logging in at all. */
+export function needsStore(env: Record<string, string>, envFromPath: string[]): boolean {
+  return envFromPath.length > 0 || Object.entries(env).some(([k, v]) => isTemplate(k, v));
+}
+
+function isTemplate(name: string, value: string): boolean {
+  try {
+    return parseTemplate(name, value) !== undefined;
+  } catch {
+    return true; // malformed, but meant as one: it must be reported, not passed on
+  }
+}
+
+/** Resolves `env`; throws ResolveError unless every reference resolved or ignoreMissing. */
+export async function resolveEnv(
+  env: Record<string, string>,
+  source: SecretSource,
+  o: ResolveOptions,
+): Promise<Resolution> {
+  const out = { ...env };
+  const assignments: Assignment[] = [];
+  const templated: Array<[string, SecretRef]> = [];
+  for (const [name, value] of Object.entries(env)) {
+    try {
+      const ref = parseTemplate(name, value);
+      if (ref) templated.push([name, ref]);
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      assignments.push({
+        variable: name,
+        from: "template",
+        ref: { path: "", key: "" },
+        status: "failed",
+        reason: e.message,
+      });
+    }
+  }
+
+  const wanted = new Map<string, { path: string; version?: number }>();
+  for (const [, ref] of templated) {
+    wanted.set(readKey(ref.path, ref.version), { path: ref.path, version: ref.version });
+  }
+  for (const path of o.envFromPath) wanted.set(readKey(path), { path });
+  const secrets = await readAll([...wanted.entries()], source, o);
+
+  for (const [name, ref] of templated) {
+    const got = secrets.get(readKey(ref.path, ref.version))!;
+    try {
+      if (got instanceof Error) throw got;
+      out[name] = checked(name, secretValue(got, ref.key, source.name), ref);
+      assignments.push({ variable: name, from: "template", ref, status: "ok" });
+    } catch (e) {
+      assignments.push({
+        variable: name,
+        from: "template",
+        ref,
+        status: "failed",
+        reason: reasonOf(e),
+      });
+    }
+  }
+
+  for (const path of o.envFromPath) {
+    const got = secrets.get(readKey(path))!;
+    if (got instanceof Error) {
+      assignments.push({
+        variable: "*",
+        from: "env-from-path",
+        ref: { path, key: "*" },
+        status: "failed",
+        reason: reasonOf(got),
+      });
+      continue;
+    }
+    for (const key of Object.keys(got.data)) {
+      const ref = { path, key };
+      if (!ENV_NAME.test(key)) {
+        o.logger.warn("key cannot be an environment variable name, skipped", { path, key });
+        continue;
+      }
+      try {
+        out[key] = checked(key, secretValue(got, key, source.name), ref);
+      } catch (e) {
+        assignments.push({
+          variable: key,
+          from: "env-from-path",
+          ref,
+          status: "failed",
+          reason: reasonOf(e),
+        });
+        continue;
+      }
+      // Imports win over templates and over earlier imports of the same name.
+      for (const a of assignments) {
+        if (a.variable === key && a.status === "ok") a.status = "overridden";
+      }
+      assignments.push({ variable: key, from: "env-from-path", ref, status: "ok" });
+    }
+  }
+
+  const failures = assignments.filter((a) => a.status === "failed");
+  if (failures.length > 0 && !o.ignoreMissing) throw new ResolveError(failures);
+  for (const f of failures) {
+    // Never hand the app a variable still holding its template.
+    if (
+      f.from === "template" &&
+      !assignments.some((a) => a.variable === f.variable && a.status === "ok")
+    ) {
+      delete out[f.variable];
+    }
+    o.logger.warn("secret not resolved, ignored (ignore-missing-secrets)", {
+      variable: f.variable,
+      ref: describeRef(f),
+      reason: f.reason,
+    });
+  }
+  return { env: out, assignments, reads: wanted.size };
+}
+
+function readKey(path: string, version?: number): string {
+  return `${path}\0${version ?? ""}`;
+}
+
+/** Reads every wanted secret, at most `concurrency` at a time; failures are kept as values. */
+async function readAll(
+  wanted: Array<[string, { path: string; version?: number }]>,
+  source: SecretSource,
+  o: ResolveOptions,
+): Promise<Map<string, Secret | Error>> {
+  const results = new Map<string, Secret | Error>();
+  let next = 0;
+  const worker = async () => {
+    while (next < wanted.length) {
+      const [key, { path, version }] = wanted[next++]!;
+      try {
+        results.set(key, await source.read(path, version, o.signal));
+        o.logger.debug("read secret", { path, version });
+      } catch (e) {
+        results.set(key, e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, wanted.length) }, worker));
+  return results;
+}
+
+function checked(variable: string, value: string, ref: SecretRef): string {
+  if (value.includes("\0")) {
+    throw new TypeError(
+      `the value of ${refName(ref)} holds a NUL byte, which ${variable} cannot carry`,
+    );
+  }
+  return value;
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof StoreError) {
+    return e.kind === "not_found" && e.key !== undefined
+      ? `key "${e.key}" not found in ${e.path}`
+      : `${e.kind.replaceAll("_", " ")}: ${e.message}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+function describeRef(a: Assignment): string {
+  if (a.ref.path === "") return "(malformed template)";
+  return a.from === "env-from-path" && a.ref.key === "*"
+    ? `${a.ref.path} (env-from-path)`
+    : refName(a.ref);
+}

@@ -1,0 +1,119 @@
+/** The injector's own settings. The webhook writes them into the container as environment
+ * variables (from annotations and installation defaults); the injector removes every one of
+ * them before it starts the app. */
+import { z } from "zod";
+import { parseDuration } from "../config/duration.ts";
+import { type LogLevel, parseLogLevel } from "../log/logger.ts";
+
+/** Variable names, one per setting; the annotation each comes from is in the comment. */
+export const SETTINGS_ENV = {
+  address: "SECRETS_STORE_ADDR", // addr
+  role: "SECRETS_STORE_ROLE", // role
+  authPath: "SECRETS_STORE_AUTH_PATH", // auth-path
+  namespace: "SECRETS_STORE_NAMESPACE", // namespace
+  caCert: "SECRETS_STORE_CA_CERT", // the installation's caCert (PEM)
+  caFile: "SECRETS_STORE_CA_FILE", // tls-secret, mounted as a file
+  skipVerify: "SECRETS_STORE_TLS_SKIP_VERIFY", // tls-skip-verify
+  ignoreMissing: "SECRETS_STORE_IGNORE_MISSING_SECRETS", // ignore-missing-secrets
+  clientTimeout: "SECRETS_STORE_CLIENT_TIMEOUT", // client-timeout
+  logLevel: "SECRETS_STORE_LOG_LEVEL", // log-level
+  jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
+  tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
+  envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
+} as const;
+
+export const DEFAULT_AUTH_PATH = "kubernetes_local";
+export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+
+export interface InjectorSettings {
+  address?: string;
+  role?: string;
+  authPath: string;
+  namespace?: string;
+  caCert?: string;
+  caFile?: string;
+  skipVerify: boolean;
+  ignoreMissing: boolean;
+  clientTimeoutMs: number;
+  logLevel: LogLevel;
+  jsonLog: boolean;
+  tokenFile: string;
+  envFromPath: string[];
+}
+
+/** A setting that cannot be used; the message names the variable and the bad value. */
+export class SettingsError extends TypeError {
+  override name = "SettingsError";
+}
+
+const text = z.string().trim().transform((s) => s || undefined).optional();
+
+const bool = (name: string) =>
+  z.string().optional().transform((v, ctx) => {
+    const s = (v ?? "").trim().toLowerCase();
+    if (s === "" || s === "false" || s === "0" || s === "no") return false;
+    if (s === "true" || s === "1" || s === "yes") return true;
+    ctx.addIssue({ code: "custom", message: `${name}="${v}" is not a boolean (true or false)` });
+    return z.NEVER;
+  });
+
+const via = <T>(name: string, parse: (s: string) => T) =>
+  z.string().transform((v, ctx) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${name}: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+const Schema = z.object({
+  [SETTINGS_ENV.address]: text,
+  [SETTINGS_ENV.role]: text,
+  [SETTINGS_ENV.authPath]: text,
+  [SETTINGS_ENV.namespace]: text,
+  [SETTINGS_ENV.caCert]: text,
+  [SETTINGS_ENV.caFile]: text,
+  [SETTINGS_ENV.skipVerify]: bool(SETTINGS_ENV.skipVerify),
+  [SETTINGS_ENV.ignoreMissing]: bool(SETTINGS_ENV.ignoreMissing),
+  [SETTINGS_ENV.clientTimeout]: via(SETTINGS_ENV.clientTimeout, parseDuration).optional(),
+  [SETTINGS_ENV.logLevel]: via(SETTINGS_ENV.logLevel, parseLogLevel).optional(),
+  [SETTINGS_ENV.jsonLog]: bool(SETTINGS_ENV.jsonLog),
+  [SETTINGS_ENV.tokenFile]: text,
+  [SETTINGS_ENV.envFromPath]: z.string().optional(),
+});
+
+/** Reads the settings out of an environment; throws SettingsError listing every bad one. */
+export function readSettings(env: Record<string, string>): InjectorSettings {
+  const r = Schema.safeParse(env);
+  if (!r.success) {
+    throw new SettingsError(
+      `Invalid injector settings: ${r.error.issues.map((i) => i.message).join("; ")}`,
+    );
+  }
+  const e = r.data;
+  return {
+    address: e.SECRETS_STORE_ADDR,
+    role: e.SECRETS_STORE_ROLE,
+    authPath: e.SECRETS_STORE_AUTH_PATH ?? DEFAULT_AUTH_PATH,
+    namespace: e.SECRETS_STORE_NAMESPACE,
+    caCert: e.SECRETS_STORE_CA_CERT,
+    caFile: e.SECRETS_STORE_CA_FILE,
+    skipVerify: e.SECRETS_STORE_TLS_SKIP_VERIFY,
+    ignoreMissing: e.SECRETS_STORE_IGNORE_MISSING_SECRETS,
+    clientTimeoutMs: e.SECRETS_STORE_CLIENT_TIMEOUT ?? DEFAULT_CLIENT_TIMEOUT_MS,
+    logLevel: e.SECRETS_STORE_LOG_LEVEL ?? "info",
+    jsonLog: e.SECRETS_STORE_JSON_LOG,
+    tokenFile: e.SECRETS_STORE_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
+    envFromPath: (e.SECRETS_STORE_ENV_FROM_PATH ?? "").split(",").map((p) => p.trim()).filter((p) =>
+      p
+    ),
+  };
+}
+
+/** The environment the app gets: everything but the injector's own variables. */
+export function withoutSettings(env: Record<string, string>): Record<string, string> {
+  const own = new Set<string>(Object.values(SETTINGS_ENV));
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !own.has(k)));
+}
