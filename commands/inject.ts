@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { inject } from "../lib/inject/inject.ts";
 
 /** `secrets-store inject -- <cmd> [args…]`: resolve secrets into the environment, then execve. */
 export function injectCommand(): Command {
@@ -19,6 +18,9 @@ export function injectCommand(): Command {
     )
     .passThroughOptions()
     .action(async (command: string[], opts: { storeFile?: string; dryRun?: boolean }) => {
+      // Loaded on use: the injector starts in every container and probe, so each role loads
+      // only its own modules.
+      const { inject } = await import("../lib/inject/inject.ts");
       await inject({
         command,
         env: Deno.env.toObject(),

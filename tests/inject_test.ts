@@ -2,7 +2,7 @@
  * real ServiceAccount token from the test kube-apiserver, the real OpenBao, and execve. */
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { ROOT } from "./harness/process.ts";
+import { freePort, ROOT } from "./harness/process.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
@@ -186,9 +186,12 @@ Deno.test("the command is found on the app's PATH; a missing command exits 127 n
 });
 
 Deno.test("with nothing to resolve the store is not contacted at all", async () => {
-  // An address nothing listens on: any login attempt would fail.
+  // An address nothing listens on (a port just found free): any login attempt would fail.
   const r = await inject(
-    settings({ SECRETS_STORE_ADDR: "https://127.0.0.1:1", SECRETS_STORE_LOG_LEVEL: "debug" }),
+    settings({
+      SECRETS_STORE_ADDR: `https://127.0.0.1:${freePort()}`,
+      SECRETS_STORE_LOG_LEVEL: "debug",
+    }),
     [
       "/usr/bin/env",
       "-0",
@@ -245,7 +248,10 @@ Deno.test("a missing path and a missing env-from-path are failures, or dropped w
 });
 
 Deno.test("an unreachable store fails, or starts the app without secrets when ignored", async () => {
-  const vars = { ...settings({ SECRETS_STORE_ADDR: "https://127.0.0.1:1" }), P: FAILING.GOOD };
+  const vars = {
+    ...settings({ SECRETS_STORE_ADDR: `https://127.0.0.1:${freePort()}` }),
+    P: FAILING.GOOD,
+  };
   const r = await inject(vars, ["/usr/bin/env", "-0"]);
   assertEquals(r.code, 1);
   assertStringIncludes(r.stderr, "P <- demo-kv/data/myapp-secret#DB_PASS: unreachable");

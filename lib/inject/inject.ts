@@ -35,7 +35,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   if (needsStore(appEnv, settings.envFromPath)) {
     const started = performance.now();
     const source: SecretSource = o.storeFile
-      ? storeFileSource(o.storeFile)
+      ? await storeFileSource(o.storeFile)
       : storeSource(settings, log);
     try {
       resolution = await resolveEnv(appEnv, source, {

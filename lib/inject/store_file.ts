@@ -8,7 +8,6 @@
  *     DB_PASS: older-password
  *
  * YAML or JSON (JSON is YAML). */
-import { parse } from "yaml";
 import { z } from "zod";
 import { StoreError } from "../vault/errors.ts";
 import type { SecretSource } from "./source.ts";
@@ -16,10 +15,12 @@ import type { SecretSource } from "./source.ts";
 const FileSchema = z.record(z.string().min(1), z.record(z.string(), z.unknown()));
 
 /** Loads `file`; throws a TypeError naming the file and what is wrong with it. */
-export function storeFileSource(file: string): SecretSource {
+export async function storeFileSource(file: string): Promise<SecretSource> {
+  // Loaded on use: only local development reads store files.
+  const { parse } = await import("yaml");
   let raw: unknown;
   try {
-    raw = parse(Deno.readTextFileSync(file));
+    raw = parse(await Deno.readTextFile(file));
   } catch (e) {
     throw new TypeError(`Cannot read store file ${file}: ${(e as Error).message}`);
   }

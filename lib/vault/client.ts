@@ -5,7 +5,7 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
-import { type TlsOptions, Transport, TransportError } from "./transport.ts";
+import { createTransport, type TlsOptions, type Transport, TransportError } from "./transport.ts";
 
 export interface StoreClientOptions extends TlsOptions {
   /** Base address, e.g. https://stronghold.d8-stronghold.svc:8300. */
@@ -89,7 +89,7 @@ export class StoreClient {
     }
     this.address = url.origin;
     this.namespace = o.namespace || undefined;
-    this.#transport = new Transport(url, o);
+    this.#transport = createTransport(url, o);
     this.#timeoutMs = o.requestTimeoutMs ?? 10_000;
     this.#retries = o.retries ?? 2;
     this.#backoffMs = o.backoffMs ?? 200;

