@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
-import { GUIDE } from "./harness/store_setup.ts";
+import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
@@ -314,4 +314,34 @@ Deno.test("debug and JSON logs never carry a secret value or the token", async (
       for (const line of r.stderr.trim().split("\n")) JSON.parse(line);
     }
   }
+});
+
+Deno.test("one run (as a wrapped exec probe runs) costs one login and one read per distinct path", async () => {
+  // Counted by the store itself, in its audit log.
+  await setUp();
+  await enableKubeAuth(env.bao, env.kube, "probe-kube");
+  await env.bao.api("PUT", "auth/probe-kube/role/probe", {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    policies: "inject-test",
+  });
+  await env.bao.api("PUT", "demo-kv/data/probe-a", { data: { A: "a", B: "b" } });
+  await env.bao.api("PUT", "demo-kv/data/probe-b", { data: { C: "c" } });
+  const r = await inject({
+    ...settings({ SECRETS_STORE_AUTH_PATH: "probe-kube", SECRETS_STORE_ROLE: "probe" }),
+    A: "secrets-store:demo-kv/data/probe-a#A",
+    B: "secrets-store:demo-kv/data/probe-a#B",
+    C: "secrets-store:demo-kv/data/probe-b#C",
+  }, ["/bin/true"]);
+  assertEquals(r.code, 0, r.stderr);
+  const requests = (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  )
+    .filter((e) => e.type === "request")
+    .map((e) => `${e.request.operation} ${e.request.path}`);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/probe-kube/login")).length, 1);
+  assertEquals(requests.filter((p) => p.startsWith("read demo-kv/data/probe-")).sort(), [
+    "read demo-kv/data/probe-a",
+    "read demo-kv/data/probe-b",
+  ]);
 });

@@ -20,7 +20,13 @@ try {
   );
   const env: TestEnvFile = {
     dir,
-    bao: { address: bao.address, caCert: bao.caCert, caFile: bao.caFile, rootToken: bao.rootToken },
+    bao: {
+      address: bao.address,
+      caCert: bao.caCert,
+      caFile: bao.caFile,
+      rootToken: bao.rootToken,
+      auditLog: bao.auditLog,
+    },
     kube: { url: kube.url, caCert: kube.caCert, caFile: kube.caFile, adminToken: kube.adminToken },
   };
   await Deno.writeTextFile(`${dir}/env.json`, JSON.stringify(env));

@@ -6,7 +6,7 @@ import { baoApi } from "./store_setup.ts";
 export const ENV_VAR = "SECRETS_STORE_TEST_ENV";
 
 export interface TestEnvFile {
-  bao: { address: string; caCert: string; caFile: string; rootToken: string };
+  bao: { address: string; caCert: string; caFile: string; rootToken: string; auditLog: string };
   kube: { url: string; caCert: string; caFile: string; adminToken: string };
   /** Scratch directory of this run, removed at the end. */
   dir: string;

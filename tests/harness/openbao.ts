@@ -7,6 +7,8 @@ export interface OpenBao {
   caCert: string;
   caFile: string;
   rootToken: string;
+  /** Every request the server saw, one JSON line each (a file audit device). */
+  auditLog: string;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -17,6 +19,13 @@ export async function startOpenBao(dir: string): Promise<OpenBao> {
   const certDir = `${dir}/bao-tls`;
   await Deno.mkdir(certDir, { recursive: true });
   const rootToken = "root-" + crypto.randomUUID();
+  // Audit devices can only be declared in configuration since OpenBao 2.0; tests read this
+  // log to count what the product asked the store for.
+  const auditLog = `${dir}/openbao-audit.log`;
+  await Deno.writeTextFile(
+    `${dir}/openbao.hcl`,
+    `audit "file" "test" {\n  options {\n    file_path = "${auditLog}"\n  }\n}\n`,
+  );
   const server = spawnServer("openbao", dir, peerBinary("bao"), [
     "server",
     "-dev",
@@ -25,6 +34,7 @@ export async function startOpenBao(dir: string): Promise<OpenBao> {
     `-dev-root-token-id=${rootToken}`,
     `-dev-listen-address=127.0.0.1:${port}`,
     "-dev-no-store-token",
+    `-config=${dir}/openbao.hcl`,
   ], { HOME: dir, BAO_LOG_LEVEL: "warn" });
   const address = `https://127.0.0.1:${port}`;
   const caFile = `${certDir}/vault-ca.pem`;
@@ -46,6 +56,7 @@ export async function startOpenBao(dir: string): Promise<OpenBao> {
     caCert: await Deno.readTextFile(caFile),
     caFile,
     rootToken,
+    auditLog,
     logFile: server.logFile,
     stop: () => server.stop(),
   };
