@@ -34,6 +34,22 @@ up_to_date() { # up_to_date <binary> <stamp file> <wanted stamp>
 }
 
 mkdir -p "$bin"
+# Builds are also kept outside the checkout, so a fresh clone on the same machine (CI's) reuses
+# them instead of rebuilding: keyed by the stamp, so a pin change never reuses an old binary.
+cache="${SECRETS_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store}/peers"
+mkdir -p "$cache"
+cached() { # cached <name> <stamp> -> path of the cached binary for that stamp
+  printf '%s/%s-%s' "$cache" "$1" "$(printf '%s' "$2" | sha256sum | cut -c1-16)"
+}
+restore() { # restore <name> <stamp file> <stamp>: copy a cached build in, if there is one
+  local c; c=$(cached "$1" "$3")
+  [ "${PEERS_FORCE_REBUILD:-0}" != 1 ] && [ -x "$c" ] || return 1
+  cp "$c" "$bin/$1.tmp" && mv -f "$bin/$1.tmp" "$bin/$1" && printf '%s\n' "$3" > "$2"
+  echo "build-kube: reused cached $1 ($c)"
+}
+save() { # save <name> <stamp>
+  cp "$bin/$1" "$(cached "$1" "$2").tmp" && mv -f "$(cached "$1" "$2").tmp" "$(cached "$1" "$2")"
+}
 # Serialise concurrent callers (parallel test runs) so they do not build twice into the same path.
 if command -v flock >/dev/null; then
   exec 9>"$bin/.build-kube.lock"
@@ -43,10 +59,16 @@ fi
 if up_to_date "$bin/kube-apiserver" "$bin/.kube-version" "$kube_stamp" &&
    up_to_date "$bin/etcd" "$bin/.etcd-version" "$etcd_stamp"; then
   echo "build-kube: kube-apiserver $k8s and etcd $etcd are up to date in .peers/bin"
+  [ -x "$(cached etcd "$etcd_stamp")" ] || save etcd "$etcd_stamp"
+  [ -x "$(cached kube-apiserver "$kube_stamp")" ] || save kube-apiserver "$kube_stamp"
   exit 0
 fi
 
 start_all=$SECONDS
+
+up_to_date "$bin/etcd" "$bin/.etcd-version" "$etcd_stamp" || restore etcd "$bin/.etcd-version" "$etcd_stamp" || true
+up_to_date "$bin/kube-apiserver" "$bin/.kube-version" "$kube_stamp" ||
+  restore kube-apiserver "$bin/.kube-version" "$kube_stamp" || true
 
 if ! up_to_date "$bin/etcd" "$bin/.etcd-version" "$etcd_stamp"; then
   echo "build-kube: building etcd $etcd with $gover ..."
@@ -57,11 +79,12 @@ if ! up_to_date "$bin/etcd" "$bin/.etcd-version" "$etcd_stamp"; then
   go -C "$etcd_mod" build -mod=readonly -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
   mv -f "$bin/etcd.tmp" "$bin/etcd"
   printf '%s\n' "$etcd_stamp" > "$bin/.etcd-version"
+  save etcd "$etcd_stamp"
   echo "build-kube: etcd built in $((SECONDS - t))s: $("$bin/etcd" --version | head -1)"
 fi
 
 if ! up_to_date "$bin/kube-apiserver" "$bin/.kube-version" "$kube_stamp"; then
-  echo "build-kube: building kube-apiserver $k8s with $gover (cold: ~10 min on 2 cores) ..."
+  echo "build-kube: building kube-apiserver $k8s with $gover (cold: ~5 min on 2 cores) ..."
   t=$SECONDS
   rm -f "$bin/.kube-version"
   minor=${k8s#v1.}; minor=${minor%%.*}
@@ -76,6 +99,7 @@ if ! up_to_date "$bin/kube-apiserver" "$bin/.kube-version" "$kube_stamp"; then
   go -C "$kube_mod" build -mod=readonly -trimpath -ldflags "$ld" -o "$bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   mv -f "$bin/kube-apiserver.tmp" "$bin/kube-apiserver"
   printf '%s\n' "$kube_stamp" > "$bin/.kube-version"
+  save kube-apiserver "$kube_stamp"
   echo "build-kube: kube-apiserver built in $((SECONDS - t))s: $("$bin/kube-apiserver" --version)"
 fi
 
