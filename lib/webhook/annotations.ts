@@ -1,0 +1,105 @@
+/** The Pod annotations of the usage guide, parsed and checked at admission so a typo is
+ * refused with a message naming the annotation instead of failing later in the container. */
+import { parseDuration } from "../config/duration.ts";
+import { parseLogLevel } from "../log/logger.ts";
+
+export const PREFIX = "secrets-store.deckhouse.io/";
+
+/** Every annotation of the contract, by its suffix. */
+export const ANNOTATIONS = [
+  "role",
+  "addr",
+  "tls-secret",
+  "tls-skip-verify",
+  "auth-path",
+  "namespace",
+  "env-from-path",
+  "ignore-missing-secrets",
+  "client-timeout",
+  "mutate-probes",
+  "log-level",
+  "enable-json-log",
+  "skip-mutate-containers",
+] as const;
+
+export interface PodOptions {
+  role: string;
+  addr?: string;
+  tlsSecret?: string;
+  tlsSkipVerify: boolean;
+  authPath?: string;
+  namespace?: string;
+  envFromPath?: string;
+  ignoreMissingSecrets: boolean;
+  clientTimeout?: string;
+  mutateProbes: boolean;
+  logLevel?: string;
+  enableJsonLog: boolean;
+  skipMutateContainers: string[];
+}
+
+/** A bad annotation; the Pod is refused with this message. */
+export class AnnotationError extends TypeError {
+  override name = "AnnotationError";
+}
+
+/** True when the Pod asks for injection. */
+export function wantsInjection(annotations: Record<string, string> | undefined): boolean {
+  return annotations?.[PREFIX + "role"] !== undefined;
+}
+
+/** Reads the Pod's options; throws AnnotationError listing every bad annotation. */
+export function readPodOptions(annotations: Record<string, string>): PodOptions {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const v = annotations[PREFIX + name]?.trim();
+    return v === "" ? undefined : v;
+  };
+  const bool = (name: string): boolean => {
+    const v = get(name)?.toLowerCase();
+    if (v === undefined || v === "false") return false;
+    if (v === "true") return true;
+    problems.push(`${PREFIX}${name}: "${annotations[PREFIX + name]}" is not true or false`);
+    return false;
+  };
+  const checked = (name: string, parse: (v: string) => unknown): string | undefined => {
+    const v = get(name);
+    if (v === undefined) return undefined;
+    try {
+      parse(v);
+    } catch (e) {
+      problems.push(`${PREFIX}${name}: ${(e as Error).message}`);
+    }
+    return v;
+  };
+  const role = get("role");
+  if (role === undefined) problems.push(`${PREFIX}role: must name the store role to log in with`);
+  const addr = checked("addr", (v) => {
+    const u = new URL(v);
+    if (u.protocol !== "https:" && u.protocol !== "http:") {
+      throw new TypeError(`"${v}" is not an https:// address`);
+    }
+  });
+  const tlsSecret = checked("tls-secret", (v) => {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) || v.length > 253) {
+      throw new TypeError(`"${v}" is not a valid Secret name`);
+    }
+  });
+  const options: PodOptions = {
+    role: role ?? "",
+    addr,
+    tlsSecret,
+    tlsSkipVerify: bool("tls-skip-verify"),
+    authPath: get("auth-path"),
+    namespace: get("namespace"),
+    envFromPath: get("env-from-path"),
+    ignoreMissingSecrets: bool("ignore-missing-secrets"),
+    clientTimeout: checked("client-timeout", parseDuration),
+    mutateProbes: bool("mutate-probes"),
+    logLevel: checked("log-level", parseLogLevel),
+    enableJsonLog: bool("enable-json-log"),
+    skipMutateContainers: (get("skip-mutate-containers") ?? "").split(/\s+/).filter((s) => s),
+  };
+  if (problems.length > 0) throw new AnnotationError(`Invalid annotations: ${problems.join("; ")}`);
+  return options;
+}

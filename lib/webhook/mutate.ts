@@ -1,0 +1,185 @@
+/** The mutation itself: a pure function of the Pod, its options, the installation's settings
+ * and the image configs already looked up. No I/O, so every case is a table test. */
+import { IMAGE_EXECUTABLE, INJECTOR_DIR, injectorCommand } from "../copy/layout.ts";
+import type { StoreDefaults } from "../config/connection.ts";
+import { SETTINGS_ENV } from "../inject/settings.ts";
+import { TEMPLATE_PREFIX } from "../inject/template.ts";
+import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
+import type { PodOptions } from "./annotations.ts";
+
+export const INIT_CONTAINER = "secrets-store-copy-self";
+export const INJECTOR_VOLUME = "secrets-store-injector";
+export const TLS_VOLUME = "secrets-store-tls";
+export const TLS_DIR = "/var/run/secrets-store-tls";
+
+/** ENTRYPOINT and CMD of an image, as the registry's image config gives them. */
+export interface ImageCommand {
+  entrypoint: string[];
+  cmd: string[];
+}
+
+export interface MutationInput {
+  options: PodOptions;
+  defaults: StoreDefaults;
+  injector: { image: string; imagePullPolicy: string };
+  /** Image reference → its config, for every container that has no command. */
+  images: Map<string, ImageCommand>;
+}
+
+/** The Pod cannot be mutated as asked; it is denied with this message. */
+export class MutationError extends Error {
+  override name = "MutationError";
+}
+
+/** True when the webhook already mutated this Pod (a retried admission, a re-applied spec). */
+export function isMutated(pod: Pod): boolean {
+  return (pod.spec.initContainers ?? []).some((c) => c.name === INIT_CONTAINER) ||
+    (pod.spec.volumes ?? []).some((v) => v.name === INJECTOR_VOLUME);
+}
+
+/** App containers, minus skip-mutate-containers; init containers only when their own env
+ * holds a template (their envFrom cannot be seen at admission, see docs/webhook.md). */
+export function containersToMutate(
+  pod: Pod,
+  options: PodOptions,
+): { init: Container[]; app: Container[] } {
+  const skip = new Set(options.skipMutateContainers);
+  const hasTemplate = (c: Container) =>
+    (c.env ?? []).some((e) => e.value?.startsWith(TEMPLATE_PREFIX));
+  return {
+    init: (pod.spec.initContainers ?? []).filter((c) => !skip.has(c.name) && hasTemplate(c)),
+    app: pod.spec.containers.filter((c) => !skip.has(c.name)),
+  };
+}
+
+/** Images whose config the mutation needs: those of mutated containers without a command. */
+export function imagesNeeded(
+  pod: Pod,
+  options: PodOptions,
+): Array<{ container: string; image: string }> {
+  const { init, app } = containersToMutate(pod, options);
+  return [...init, ...app]
+    .filter((c) => !c.command?.length)
+    .map((c) => {
+      if (!c.image) throw new MutationError(`container "${c.name}" has neither command nor image`);
+      return { container: c.name, image: c.image };
+    });
+}
+
+/** Returns the mutated Pod (a copy); the input is never changed. */
+export function mutatePod(pod: Pod, input: MutationInput): Pod {
+  const out = structuredClone(pod);
+  const { init, app } = containersToMutate(pod, input.options);
+  if (init.length + app.length === 0) return out;
+  const chosen = new Set([...init, ...app].map((c) => c.name));
+  const env = injectorEnv(input);
+  const mutate = (c: Container): Container =>
+    chosen.has(c.name) ? mutateContainer(c, input, env) : c;
+
+  out.spec.containers = out.spec.containers.map(mutate);
+  out.spec.initContainers = [
+    copySelfContainer(input),
+    ...(out.spec.initContainers ?? []).map(mutate),
+  ];
+  const volumes: Volume[] = [{ name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } }];
+  if (input.options.tlsSecret) {
+    volumes.push({
+      name: TLS_VOLUME,
+      secret: { secretName: input.options.tlsSecret, items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
+  }
+  out.spec.volumes = [...(out.spec.volumes ?? []), ...volumes];
+  return out;
+}
+
+function mutateContainer(
+  c: Container,
+  input: MutationInput,
+  env: Array<{ name: string; value: string }>,
+): Container {
+  const out = structuredClone(c);
+  const launcher = injectorCommand();
+  if (c.command?.length) {
+    out.command = [...launcher, ...c.command];
+  } else {
+    const img = input.images.get(c.image ?? "");
+    if (!img) {
+      throw new MutationError(
+        `container "${c.name}": the entrypoint of image "${c.image}" is not known`,
+      );
+    }
+    // Kubernetes semantics: without command the image ENTRYPOINT runs, with the container's
+    // args if it has any, else the image CMD.
+    const args = c.args?.length ? c.args : img.cmd;
+    if (img.entrypoint.length === 0 && args.length === 0) {
+      throw new MutationError(
+        `container "${c.name}": image "${c.image}" has neither ENTRYPOINT nor CMD, so there is nothing to start; set "command" in the container`,
+      );
+    }
+    out.command = [...launcher, ...img.entrypoint];
+    out.args = args;
+  }
+  const own = new Set(env.map((e) => e.name));
+  out.env = [...(c.env ?? []).filter((e) => !own.has(e.name)), ...env];
+  out.volumeMounts = [...(c.volumeMounts ?? []), {
+    name: INJECTOR_VOLUME,
+    mountPath: INJECTOR_DIR,
+    readOnly: true,
+  }];
+  if (input.options.tlsSecret) {
+    out.volumeMounts.push({ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true });
+  }
+  if (input.options.mutateProbes) {
+    for (const field of PROBE_FIELDS) {
+      const exec = out[field]?.exec;
+      // Only exec probes run a command in the container; httpGet, tcpSocket and grpc stay.
+      if (exec?.command?.length) exec.command = [...launcher, ...exec.command];
+    }
+  }
+  return out;
+}
+
+/** The injector's settings as container variables; the injector removes them before exec. */
+function injectorEnv(
+  { options: o, defaults: d }: MutationInput,
+): Array<{ name: string; value: string }> {
+  const vars: Array<[string, string | undefined]> = [
+    [SETTINGS_ENV.address, o.addr ?? d.address],
+    [SETTINGS_ENV.role, o.role],
+    [SETTINGS_ENV.authPath, o.authPath ?? d.authPath],
+    [SETTINGS_ENV.namespace, o.namespace ?? d.namespace],
+    [SETTINGS_ENV.caCert, o.tlsSecret ? undefined : d.caCert],
+    [SETTINGS_ENV.caFile, o.tlsSecret ? `${TLS_DIR}/ca.crt` : undefined],
+    [SETTINGS_ENV.skipVerify, o.tlsSkipVerify ? "true" : undefined],
+    [SETTINGS_ENV.ignoreMissing, o.ignoreMissingSecrets ? "true" : undefined],
+    [SETTINGS_ENV.clientTimeout, o.clientTimeout],
+    [SETTINGS_ENV.logLevel, o.logLevel],
+    [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],
+    [SETTINGS_ENV.envFromPath, o.envFromPath],
+  ];
+  return vars.filter((v): v is [string, string] => v[1] !== undefined && v[1] !== "")
+    .map(([name, value]) => ({ name, value }));
+}
+
+/** The init container: copies the executable into the shared volume. Restricted security
+ * context; no CPU limit, because a CPU-limited copy was throttled to minutes on busy nodes
+ * in a peer product. */
+function copySelfContainer(input: MutationInput): Container {
+  return {
+    name: INIT_CONTAINER,
+    image: input.injector.image,
+    imagePullPolicy: input.injector.imagePullPolicy,
+    command: [IMAGE_EXECUTABLE, "copy-self", INJECTOR_DIR],
+    volumeMounts: [{ name: INJECTOR_VOLUME, mountPath: INJECTOR_DIR }],
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+}

@@ -1,0 +1,323 @@
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "../../tests/harness/assert.ts";
+import { type Pod, PodSchema } from "../kube/pod.ts";
+import { readPodOptions } from "./annotations.ts";
+import {
+  type ImageCommand,
+  imagesNeeded,
+  INIT_CONTAINER,
+  INJECTOR_VOLUME,
+  isMutated,
+  mutatePod,
+  MutationError,
+} from "./mutate.ts";
+import { podPatch } from "./patch.ts";
+
+const LAUNCH = ["/var/run/secrets-store/secrets-store", "inject", "--"];
+const DEFAULTS = {
+  address: "https://stronghold.d8-stronghold.svc:8300",
+  authPath: "kubernetes_local",
+  caCert: "PEM",
+};
+const INJECTOR = { image: "registry.example/secrets-store:1.0", imagePullPolicy: "IfNotPresent" };
+
+function pod(spec: Record<string, unknown>, annotations: Record<string, string> = {}): Pod {
+  return PodSchema.parse({
+    metadata: {
+      name: "myapp",
+      annotations: { "secrets-store.deckhouse.io/role": "myapp-role", ...annotations },
+    },
+    spec,
+  });
+}
+
+function mutate(p: Pod, images: Record<string, ImageCommand> = {}): Pod {
+  return mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}),
+    defaults: DEFAULTS,
+    injector: INJECTOR,
+    images: new Map(Object.entries(images)),
+  });
+}
+
+const env = (c: { env?: Array<{ name: string; value?: string }> }) =>
+  Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+
+Deno.test("mutatePod() starts a container with a command through the injector, args untouched", () => {
+  const m = mutate(
+    pod({
+      containers: [{
+        name: "app",
+        image: "alpine:3.20",
+        command: ["sh", "-c"],
+        args: ["printenv"],
+      }],
+    }),
+  );
+  const c = m.spec.containers[0]!;
+  assertEquals(c.command, [...LAUNCH, "sh", "-c"]);
+  assertEquals(c.args, ["printenv"]);
+  assertEquals(c.volumeMounts, [{
+    name: INJECTOR_VOLUME,
+    mountPath: "/var/run/secrets-store",
+    readOnly: true,
+  }]);
+});
+
+Deno.test("mutatePod() adds the copy-self init container first, restricted and without a CPU limit", () => {
+  const m = mutate(pod({
+    initContainers: [{ name: "migrate", image: "app", command: ["migrate"] }],
+    containers: [{ name: "app", image: "app", command: ["run"] }],
+  }));
+  const [first, second] = m.spec.initContainers!;
+  assertEquals(first!.name, INIT_CONTAINER);
+  assertEquals(first!.image, INJECTOR.image);
+  assertEquals(first!.command, [
+    "/usr/local/bin/secrets-store",
+    "copy-self",
+    "/var/run/secrets-store",
+  ]);
+  assertEquals(first!.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  assertEquals((first!.resources as { limits: Record<string, string> }).limits, {
+    memory: "128Mi",
+  });
+  // An init container without templates in its env is left alone.
+  assertEquals(second, { name: "migrate", image: "app", command: ["migrate"] });
+  assertEquals(m.spec.volumes, [{ name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } }]);
+});
+
+Deno.test("mutatePod() follows Kubernetes command/args semantics for images without a command", () => {
+  const img = {
+    "app:1": { entrypoint: ["/docker-entrypoint.sh"], cmd: ["nginx", "-g", "daemon off;"] },
+  };
+  const cases: Array<[Record<string, unknown>, string[], string[]]> = [
+    [{}, [...LAUNCH, "/docker-entrypoint.sh"], ["nginx", "-g", "daemon off;"]],
+    [{ args: ["nginx", "-T"] }, [...LAUNCH, "/docker-entrypoint.sh"], ["nginx", "-T"]],
+    [{ command: [], args: [] }, [...LAUNCH, "/docker-entrypoint.sh"], [
+      "nginx",
+      "-g",
+      "daemon off;",
+    ]],
+  ];
+  for (const [extra, command, args] of cases) {
+    const c = mutate(pod({ containers: [{ name: "app", image: "app:1", ...extra }] }), img).spec
+      .containers[0]!;
+    assertEquals([c.command, c.args], [command, args], JSON.stringify(extra));
+  }
+  const cmdOnly = mutate(pod({ containers: [{ name: "app", image: "busybox" }] }), {
+    busybox: { entrypoint: [], cmd: ["sh"] },
+  }).spec.containers[0]!;
+  assertEquals([cmdOnly.command, cmdOnly.args], [LAUNCH, ["sh"]]);
+});
+
+Deno.test("mutatePod() refuses an image with neither ENTRYPOINT nor CMD, naming container and image", () => {
+  const e = assertThrows(
+    () =>
+      mutate(pod({ containers: [{ name: "app", image: "scratch-app" }] }), {
+        "scratch-app": { entrypoint: [], cmd: [] },
+      }),
+    MutationError,
+  );
+  assertStringIncludes(e.message, 'container "app"');
+  assertStringIncludes(e.message, 'image "scratch-app"');
+  assertStringIncludes(e.message, 'set "command"');
+});
+
+Deno.test("imagesNeeded() lists only mutated containers without a command", () => {
+  const p = pod({
+    containers: [
+      { name: "a", image: "img-a" },
+      { name: "b", image: "img-b", command: ["x"] },
+      { name: "c", image: "img-c" },
+    ],
+  }, { "secrets-store.deckhouse.io/skip-mutate-containers": "c" });
+  assertEquals(imagesNeeded(p, readPodOptions(p.metadata.annotations!)), [{
+    container: "a",
+    image: "img-a",
+  }]);
+});
+
+Deno.test("mutatePod() writes every annotation into the injector's settings", () => {
+  const m = mutate(
+    pod({
+      containers: [{
+        name: "app",
+        image: "i",
+        command: ["run"],
+        env: [{ name: "KEEP", value: "1" }],
+      }],
+    }, {
+      "secrets-store.deckhouse.io/addr": "https://stronghold.mycompany.tld:8200",
+      "secrets-store.deckhouse.io/auth-path": "remote-kube-1",
+      "secrets-store.deckhouse.io/namespace": "team-a",
+      "secrets-store.deckhouse.io/tls-skip-verify": "true",
+      "secrets-store.deckhouse.io/env-from-path":
+        "demo-kv/data/common-secret,demo-kv/data/myapp-secret",
+      "secrets-store.deckhouse.io/ignore-missing-secrets": "true",
+      "secrets-store.deckhouse.io/client-timeout": "30s",
+      "secrets-store.deckhouse.io/log-level": "debug",
+      "secrets-store.deckhouse.io/enable-json-log": "true",
+    }),
+  );
+  assertEquals(env(m.spec.containers[0]!), {
+    KEEP: "1",
+    SECRETS_STORE_ADDR: "https://stronghold.mycompany.tld:8200",
+    SECRETS_STORE_ROLE: "myapp-role",
+    SECRETS_STORE_AUTH_PATH: "remote-kube-1",
+    SECRETS_STORE_NAMESPACE: "team-a",
+    SECRETS_STORE_CA_CERT: "PEM",
+    SECRETS_STORE_TLS_SKIP_VERIFY: "true",
+    SECRETS_STORE_IGNORE_MISSING_SECRETS: "true",
+    SECRETS_STORE_CLIENT_TIMEOUT: "30s",
+    SECRETS_STORE_LOG_LEVEL: "debug",
+    SECRETS_STORE_JSON_LOG: "true",
+    SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/common-secret,demo-kv/data/myapp-secret",
+  });
+});
+
+Deno.test("mutatePod() uses the installation's defaults when annotations are absent", () => {
+  const m = mutate(pod({ containers: [{ name: "app", image: "i", command: ["run"] }] }));
+  assertEquals(env(m.spec.containers[0]!), {
+    SECRETS_STORE_ADDR: DEFAULTS.address,
+    SECRETS_STORE_ROLE: "myapp-role",
+    SECRETS_STORE_AUTH_PATH: "kubernetes_local",
+    SECRETS_STORE_CA_CERT: "PEM",
+  });
+});
+
+Deno.test("mutatePod() mounts tls-secret's ca.crt and points the injector at it", () => {
+  const m = mutate(pod({ containers: [{ name: "app", image: "i", command: ["run"] }] }, {
+    "secrets-store.deckhouse.io/tls-secret": "store-ca",
+  }));
+  const c = m.spec.containers[0]!;
+  assertEquals(env(c).SECRETS_STORE_CA_FILE, "/var/run/secrets-store-tls/ca.crt");
+  assertEquals(env(c).SECRETS_STORE_CA_CERT, undefined);
+  assert(
+    c.volumeMounts!.some((v) =>
+      v.mountPath === "/var/run/secrets-store-tls" && v.readOnly === true
+    ),
+  );
+  assert(m.spec.volumes!.some((v) =>
+    JSON.stringify(v) === JSON.stringify({
+      name: "secrets-store-tls",
+      secret: { secretName: "store-ca", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    })
+  ));
+});
+
+Deno.test("mutatePod() replaces settings a container set itself, so the injector's are unambiguous", () => {
+  const m = mutate(pod({
+    containers: [{
+      name: "app",
+      image: "i",
+      command: ["run"],
+      env: [{ name: "SECRETS_STORE_ROLE", value: "sneaky" }],
+    }],
+  }));
+  assertEquals(m.spec.containers[0]!.env!.filter((e) => e.name === "SECRETS_STORE_ROLE"), [
+    { name: "SECRETS_STORE_ROLE", value: "myapp-role" },
+  ]);
+});
+
+Deno.test("mutate-probes wraps exec probes only; httpGet, tcpSocket and grpc stay as they are", () => {
+  const probes = {
+    livenessProbe: { exec: { command: ["cat", "/tmp/healthy"] }, periodSeconds: 5 },
+    readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
+    startupProbe: { grpc: { port: 9090 } },
+  };
+  const spec = {
+    containers: [{ name: "app", image: "i", command: ["run"], ...probes }, {
+      name: "b",
+      image: "i",
+      command: ["x"],
+      livenessProbe: { tcpSocket: { port: 1 } },
+    }],
+  };
+  const on =
+    mutate(pod(spec, { "secrets-store.deckhouse.io/mutate-probes": "true" })).spec.containers;
+  assertEquals(on[0]!.livenessProbe, {
+    exec: { command: [...LAUNCH, "cat", "/tmp/healthy"] },
+    periodSeconds: 5,
+  });
+  assertEquals(on[0]!.readinessProbe, probes.readinessProbe);
+  assertEquals(on[0]!.startupProbe, probes.startupProbe);
+  assertEquals(on[1]!.livenessProbe, { tcpSocket: { port: 1 } });
+  const off = mutate(pod(spec)).spec.containers;
+  assertEquals(off[0]!.livenessProbe, probes.livenessProbe);
+});
+
+Deno.test("skip-mutate-containers leaves the named containers untouched", () => {
+  const spec = {
+    containers: [{ name: "app", image: "i", command: ["run"] }, {
+      name: "proxy",
+      image: "envoy",
+      command: ["envoy"],
+    }],
+  };
+  const m = mutate(
+    pod(spec, { "secrets-store.deckhouse.io/skip-mutate-containers": "proxy other" }),
+  );
+  assertEquals(m.spec.containers[1], spec.containers[1]);
+  assertEquals(m.spec.containers[0]!.command, [...LAUNCH, "run"]);
+  const none = pod(spec, { "secrets-store.deckhouse.io/skip-mutate-containers": "app proxy" });
+  assertEquals(mutate(none), none);
+});
+
+Deno.test("init containers with templates in their env are mutated, after copy-self", () => {
+  const m = mutate(pod({
+    initContainers: [{
+      name: "db-migrate",
+      image: "m",
+      command: ["migrate"],
+      env: [{ name: "P", value: "secrets-store:kv/data/db#P" }],
+    }],
+    containers: [{ name: "app", image: "i", command: ["run"] }],
+  }));
+  assertEquals(m.spec.initContainers!.map((c) => c.name), [INIT_CONTAINER, "db-migrate"]);
+  assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
+});
+
+Deno.test("isMutated() recognises a Pod the webhook already mutated", () => {
+  const p = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] });
+  assertEquals(isMutated(p), false);
+  assertEquals(isMutated(mutate(p)), true);
+});
+
+Deno.test("podPatch() turns the original into the mutated Pod, keeping unknown fields", () => {
+  const p = pod({
+    nodeSelector: { disk: "ssd" },
+    volumes: [{ name: "data", persistentVolumeClaim: { claimName: "d" } }],
+    containers: [{
+      name: "app",
+      image: "i",
+      command: ["run"],
+      resources: { limits: { cpu: "1" } },
+    }],
+  });
+  const before = structuredClone(p);
+  const m = mutate(p);
+  assertEquals(p, before, "the input Pod must not change");
+  const patched = structuredClone(p) as Record<string, unknown> & Pod;
+  for (const op of podPatch(p, m)) {
+    const field = op.path.split("/")[2] as "containers" | "initContainers" | "volumes";
+    (patched.spec as Record<string, unknown>)[field] = op.value;
+  }
+  assertEquals(patched, m);
+  assertEquals((m.spec as Record<string, unknown>).nodeSelector, { disk: "ssd" });
+  assertEquals((m.spec.containers[0] as Record<string, unknown>).resources, {
+    limits: { cpu: "1" },
+  });
+  assertEquals(podPatch(p, p), []);
+});

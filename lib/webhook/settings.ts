@@ -1,0 +1,50 @@
+/** The webhook's installation settings, from a YAML file (the chart renders it from its
+ * values) validated with zod; a bad setting stops start-up with a message naming it. */
+import { parse } from "yaml";
+import { z } from "zod";
+import { checkConnection, connectionShape, describeIssues } from "../config/connection.ts";
+import { parseDuration } from "../config/duration.ts";
+
+const Duration = z.string().refine((s) => {
+  try {
+    return parseDuration(s) > 0;
+  } catch {
+    return false;
+  }
+}, { message: "must be a duration like 5m or 2s" });
+
+export const WebhookSettingsSchema = z.object({
+  ...connectionShape,
+  injector: z.object({
+    /** The product's own image; its entrypoint is the secrets-store executable. */
+    image: z.string().min(1),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+  }).strict(),
+  registry: z.object({
+    platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must look like linux/amd64")
+      .default(
+        "linux/amd64",
+      ),
+    caCert: z.string().optional(),
+    plainHttp: z.array(z.string()).default([]),
+    cacheTtl: Duration.default("5m"),
+    timeout: Duration.default("2s"),
+  }).strict().default({ platform: "linux/amd64", plainHttp: [], cacheTtl: "5m", timeout: "2s" }),
+}).strict().superRefine(checkConnection);
+
+export type WebhookSettings = z.infer<typeof WebhookSettingsSchema>;
+
+/** Parses settings from YAML text; `source` names the file in errors. */
+export function parseWebhookSettings(text: string, source: string): WebhookSettings {
+  let raw: unknown;
+  try {
+    raw = parse(text) ?? {};
+  } catch (e) {
+    throw new TypeError(`Cannot parse ${source}: ${(e as Error).message}`);
+  }
+  const r = WebhookSettingsSchema.safeParse(raw);
+  if (!r.success) {
+    throw new TypeError(`Invalid settings in ${source}: ${describeIssues(r.error.issues)}`);
+  }
+  return r.data;
+}
