@@ -39,7 +39,9 @@ export function spawnServer(
   env?: Record<string, string>,
 ): Server {
   const logFile = `${dir}/${name}.log`;
-  const log = Deno.openSync(logFile, { write: true, create: true, truncate: true });
+  Deno.writeTextFileSync(logFile, "");
+  // Both streams append, so neither overwrites the other's lines.
+  const log = Deno.openSync(logFile, { append: true });
   const child = new Deno.Command(cmd, {
     args,
     env,

@@ -1,0 +1,97 @@
+/** Entrypoints of images for containers without a command: credentials from the Pod's
+ * imagePullSecrets and its ServiceAccount's, then the registry (through a cache). */
+import { z } from "zod";
+import { type KubeClient, KubeError } from "../kube/client.ts";
+import type { Pod } from "../kube/pod.ts";
+import type { Logger } from "../log/logger.ts";
+import { credentialsFor, type PullSecret, type RegistryCredential } from "../oci/credentials.ts";
+import { parseReference } from "../oci/reference.ts";
+import { ImageResolveError, type ImageResolver } from "./admission.ts";
+import type { WebhookMetrics } from "./metrics.ts";
+import type { ImageCommand } from "./mutate.ts";
+
+/** The registry side, as lib/oci's ImageLookup provides it. */
+export interface EntrypointSource {
+  lookup(
+    image: string,
+    credentials: RegistryCredential[],
+    signal?: AbortSignal,
+  ): Promise<{ config: ImageCommand; cached: boolean }>;
+}
+
+const SecretSchema = z.object({
+  type: z.string(),
+  data: z.record(z.string(), z.string()).nullish(),
+  metadata: z.object({ name: z.string().optional(), namespace: z.string().optional() }),
+});
+const ServiceAccountSchema = z.object({
+  imagePullSecrets: z.array(z.object({ name: z.string().optional() })).nullish(),
+});
+
+/** Builds the resolver the admission handler calls. */
+export function imageResolver(
+  kube: KubeClient,
+  registry: EntrypointSource,
+  metrics: WebhookMetrics,
+  logger: Logger,
+): ImageResolver {
+  return async (pod, namespace, wanted) => {
+    const secrets = await pullSecrets(kube, namespace, pod, logger);
+    const out = new Map<string, ImageCommand>();
+    for (const { container, image } of wanted) {
+      if (out.has(image)) continue;
+      try {
+        const { config, cached } = await registry.lookup(
+          image,
+          credentialsFor(parseReference(image), secrets),
+        );
+        metrics.imageLookup(cached ? "cached" : "fetched");
+        out.set(image, config);
+      } catch (e) {
+        metrics.imageLookup("error");
+        throw new ImageResolveError(
+          `container "${container}" has no command, and the entrypoint of image "${image}" could not be read from its registry: ${
+            (e as Error).message
+          }. Set "command" (and "args") in the container, or give the Pod an imagePullSecret that can read the image`,
+        );
+      }
+    }
+    return out;
+  };
+}
+
+/** The Pod's pull secrets, then its ServiceAccount's, as the kubelet would use them. A
+ * missing one is skipped (the kubelet skips it too); a refused read is logged. */
+async function pullSecrets(
+  kube: KubeClient,
+  namespace: string,
+  pod: Pod,
+  logger: Logger,
+): Promise<PullSecret[]> {
+  const names = (pod.spec.imagePullSecrets ?? []).map((s) => s.name).filter((n): n is string =>
+    !!n
+  );
+  const sa = pod.spec.serviceAccountName || "default";
+  try {
+    const account = await kube.get(
+      `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}`,
+      ServiceAccountSchema,
+    );
+    for (const s of account.imagePullSecrets ?? []) {
+      if (s.name && !names.includes(s.name)) names.push(s.name);
+    }
+  } catch (e) {
+    if (!(e instanceof KubeError && e.status === 404)) {
+      logger.warn("cannot read ServiceAccount", { namespace, sa, error: (e as Error).message });
+    }
+  }
+  const secrets: PullSecret[] = [];
+  for (const name of names) {
+    try {
+      secrets.push(await kube.get(`/api/v1/namespaces/${namespace}/secrets/${name}`, SecretSchema));
+    } catch (e) {
+      logger.warn("pull secret not used", { namespace, secret: name, error: (e as Error).message });
+    }
+  }
+  return secrets;
+}

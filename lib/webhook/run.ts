@@ -1,0 +1,119 @@
+/** `webhook serve`: settings, Kubernetes access, the store defaults, then the HTTPS server
+ * until SIGTERM. */
+import { z } from "zod";
+import { LOCAL_STRONGHOLD, storeDefaults } from "../config/connection.ts";
+import { parseDuration } from "../config/duration.ts";
+import { inClusterOptions, KubeClient, type KubeClientOptions } from "../kube/client.ts";
+import { createLogger, type LogLevel } from "../log/logger.ts";
+import { ImageLookup } from "../oci/lookup.ts";
+import { versionLine } from "../version.ts";
+import { imageResolver } from "./images.ts";
+import { WebhookMetrics } from "./metrics.ts";
+import { webhookRoutes } from "./routes.ts";
+import { serveHttps } from "./server.ts";
+import { parseWebhookSettings } from "./settings.ts";
+
+export interface WebhookFlags {
+  config: string;
+  listen: string;
+  tlsCert: string;
+  tlsKey: string;
+  tlsReloadEvery: string;
+  kubeServer?: string;
+  kubeTokenFile?: string;
+  kubeCaFile?: string;
+  logLevel: LogLevel;
+  jsonLog: boolean;
+  /** Resolves when the server should stop; SIGTERM by default. */
+  until?: Promise<void>;
+}
+
+/** Runs the webhook until `until` resolves. */
+export async function runWebhook(f: WebhookFlags): Promise<void> {
+  const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "webhook" } });
+  const settings = parseWebhookSettings(await readConfig(f.config), f.config);
+  const [hostname, port] = splitListen(f.listen);
+  const kube = new KubeClient(kubeOptions(f));
+  const defaults = await storeDefaults(settings, () => readLocalCa(kube));
+  const metrics = new WebhookMetrics();
+  const lookup = new ImageLookup({
+    platform: settings.registry.platform,
+    caCerts: settings.registry.caCert ? [settings.registry.caCert] : undefined,
+    plainHttpRegistries: settings.registry.plainHttp,
+    cacheTtlMs: parseDuration(settings.registry.cacheTtl),
+    timeoutMs: parseDuration(settings.registry.timeout),
+  });
+  const server = await serveHttps({
+    hostname,
+    port,
+    certFile: f.tlsCert,
+    keyFile: f.tlsKey,
+    reloadEveryMs: parseDuration(f.tlsReloadEvery),
+    logger: log,
+    handler: webhookRoutes({
+      defaults,
+      injector: settings.injector,
+      resolveImages: imageResolver(kube, lookup, metrics, log),
+      logger: log,
+      metrics,
+    }),
+  });
+  log.info("webhook serving", {
+    version: versionLine(),
+    listen: `${hostname}:${server.port}`,
+    store: defaults.address,
+  });
+  await (f.until ?? sigterm());
+  log.info("shutting down");
+  await server.shutdown();
+  kube.close();
+}
+
+async function readConfig(file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (e) {
+    throw new TypeError(`Cannot read settings file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const m = listen.match(/^(.*):(\d+)$/);
+  if (!m) {
+    throw new TypeError(`Invalid --listen "${listen}": expected host:port, e.g. 0.0.0.0:8443`);
+  }
+  return [m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", Number(m[2])];
+}
+
+function kubeOptions(f: WebhookFlags): KubeClientOptions {
+  if (!f.kubeServer) return inClusterOptions();
+  return {
+    server: f.kubeServer,
+    tokenFile: f.kubeTokenFile,
+    caCert: f.kubeCaFile ? Deno.readTextFileSync(f.kubeCaFile) : undefined,
+  };
+}
+
+async function readLocalCa(kube: KubeClient): Promise<string> {
+  const { namespace, name, key } = LOCAL_STRONGHOLD.caSecret;
+  const secret = await kube.get(
+    `/api/v1/namespaces/${namespace}/secrets/${name}`,
+    z.object({ data: z.record(z.string(), z.string()) }),
+  ).catch((e) => {
+    throw new Error(
+      `connectionConfiguration DiscoverLocalStronghold needs the CA in Secret ${namespace}/${name}: ${
+        (e as Error).message
+      }`,
+    );
+  });
+  const b64 = secret.data[key];
+  if (!b64) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+  return new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+}
+
+function sigterm(): Promise<void> {
+  return new Promise((resolve) => {
+    Deno.addSignalListener("SIGTERM", () => resolve());
+    Deno.addSignalListener("SIGINT", () => resolve());
+  });
+}

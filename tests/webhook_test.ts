@@ -1,0 +1,191 @@
+/** `secrets-store webhook serve` called by the real kube-apiserver: Pods created through the
+ * API come back mutated, denied with a reason, or untouched. */
+import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
+import { testEnv } from "./harness/env.ts";
+import {
+  certSerial,
+  registerWebhook,
+  servedSerial,
+  startWebhook,
+  type WebhookServer,
+} from "./harness/webhook.ts";
+import { waitUntil } from "./harness/process.ts";
+
+const env = testEnv();
+const NS = "webhook-test";
+const LABEL = "secrets-store-webhook-test";
+const A = "secrets-store.deckhouse.io/";
+const LAUNCH = ["/var/run/secrets-store/secrets-store", "inject", "--"];
+
+let webhook: Promise<WebhookServer> | undefined;
+function setUp(): Promise<WebhookServer> {
+  return webhook ??= (async () => {
+    const w = await startWebhook({
+      dir: env.dir,
+      settings: [
+        "connectionConfiguration: Manual",
+        "connection:",
+        `  url: ${env.bao.address}`,
+        "  authPath: kubernetes_local",
+        "  caCert: |",
+        ...env.bao.caCert.trim().split("\n").map((l) => `    ${l}`),
+        "injector:",
+        "  image: registry.local/secrets-store:test",
+      ].join("\n"),
+      kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+    });
+    await env.kube.api("POST", "/api/v1/namespaces", {
+      metadata: { name: NS, labels: { [LABEL]: "enabled" } },
+    });
+    await registerWebhook(env.kube, w, LABEL);
+    return w;
+  })();
+}
+
+interface PodOut {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: {
+    initContainers?: Array<Record<string, unknown> & { name: string }>;
+    containers: Array<
+      & {
+        name: string;
+        command?: string[];
+        args?: string[];
+        env?: Array<{ name: string; value?: string }>;
+      }
+      & Record<
+        string,
+        unknown
+      >
+    >;
+    volumes?: Array<{ name: string }>;
+  };
+}
+
+let n = 0;
+/** Creates a Pod through the API; returns the stored Pod, or the API's refusal. */
+async function createPod(
+  containers: unknown[],
+  annotations: Record<string, string> = { [A + "role"]: "myapp-role" },
+  extra: Record<string, unknown> = {},
+): Promise<{ pod?: PodOut; denied?: string }> {
+  await setUp();
+  const res = await env.kube.api<PodOut & { message?: string; code?: number }>(
+    "POST",
+    `/api/v1/namespaces/${NS}/pods`,
+    { metadata: { name: `p${++n}`, annotations }, spec: { containers, ...extra } },
+    [400, 403, 500],
+  );
+  return res.code ? { denied: res.message } : { pod: res };
+}
+
+const envOf = (c: { env?: Array<{ name: string; value?: string }> }) =>
+  Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+
+Deno.test("the guide's myapp2 Pod is created mutated: copy-self init container, injector command, settings", async () => {
+  const { pod, denied } = await createPod([{
+    name: "myapp",
+    image: "alpine:3.20",
+    command: ["sh", "-c", "while printenv; do sleep 5; done"],
+    env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+  }]);
+  assertEquals(denied, undefined);
+  assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
+  assertEquals(pod!.spec.initContainers![0]!.image, "registry.local/secrets-store:test");
+  const c = pod!.spec.containers[0]!;
+  assertEquals(c.command, [...LAUNCH, "sh", "-c", "while printenv; do sleep 5; done"]);
+  const e = envOf(c);
+  assertEquals(e.DB_PASS, "secrets-store:demo-kv/data/myapp-secret#DB_PASS"); // resolved at start, not stored
+  assertEquals([e.SECRETS_STORE_ADDR, e.SECRETS_STORE_ROLE, e.SECRETS_STORE_AUTH_PATH], [
+    env.bao.address,
+    "myapp-role",
+    "kubernetes_local",
+  ]);
+  assertStringIncludes(e.SECRETS_STORE_CA_CERT!, "BEGIN CERTIFICATE");
+  assert(pod!.spec.volumes!.some((v) => v.name === "secrets-store-injector"));
+});
+
+Deno.test("a Pod without the role annotation is stored exactly as sent", async () => {
+  const containers = [{ name: "app", image: "alpine:3.20", command: ["sleep", "1"] }];
+  const { pod } = await createPod(containers, { unrelated: "x" });
+  assertEquals(pod!.spec.initContainers, undefined);
+  assertEquals(pod!.spec.containers[0]!.command, ["sleep", "1"]);
+});
+
+Deno.test("a bad annotation is refused by the API with the webhook's reason", async () => {
+  const { denied } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }], {
+    [A + "role"]: "myapp-role",
+    [A + "mutate-probes"]: "sometimes",
+  });
+  assertStringIncludes(denied!, "denied the request");
+  assertStringIncludes(denied!, `${A}mutate-probes`);
+});
+
+Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async () => {
+  const { pod } = await createPod([
+    {
+      name: "app",
+      image: "alpine:3.20",
+      command: ["run"],
+      livenessProbe: { exec: { command: ["cat", "/tmp/ok"] } },
+      readinessProbe: { httpGet: { path: "/", port: 80 } },
+    },
+    { name: "sidecar", image: "envoy", command: ["envoy"] },
+  ], {
+    [A + "role"]: "myapp-role",
+    [A + "mutate-probes"]: "true",
+    [A + "skip-mutate-containers"]: "sidecar",
+  });
+  const [app, sidecar] = pod!.spec.containers;
+  assertEquals((app!.livenessProbe as { exec: { command: string[] } }).exec.command, [
+    ...LAUNCH,
+    "cat",
+    "/tmp/ok",
+  ]);
+  assertEquals((app!.readinessProbe as { httpGet: { path: string } }).httpGet.path, "/");
+  assertEquals(sidecar!.command, ["envoy"]);
+  assertEquals(envOf(sidecar!).SECRETS_STORE_ROLE, undefined);
+});
+
+Deno.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
+  const w = await setUp();
+  const client = Deno.createHttpClient({ caCerts: [w.caCert] });
+  try {
+    for (const body of ["{", '{"kind":"AdmissionReview"}', "x".repeat(5 * 1024 * 1024)]) {
+      const r = await fetch(`${w.url}/mutate`, { method: "POST", body, client });
+      assertEquals(r.status === 400 || r.status === 413, true, `status ${r.status}`);
+      await r.body?.cancel();
+    }
+    const metrics = await (await fetch(`${w.url}/metrics`, { client })).text();
+    assertStringIncludes(metrics, 'secrets_store_webhook_admissions_total{outcome="mutated"}');
+  } finally {
+    client.close();
+  }
+  const { pod } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }]);
+  assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
+});
+
+Deno.test("a renewed serving certificate is picked up without a restart", async () => {
+  const w = await setUp();
+  const hostPort = new URL(w.url).host;
+  assertEquals(await servedSerial(hostPort), await certSerial(w.certFile));
+  const serial = await w.rotateCert();
+  await waitUntil(
+    "new certificate served",
+    async () => (await servedSerial(hostPort)) === serial,
+    10_000,
+    w.logFile,
+  );
+  const { pod } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }]);
+  assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
+});
+
+Deno.test("stop the webhook", async () => {
+  if (webhook) {
+    await env.kube.api(
+      "DELETE",
+      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
+    );
+    await (await webhook).stop();
+  }
+});
