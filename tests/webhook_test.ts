@@ -10,6 +10,7 @@ import {
   type WebhookServer,
 } from "./harness/webhook.ts";
 import { waitUntil } from "./harness/process.ts";
+import { type Registry, startRegistry } from "./harness/registry.ts";
 
 const env = testEnv();
 const NS = "webhook-test";
@@ -17,9 +18,20 @@ const LABEL = "secrets-store-webhook-test";
 const A = "secrets-store.deckhouse.io/";
 const LAUNCH = ["/var/run/secrets-store/secrets-store", "inject", "--"];
 
+/** Images in a private registry (password auth on every request, TLS with its own CA). */
+const IMAGES = {
+  app: { entrypoint: ["/docker-entrypoint.sh"], cmd: ["nginx", "-g", "daemon off;"] },
+  amd64: { entrypoint: ["/bin/app-amd64"], cmd: ["serve"], architecture: "amd64" },
+  arm64: { entrypoint: ["/bin/app-arm64"], cmd: ["serve"], architecture: "arm64" },
+};
+let registry: Registry;
+
 let webhook: Promise<WebhookServer> | undefined;
 function setUp(): Promise<WebhookServer> {
   return webhook ??= (async () => {
+    registry = await startRegistry(env.dir);
+    await registry.push.image("team/app", "1.0", IMAGES.app);
+    await registry.push.index("team/multi", "2.0", [IMAGES.arm64, IMAGES.amd64]);
     const w = await startWebhook({
       dir: env.dir,
       settings: [
@@ -31,11 +43,27 @@ function setUp(): Promise<WebhookServer> {
         ...env.bao.caCert.trim().split("\n").map((l) => `    ${l}`),
         "injector:",
         "  image: registry.local/secrets-store:test",
+        "registry:",
+        "  platform: linux/amd64",
+        "  caCert: |",
+        ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
       ].join("\n"),
       kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
     });
     await env.kube.api("POST", "/api/v1/namespaces", {
       metadata: { name: NS, labels: { [LABEL]: "enabled" } },
+    });
+    const auths = {
+      [registry.host]: { username: registry.user.username, password: registry.user.password },
+    };
+    await env.kube.api("POST", `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: "regcred" },
+      type: "kubernetes.io/dockerconfigjson",
+      data: { ".dockerconfigjson": btoa(JSON.stringify({ auths })) },
+    });
+    await env.kube.api("POST", `/api/v1/namespaces/${NS}/serviceaccounts`, {
+      metadata: { name: "puller" },
+      imagePullSecrets: [{ name: "regcred" }],
     });
     await registerWebhook(env.kube, w, LABEL);
     return w;
@@ -180,6 +208,46 @@ Deno.test("a renewed serving certificate is picked up without a restart", async 
   assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
 });
 
+Deno.test("a container without command gets its image's ENTRYPOINT and CMD through imagePullSecrets", async () => {
+  await setUp();
+  const { pod, denied } = await createPod(
+    [{ name: "web", image: `${registry.host}/team/app:1.0` }],
+    undefined,
+    {
+      imagePullSecrets: [{ name: "regcred" }],
+    },
+  );
+  assertEquals(denied, undefined);
+  const c = pod!.spec.containers[0]!;
+  assertEquals([c.command, c.args], [[...LAUNCH, "/docker-entrypoint.sh"], [
+    "nginx",
+    "-g",
+    "daemon off;",
+  ]]);
+});
+
+Deno.test("the ServiceAccount's imagePullSecrets are used, and an index resolves to linux/amd64", async () => {
+  await setUp();
+  const { pod, denied } = await createPod(
+    [{ name: "app", image: `${registry.host}/team/multi:2.0`, args: ["--port", "8080"] }],
+    undefined,
+    { serviceAccountName: "puller" },
+  );
+  assertEquals(denied, undefined);
+  const c = pod!.spec.containers[0]!;
+  assertEquals([c.command, c.args], [[...LAUNCH, "/bin/app-amd64"], ["--port", "8080"]]);
+});
+
+Deno.test("without a pull secret the Pod is denied, naming container, image, reason and fix", async () => {
+  await setUp();
+  const { denied } = await createPod([{ name: "web", image: `${registry.host}/team/app:1.0` }]);
+  assertStringIncludes(denied!, 'container "web"');
+  assertStringIncludes(denied!, `${registry.host}/team/app:1.0`);
+  assertStringIncludes(denied!, "unauthorized");
+  assertStringIncludes(denied!, 'Set "command"');
+  assert(!denied!.includes(registry.user.password));
+});
+
 Deno.test("stop the webhook", async () => {
   if (webhook) {
     await env.kube.api(
@@ -187,5 +255,6 @@ Deno.test("stop the webhook", async () => {
       `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
     );
     await (await webhook).stop();
+    await registry.stop();
   }
 });

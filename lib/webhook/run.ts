@@ -66,6 +66,7 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
   await (f.until ?? sigterm());
   log.info("shutting down");
   await server.shutdown();
+  lookup.close();
   kube.close();
 }
 

@@ -4,3 +4,5 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/install-bao.sh"
 bash "$here/build-kube.sh"
+bash "$here/install-registry.sh"
+bash "$here/build-csi-sanity.sh"

@@ -1,0 +1,224 @@
+/** What the admission webhook asks of a registry: an image's ENTRYPOINT and CMD for the
+ * configured platform, cached so that a rollout of many Pods costs one lookup, and so that a
+ * re-pushed tag is seen again after a short TTL. */
+import { LruCache } from "./cache.ts";
+import type { RegistryCredential } from "./credentials.ts";
+import { ImageLookupError } from "./errors.ts";
+import {
+  digestMatches,
+  formatPlatform,
+  parseImageConfig,
+  parseManifest,
+  parsePlatform,
+  type Platform,
+  selectManifest,
+  sha256Digest,
+} from "./manifest.ts";
+import { formatReference, type ImageReference, parseReference } from "./reference.ts";
+import { MAX_CONFIG_BYTES, RegistrySession } from "./registry.ts";
+
+export type { RegistryCredential } from "./credentials.ts";
+export { ImageLookupError, type ImageLookupReason } from "./errors.ts";
+
+/** What a Pod's container runs when it sets no `command`. */
+export interface ImageConfig {
+  entrypoint: string[];
+  cmd: string[];
+  /** Digest of the platform's image manifest (not of the index). */
+  digest: string;
+}
+
+export interface ImageLookupOptions {
+  /** PEM certificates trusted in addition to the system roots (private registries). */
+  caCerts?: string[];
+  /** Platform whose entry of a multi-arch index is used; default "linux/amd64". */
+  platform?: string;
+  /** How long a tag is trusted to point at the same manifest; default 5 minutes. */
+  cacheTtlMs?: number;
+  /** Bound on one whole lookup, all requests included; default 2000 ms. */
+  timeoutMs?: number;
+  /** Hosts (with port, as in the image name) allowed over plain http; default none. */
+  plainHttpRegistries?: string[];
+  /** Configs kept by digest; default 1000. */
+  cacheSize?: number;
+}
+
+/** Looks up image configs; one instance per process, as it holds the caches and a
+ * connection pool. */
+export class ImageLookup {
+  readonly platform: Platform;
+  readonly #client: Deno.HttpClient;
+  readonly #ttlMs: number;
+  readonly #timeoutMs: number;
+  readonly #plainHttp: ReadonlySet<string>;
+  /** "<reference>|<platform>|<credentials fingerprint>" -> digest of the platform manifest. */
+  readonly #digests: LruCache<string, string>;
+  /** Digest of a platform manifest -> its config. Content-addressed, so it never goes stale,
+   * and it may be shared by all repositories that hold the same image. */
+  readonly #configs: LruCache<string, ImageConfig>;
+  readonly #inFlight = new Map<string, Promise<ImageConfig>>();
+
+  constructor(o: ImageLookupOptions = {}) {
+    this.platform = parsePlatform(o.platform ?? "linux/amd64");
+    this.#ttlMs = o.cacheTtlMs ?? 5 * 60_000;
+    this.#timeoutMs = o.timeoutMs ?? 2000;
+    if (!(this.#ttlMs >= 0)) {
+      throw new TypeError(`Invalid cacheTtlMs ${o.cacheTtlMs}: must be >= 0`);
+    }
+    if (!(this.#timeoutMs > 0)) {
+      throw new TypeError(`Invalid timeoutMs ${o.timeoutMs}: must be > 0`);
+    }
+    this.#plainHttp = new Set(o.plainHttpRegistries ?? []);
+    this.#digests = new LruCache(o.cacheSize ?? 1000);
+    this.#configs = new LruCache(o.cacheSize ?? 1000);
+    this.#client = Deno.createHttpClient({ caCerts: o.caCerts, poolMaxIdlePerHost: 4 });
+  }
+
+  /** The entrypoint and cmd of `image` for the configured platform. `credentials` are tried
+   * in order after an anonymous attempt; `cached` is true when no registry was asked. */
+  async lookup(
+    image: string,
+    credentials: RegistryCredential[],
+    signal?: AbortSignal,
+  ): Promise<{ config: ImageConfig; cached: boolean }> {
+    let ref: ImageReference;
+    try {
+      ref = parseReference(image);
+    } catch (e) {
+      throw new ImageLookupError(image, "invalid_reference", (e as Error).message, { cause: e });
+    }
+    // The credentials are part of the key: a Pod that cannot read a private image must not
+    // learn its entrypoint from another Pod's lookup. Pods of one rollout share pull secrets,
+    // so they still share the cache and, when concurrent, one request.
+    const key = `${formatReference(ref)}|${formatPlatform(this.platform)}|${await fingerprint(
+      credentials,
+    )}`;
+    const digest = this.#digests.get(key);
+    const hit = digest === undefined ? undefined : this.#configs.get(digest);
+    if (hit) return { config: hit, cached: true };
+
+    let pending = this.#inFlight.get(key);
+    if (!pending) {
+      pending = this.#resolve(image, ref, key, credentials)
+        .finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, pending);
+    }
+    return { config: await untilAborted(pending, image, signal), cached: false };
+  }
+
+  /** Closes pooled connections, so a process or test can end promptly. */
+  close(): void {
+    this.#client.close();
+  }
+
+  async #resolve(
+    image: string,
+    ref: ImageReference,
+    key: string,
+    credentials: RegistryCredential[],
+  ): Promise<ImageConfig> {
+    const session = new RegistrySession({
+      image,
+      reference: ref,
+      credentials,
+      client: this.#client,
+      plainHttp: this.#plainHttp,
+      // Its own deadline, not the caller's signal: other callers may share this lookup.
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    const bad = (why: string) => new ImageLookupError(image, "bad_response", why);
+
+    const wanted = ref.digest ?? ref.tag!;
+    let { bytes, contentType } = await session.manifest(wanted);
+    let digest = ref.digest ?? await sha256Digest(bytes);
+    if (ref.digest && !await digestMatches(bytes, ref.digest)) {
+      throw bad(`manifest does not match its digest ${ref.digest}`);
+    }
+    let manifest = parse(image, bytes, contentType);
+    if (manifest.kind === "index") {
+      const entry = selectManifest(manifest.manifests, this.platform);
+      if (!entry) {
+        const offered = manifest.manifests.flatMap((m) =>
+          m.platform ? [formatPlatform(m.platform)] : []
+        );
+        throw new ImageLookupError(
+          image,
+          "no_platform",
+          `no manifest for platform ${formatPlatform(this.platform)} (the index has ${
+            offered.length ? offered.join(", ") : "no platforms"
+          })`,
+        );
+      }
+      digest = entry.digest;
+      const known = this.#configs.get(digest);
+      if (known) return this.#remember(key, ref, known);
+      ({ bytes, contentType } = await session.manifest(digest));
+      if (!await digestMatches(bytes, digest)) {
+        throw bad(`manifest does not match its digest ${digest}`);
+      }
+      manifest = parse(image, bytes, contentType);
+      if (manifest.kind !== "image") throw bad(`${digest} is an index inside an index`);
+    }
+    const known = this.#configs.get(digest);
+    if (known) return this.#remember(key, ref, known);
+
+    const configDigest = manifest.config.digest;
+    const blob = await session.blob(configDigest, MAX_CONFIG_BYTES);
+    if (!await digestMatches(blob, configDigest)) {
+      throw bad(`config blob does not match its digest ${configDigest}`);
+    }
+    let words: { entrypoint: string[]; cmd: string[] };
+    try {
+      words = parseImageConfig(blob);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+    const config: ImageConfig = { ...words, digest };
+    this.#configs.set(digest, config);
+    return this.#remember(key, ref, config);
+  }
+
+  #remember(key: string, ref: ImageReference, config: ImageConfig): ImageConfig {
+    // A reference by digest can never point elsewhere; a tag can be pushed again.
+    this.#digests.set(key, config.digest, ref.digest ? Infinity : this.#ttlMs);
+    return config;
+  }
+}
+
+function parse(image: string, bytes: Uint8Array, contentType: string) {
+  try {
+    return parseManifest(bytes, contentType);
+  } catch (e) {
+    throw new ImageLookupError(image, "not_an_image", (e as Error).message, { cause: e });
+  }
+}
+
+/** Resolves as `p` does, or rejects as soon as `signal` aborts (the shared work goes on for
+ * the other callers). */
+function untilAborted<T>(p: Promise<T>, image: string, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  const gaveUp = () => {
+    const timedOut = signal.reason instanceof DOMException && signal.reason.name === "TimeoutError";
+    return new ImageLookupError(
+      image,
+      timedOut ? "timeout" : "aborted",
+      timedOut ? "the caller's deadline passed" : "the caller gave up",
+      { cause: signal.reason },
+    );
+  };
+  if (signal.aborted) return Promise.reject(gaveUp());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(gaveUp());
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** A hash of the credentials, so equal sets share a lookup without keeping them as map keys. */
+async function fingerprint(credentials: RegistryCredential[]): Promise<string> {
+  const text = JSON.stringify(
+    credentials.map((c) => [c.username ?? "", c.password ?? "", c.identityToken ?? ""]),
+  );
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+}
