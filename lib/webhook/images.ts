@@ -28,6 +28,11 @@ const ServiceAccountSchema = z.object({
   imagePullSecrets: z.array(z.object({ name: z.string().optional() })).nullish(),
 });
 
+/** How long the pull secrets of a (namespace, ServiceAccount, secret names) are reused: a
+ * rollout's Pods share them, and two API reads per admission would dominate its latency. A
+ * changed pull secret is seen after at most this long. Kept in memory only. */
+const PULL_SECRETS_TTL_MS = 10_000;
+
 /** Builds the resolver the admission handler calls. */
 export function imageResolver(
   kube: KubeClient,
@@ -35,8 +40,23 @@ export function imageResolver(
   metrics: WebhookMetrics,
   logger: Logger,
 ): ImageResolver {
+  const recent = new Map<string, { at: number; secrets: Promise<PullSecret[]> }>();
+  const secretsFor = (namespace: string, pod: Pod) => {
+    const key = JSON.stringify([
+      namespace,
+      pod.spec.serviceAccountName ?? "",
+      pod.spec.imagePullSecrets ?? [],
+    ]);
+    const now = Date.now();
+    const hit = recent.get(key);
+    if (hit && now - hit.at < PULL_SECRETS_TTL_MS) return hit.secrets;
+    for (const [k, v] of recent) if (now - v.at >= PULL_SECRETS_TTL_MS) recent.delete(k);
+    const secrets = pullSecrets(kube, namespace, pod, logger);
+    recent.set(key, { at: now, secrets });
+    return secrets;
+  };
   return async (pod, namespace, wanted) => {
-    const secrets = await pullSecrets(kube, namespace, pod, logger);
+    const secrets = await secretsFor(namespace, pod);
     const out = new Map<string, ImageCommand>();
     for (const { container, image } of wanted) {
       if (out.has(image)) continue;

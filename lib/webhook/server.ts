@@ -1,6 +1,10 @@
-/** The HTTPS endpoint the API server calls. The certificate is re-read when its files change
- * (cert-manager and Secret volume updates) without dropping requests: a new listener opens on
- * the same port (SO_REUSEPORT) before the old one drains. */
+/** The HTTPS endpoint the API server calls, on node:https: Deno.serve writes a response's
+ * headers and body separately without TCP_NODELAY, and with the client's delayed ACKs that
+ * cost 40 ms on every admission answer larger than about 1 KB (docs/benchmarks.md). The
+ * certificate is re-read when its files change and swapped in with setSecureContext, without
+ * a restart and without dropping connections. */
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log/logger.ts";
 
 export interface ServeOptions {
@@ -24,23 +28,29 @@ export interface RunningServer {
 /** Starts serving; resolves once listening. */
 export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   let pair = await readPair(o);
-  let server = start(o, pair, o.port);
-  const port = server.addr.port;
+  const server = https.createServer({ ...pair, noDelay: true }, (req, res) => {
+    respond(o, req, res).catch((e) => {
+      o.logger.error("request failed", { error: (e as Error).message });
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end("internal error\n");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.hostname, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
   let reloads = 0;
-  let stopping = false;
   const timer = setInterval(async () => {
     try {
       const next = await readPair(o);
-      if (stopping || (next.cert === pair.cert && next.key === pair.key)) return;
-      const fresh = start(o, next, port);
-      const old = server;
-      server = fresh;
+      if (next.cert === pair.cert && next.key === pair.key) return;
+      server.setSecureContext(next);
       pair = next;
       reloads++;
-      await old.shutdown();
       o.logger.info("serving certificate reloaded", { file: o.certFile });
     } catch (e) {
-      // A half-written pair (cert updated, key not yet) fails to load: keep the old one.
+      // A half-written pair (certificate updated, key not yet) fails to load: keep the old one.
       o.logger.warn("serving certificate not reloaded", {
         file: o.certFile,
         error: (e as Error).message,
@@ -51,30 +61,39 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
     port,
     reloads: () => reloads,
     async shutdown() {
-      stopping = true;
       clearInterval(timer);
-      await server.shutdown();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
 
-function start(
-  o: ServeOptions,
-  pair: { cert: string; key: string },
-  port: number,
-): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({
-    hostname: o.hostname,
-    port,
-    cert: pair.cert,
-    key: pair.key,
-    reusePort: true,
-    onListen: () => {},
-    onError: (e) => {
-      o.logger.error("request failed", { error: (e as Error).message });
-      return new Response("internal error\n", { status: 500 });
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/** Adapts node's request/response to the web Request -> Response handler. */
+async function respond(o: ServeOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const request = new Request(`https://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+    method: req.method,
+    headers: {
+      "content-length": req.headers["content-length"] ?? "",
+      "content-type": req.headers["content-type"] ?? "",
     },
-  }, o.handler);
+    body: hasBody ? ReadableStream.from(req as AsyncIterable<Uint8Array>) : undefined,
+  });
+  const response = await o.handler(request);
+  const body = new Uint8Array(await response.arrayBuffer());
+  // A refused body (too large) is read and dropped, so the client gets the answer instead
+  // of a reset connection; past DRAIN_LIMIT the connection is simply closed.
+  if (hasBody && !req.readableEnded) {
+    if (Number(req.headers["content-length"] ?? 0) > DRAIN_LIMIT) res.shouldKeepAlive = false;
+    else req.resume();
+  }
+  res.writeHead(response.status, {
+    ...Object.fromEntries(response.headers),
+    "content-length": String(body.length),
+  });
+  // One write for headers and body: see the comment at the top.
+  res.end(body);
 }
 
 async function readPair(o: ServeOptions): Promise<{ cert: string; key: string }> {

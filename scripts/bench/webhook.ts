@@ -1,0 +1,125 @@
+/** Benchmark: admission latency (p50/p99) and throughput of `webhook serve` over HTTPS on
+ * loopback at concurrency 1, 16 and 64, for annotated Pods with a command, and for Pods
+ * without one whose image entrypoint is already cached; plus the server's resident memory.
+ * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell]   (needs scripts/peers/install.sh) */
+import { startKube } from "../../tests/harness/kube.ts";
+import { startRegistry } from "../../tests/harness/registry.ts";
+import { startWebhook } from "../../tests/harness/webhook.ts";
+import { Http1Connection } from "./http1_client.ts";
+
+const perCell = Number(Deno.args[0] ?? 3000);
+const dir = await Deno.makeTempDir({ prefix: "bench-webhook-" });
+const kube = await startKube(dir);
+const registry = await startRegistry(dir);
+await registry.push.image("bench/app", "1", { entrypoint: ["/app"], cmd: ["serve"] });
+const image = `${registry.host}/bench/app:1`;
+const w = await startWebhook({
+  dir,
+  settings: [
+    "connectionConfiguration: Manual",
+    "connection: {url: 'https://store.example:8200'}",
+    "injector: {image: 'registry.local/secrets-store:bench'}",
+    "registry:",
+    "  caCert: |",
+    ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
+  ].join("\n"),
+  kube: { url: kube.url, caFile: kube.caFile, adminToken: kube.adminToken },
+});
+const auths = {
+  [registry.host]: { username: registry.user.username, password: registry.user.password },
+};
+await kube.api("POST", "/api/v1/namespaces/default/secrets", {
+  metadata: { name: "pull" },
+  type: "kubernetes.io/dockerconfigjson",
+  data: { ".dockerconfigjson": btoa(JSON.stringify({ auths })) },
+});
+
+function review(i: number, withCommand: boolean): string {
+  return JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `u${i}`,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      operation: "CREATE",
+      namespace: "default",
+      object: {
+        metadata: {
+          name: `p${i}`,
+          annotations: { "secrets-store.deckhouse.io/role": "myapp-role" },
+        },
+        spec: {
+          imagePullSecrets: [{ name: "pull" }],
+          containers: [{
+            name: "app",
+            image,
+            ...(withCommand ? { command: ["sh", "-c", "printenv"] } : {}),
+            env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+          }],
+        },
+      },
+    },
+  });
+}
+
+const client = Deno.createHttpClient({ caCerts: [w.caCert] });
+async function cell(concurrency: number, withCommand: boolean) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < perCell) {
+      const body = review(next++, withCommand);
+      const t = performance.now();
+      const r = await fetch(`${w.url}/mutate`, { method: "POST", body, client });
+      const answer = await r.json();
+      if (!answer.response?.patch) {
+        throw new Error(`not mutated: ${JSON.stringify(answer).slice(0, 300)}`);
+      }
+      latencies.push(performance.now() - t);
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(2);
+  return { p50: q(0.5), p99: q(0.99), rps: Math.round(perCell / seconds) };
+}
+
+function rssMiB(): string {
+  const pid = new TextDecoder().decode(
+    new Deno.Command("pgrep", {
+      args: ["-f", `webhook serve.*${new URL(w.url).port}`],
+      stdout: "piped",
+    }).outputSync().stdout,
+  ).trim().split("\n")[0];
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return (Number(status.match(/VmRSS:\s+(\d+)/)![1]) / 1024).toFixed(0);
+}
+
+try {
+  await cell(8, true); // warm-up: JIT and connection pool
+  await cell(8, false); // warm-up, and the image entrypoint gets cached
+  console.log(
+    `requests per cell: ${perCell}, deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+  );
+  console.log("| Pod | concurrency | p50 (ms) | p99 (ms) | admissions/s |");
+  console.log("|---|---|---|---|---|");
+  for (
+    const [label, withCommand] of [["with command", true], [
+      "no command, cached image",
+      false,
+    ]] as const
+  ) {
+    for (const c of [1, 16, 64]) {
+      const r = await cell(c, withCommand);
+      console.log(`| ${label} | ${c} | ${r.p50} | ${r.p99} | ${r.rps} |`);
+    }
+  }
+  console.log(`webhook resident memory after the run: ${rssMiB()} MiB`);
+} finally {
+  await w.stop();
+  await registry.stop();
+  await kube.stop();
+  await Deno.remove(dir, { recursive: true });
+}
