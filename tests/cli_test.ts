@@ -55,3 +55,25 @@ Deno.test("inject without a command exits 2 and says what is missing", async () 
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, "missing required argument 'command'");
 });
+
+Deno.test("webhook serve with a bad settings file stops at start-up, naming the setting", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(file, "connectionConfiguration: Manual\ninjector: {image: x}\n");
+    const r = await cli(
+      "webhook",
+      "serve",
+      "--config",
+      file,
+      "--kube-server",
+      "https://127.0.0.1:6443",
+    );
+    assertEquals(r.code, 1);
+    assertStringIncludes(r.stderr, `Invalid settings in ${file}: connection.url: is required`);
+    const missing = await cli("webhook", "serve", "--config", `${file}.nope`);
+    assertEquals(missing.code, 1);
+    assertStringIncludes(missing.stderr, "Cannot read settings file");
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -1,0 +1,60 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
+import { parseWebhookSettings } from "./settings.ts";
+
+Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry defaults", () => {
+  const s = parseWebhookSettings("injector:\n  image: r/secrets-store:1\n", "webhook.yaml");
+  assertEquals(s.connectionConfiguration, "DiscoverLocalStronghold");
+  assertEquals(s.injector, { image: "r/secrets-store:1", imagePullPolicy: "IfNotPresent" });
+  assertEquals(s.registry, {
+    platform: "linux/amd64",
+    plainHttp: [],
+    cacheTtl: "5m",
+    timeout: "2s",
+  });
+});
+
+Deno.test("parseWebhookSettings() reads the guide's Manual connection", () => {
+  const s = parseWebhookSettings(
+    [
+      "connectionConfiguration: Manual",
+      "connection:",
+      '  url: "https://secretstoreexample.com"',
+      '  authPath: "main-kube"',
+      "  caCert: |",
+      "    -----BEGIN CERTIFICATE-----",
+      "    MIIB",
+      "    -----END CERTIFICATE-----",
+      "injector: {image: x}",
+    ].join("\n"),
+    "webhook.yaml",
+  );
+  assertEquals([s.connection.url, s.connection.authPath], [
+    "https://secretstoreexample.com",
+    "main-kube",
+  ]);
+});
+
+Deno.test("parseWebhookSettings() names every bad setting and the file", () => {
+  const cases: Array<[string, string]> = [
+    [
+      "connectionConfiguration: Manual\ninjector: {image: x}",
+      "connection.url: is required with connectionConfiguration: Manual",
+    ],
+    [
+      "connectionConfiguration: Manual\nconnection: {url: 'http://plain'}\ninjector: {image: x}",
+      "connection.url",
+    ],
+    ["connection: {caCert: 'not a pem'}\ninjector: {image: x}", "connection.caCert"],
+    ["connectionConfiguration: Auto\ninjector: {image: x}", "connectionConfiguration"],
+    ["{}", "injector"],
+    ["injector: {image: x}\nregistry: {cacheTtl: forever}", "registry.cacheTtl"],
+    ["injector: {image: x}\nregistry: {platform: amd64}", "registry.platform"],
+    ["injector: {image: x}\ntypo: 1", "typo"],
+    ["injector: [", "Cannot parse webhook.yaml"],
+  ];
+  for (const [yaml, part] of cases) {
+    const e = assertThrows(() => parseWebhookSettings(yaml, "webhook.yaml"), TypeError);
+    assertStringIncludes(e.message, "webhook.yaml");
+    assertStringIncludes(e.message, part);
+  }
+});
