@@ -1,9 +1,9 @@
 /** `webhook serve`: settings, Kubernetes access, the store defaults, then the HTTPS server
  * until SIGTERM. */
-import { z } from "zod";
-import { LOCAL_STRONGHOLD, storeDefaults } from "../config/connection.ts";
+import { storeDefaults } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { inClusterOptions, KubeClient, type KubeClientOptions } from "../kube/client.ts";
+import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
 import { ImageLookup } from "../oci/lookup.ts";
 import { versionLine } from "../version.ts";
@@ -34,7 +34,7 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
   const settings = parseWebhookSettings(await readConfig(f.config), f.config);
   const [hostname, port] = splitListen(f.listen);
   const kube = new KubeClient(kubeOptions(f));
-  const defaults = await storeDefaults(settings, () => readLocalCa(kube));
+  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   const metrics = new WebhookMetrics();
   const lookup = new ImageLookup({
     platform: settings.registry.platform,
@@ -93,23 +93,6 @@ function kubeOptions(f: WebhookFlags): KubeClientOptions {
     tokenFile: f.kubeTokenFile,
     caCert: f.kubeCaFile ? Deno.readTextFileSync(f.kubeCaFile) : undefined,
   };
-}
-
-async function readLocalCa(kube: KubeClient): Promise<string> {
-  const { namespace, name, key } = LOCAL_STRONGHOLD.caSecret;
-  const secret = await kube.get(
-    `/api/v1/namespaces/${namespace}/secrets/${name}`,
-    z.object({ data: z.record(z.string(), z.string()) }),
-  ).catch((e) => {
-    throw new Error(
-      `connectionConfiguration DiscoverLocalStronghold needs the CA in Secret ${namespace}/${name}: ${
-        (e as Error).message
-      }`,
-    );
-  });
-  const b64 = secret.data[key];
-  if (!b64) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
-  return new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
 }
 
 function sigterm(): Promise<void> {
