@@ -1,13 +1,34 @@
 import { Command } from "commander";
-import { NotImplementedError } from "../lib/cli/errors.ts";
+import type { CsiFlags } from "../lib/csi/run.ts";
+import { kubeOptions, logOptions } from "./_options.ts";
 
 /** `secrets-store csi serve`: the CSI node plugin. */
 export function csiCommand(): Command {
   const csi = new Command("csi").description("CSI node plugin secrets-store.csi.deckhouse.io");
-  csi.command("serve")
-    .description("serve the CSI Identity and Node services on a unix socket")
-    .action(() => {
-      throw new NotImplementedError("csi serve");
-    });
+  const serve = csi.command("serve")
+    .description(
+      "serve the CSI Identity and Node services on a unix socket, rotating files every --rotation-interval",
+    )
+    .option("--endpoint <unix://path>", "CSI socket", "unix:///csi/csi.sock")
+    .option("--node-id <name>", "this node's name (spec.nodeName)", Deno.env.get("NODE_NAME") ?? "")
+    .option(
+      "--state-dir <dir>",
+      "node-local folder for volume metadata and mounts",
+      "/var/lib/secrets-store-csi",
+    )
+    .option("--config <file>", "installation connection settings (YAML)")
+    .option(
+      "--rotation-interval <duration>",
+      "how often published files are re-read from the store",
+      "2m",
+    )
+    .option("--no-rotation", "do not rotate files after they are mounted")
+    .option("--volume-size <size>", "size limit of each volume's tmpfs", "4Mi")
+    .option("--store-timeout <duration>", "timeout of one store request", "10s");
+  logOptions(kubeOptions(serve)).action(async (o: CsiFlags) => {
+    // Loaded on use, so the injector never loads gRPC.
+    const { runCsi } = await import("../lib/csi/run.ts");
+    await runCsi(o);
+  });
   return csi;
 }

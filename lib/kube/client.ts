@@ -41,6 +41,23 @@ export function inClusterOptions(): KubeClientOptions {
   };
 }
 
+/** The --kube-* flags of the serving roles. */
+export interface KubeFlags {
+  kubeServer?: string;
+  kubeTokenFile?: string;
+  kubeCaFile?: string;
+}
+
+/** Options from the --kube-* flags, or in-cluster ones when --kube-server is unset. */
+export function kubeClientOptions(f: KubeFlags): KubeClientOptions {
+  if (!f.kubeServer) return inClusterOptions();
+  return {
+    server: f.kubeServer,
+    tokenFile: f.kubeTokenFile,
+    caCert: f.kubeCaFile ? Deno.readTextFileSync(f.kubeCaFile) : undefined,
+  };
+}
+
 export class KubeClient {
   readonly #http: Deno.HttpClient;
 

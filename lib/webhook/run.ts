@@ -2,10 +2,11 @@
  * until SIGTERM. */
 import { storeDefaults } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
-import { inClusterOptions, KubeClient, type KubeClientOptions } from "../kube/client.ts";
+import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
 import { ImageLookup } from "../oci/lookup.ts";
+import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
 import { imageResolver } from "./images.ts";
 import { WebhookMetrics } from "./metrics.ts";
@@ -13,15 +14,12 @@ import { webhookRoutes } from "./routes.ts";
 import { serveHttps } from "./server.ts";
 import { parseWebhookSettings } from "./settings.ts";
 
-export interface WebhookFlags {
+export interface WebhookFlags extends KubeFlags {
   config: string;
   listen: string;
   tlsCert: string;
   tlsKey: string;
   tlsReloadEvery: string;
-  kubeServer?: string;
-  kubeTokenFile?: string;
-  kubeCaFile?: string;
   logLevel: LogLevel;
   jsonLog: boolean;
   /** Resolves when the server should stop; SIGTERM by default. */
@@ -33,7 +31,7 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
   const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "webhook" } });
   const settings = parseWebhookSettings(await readConfig(f.config), f.config);
   const [hostname, port] = splitListen(f.listen);
-  const kube = new KubeClient(kubeOptions(f));
+  const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   const metrics = new WebhookMetrics();
   const lookup = new ImageLookup({
@@ -63,7 +61,7 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
     listen: `${hostname}:${server.port}`,
     store: defaults.address,
   });
-  await (f.until ?? sigterm());
+  await (f.until ?? untilSignal());
   log.info("shutting down");
   await server.shutdown();
   lookup.close();
@@ -84,20 +82,4 @@ function splitListen(listen: string): [string, number] {
     throw new TypeError(`Invalid --listen "${listen}": expected host:port, e.g. 0.0.0.0:8443`);
   }
   return [m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", Number(m[2])];
-}
-
-function kubeOptions(f: WebhookFlags): KubeClientOptions {
-  if (!f.kubeServer) return inClusterOptions();
-  return {
-    server: f.kubeServer,
-    tokenFile: f.kubeTokenFile,
-    caCert: f.kubeCaFile ? Deno.readTextFileSync(f.kubeCaFile) : undefined,
-  };
-}
-
-function sigterm(): Promise<void> {
-  return new Promise((resolve) => {
-    Deno.addSignalListener("SIGTERM", () => resolve());
-    Deno.addSignalListener("SIGINT", () => resolve());
-  });
 }

@@ -5,7 +5,7 @@ import { startKube } from "../../tests/harness/kube.ts";
 import { startOpenBao } from "../../tests/harness/openbao.ts";
 import { ROOT } from "../../tests/harness/process.ts";
 import { baoApi, GUIDE, prepareGuideStore } from "../../tests/harness/store_setup.ts";
-import { startLatencyProxy } from "./latency_proxy.ts";
+import { startLatencyProxy } from "../../tests/harness/latency_proxy.ts";
 
 const runs = Number(Deno.args[0] ?? 7);
 const dir = await Deno.makeTempDir({ prefix: "bench-inject-" });

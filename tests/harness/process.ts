@@ -39,21 +39,15 @@ export function spawnServer(
   env?: Record<string, string>,
 ): Server {
   const logFile = `${dir}/${name}.log`;
-  Deno.writeTextFileSync(logFile, "");
-  // Both streams append, so neither overwrites the other's lines.
-  const log = Deno.openSync(logFile, { append: true });
-  const child = new Deno.Command(cmd, {
-    args,
+  // The server writes its output straight into the log file (through sh's redirection), so
+  // the log is complete at any moment, without a pump in this process.
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'log=$1; shift; exec "$@" >>"$log" 2>&1', "sh", logFile, cmd, ...args],
     env,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .spawn();
-  const pump = Promise.all([
-    child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {}),
-    child.stderr.pipeTo(Deno.openSync(logFile, { append: true }).writable).catch(() => {}),
-  ]);
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
   let stopped = false;
   return {
     name,
@@ -71,10 +65,6 @@ export function spawnServer(
       }, 5000);
       await child.status;
       clearTimeout(timer);
-      await pump;
-      try {
-        log.close();
-      } catch { /* closed by pipeTo */ }
     },
   };
 }

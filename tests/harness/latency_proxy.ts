@@ -7,12 +7,14 @@ export interface LatencyProxy {
   close(): Promise<void>;
 }
 
-/** Proxies to `target` (host:port) with `delayMs` added to each chunk sent by clients. */
+/** Proxies to `target` (host:port) with `delayMs` added to each chunk sent by clients;
+ * listens on `port` (a free one by default). */
 export function startLatencyProxy(
   target: { hostname: string; port: number },
   delayMs: number,
+  port = 0,
 ): LatencyProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const conns = new Set<Deno.Conn>();
   const serving = (async () => {
     for await (const client of listener) {
@@ -52,24 +54,32 @@ async function delayed(from: Deno.Conn, to: Deno.Conn, delayMs: number): Promise
   let wake: (() => void) | undefined;
   let done = false;
   const reading = (async () => {
-    for await (const chunk of from.readable) {
-      queue.push({ chunk, due: performance.now() + delayMs });
-      wake?.();
+    try {
+      for await (const chunk of from.readable) {
+        queue.push({ chunk, due: performance.now() + delayMs });
+        wake?.();
+      }
+    } catch {
+      // The connection was cut (the proxy closed): stop forwarding.
     }
     done = true;
     wake?.();
   })();
   const writer = to.writable.getWriter();
-  while (!done || queue.length > 0) {
-    const next = queue.shift();
-    if (!next) {
-      await new Promise<void>((r) => (wake = r));
-      continue;
+  try {
+    while (!done || queue.length > 0) {
+      const next = queue.shift();
+      if (!next) {
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
+      const wait = next.due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await writer.write(next.chunk);
     }
-    const wait = next.due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    await writer.write(next.chunk);
+    await writer.close();
+  } catch {
+    // The other side is gone.
   }
   await reading;
-  await writer.close();
 }

@@ -1,0 +1,83 @@
+/** The gRPC endpoint on a unix socket. A socket left by a previous run is replaced (the
+ * kubelet keeps the path; a stale file would make bind fail). Every call is logged by method
+ * and volume only: volume contexts carry ServiceAccount tokens. */
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "../log/logger.ts";
+import { CsiError } from "./errors.ts";
+import { csiPackage } from "./proto.ts";
+
+type Handlers = Record<string, (req: never) => Promise<unknown>>;
+
+export interface Endpoint {
+  path: string;
+  close(): Promise<void>;
+}
+
+/** Serves the Identity and Node handlers on `socketPath`; resolves once listening. */
+export async function serveCsi(
+  socketPath: string,
+  identity: Handlers,
+  node: Handlers,
+  logger: Logger,
+): Promise<Endpoint> {
+  await Deno.remove(socketPath).catch(() => {});
+  await Deno.mkdir(socketPath.replace(/\/[^/]*$/, "") || "/", { recursive: true });
+  const pkg = csiPackage();
+  const server = new grpc.Server();
+  server.addService(pkg.Identity.service, wrap(identity, logger));
+  server.addService(pkg.Node.service, wrap(node, logger));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(
+      `unix://${socketPath}`,
+      grpc.ServerCredentials.createInsecure(),
+      (e) => e ? reject(e) : resolve(),
+    )
+  );
+  return {
+    path: socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}
+
+function wrap(handlers: Handlers, logger: Logger): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [method, fn] of Object.entries(handlers)) {
+    out[method] = (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      const req = call.request as { volumeId?: string; targetPath?: string };
+      const started = performance.now();
+      fn(req as never).then(
+        (res) => {
+          logger.debug("csi call", {
+            method,
+            volume: req.volumeId,
+            target: req.targetPath,
+            ms: ms(started),
+          });
+          callback(null, res);
+        },
+        (e: unknown) => {
+          const code = e instanceof CsiError ? e.code : grpc.status.INTERNAL;
+          const message = e instanceof Error ? e.message : String(e);
+          logger.warn("csi call failed", {
+            method,
+            volume: req.volumeId,
+            code: grpc.status[code],
+            error: message,
+          });
+          callback({ code, details: message });
+        },
+      );
+    };
+  }
+  return out;
+}
+
+function ms(started: number): number {
+  return Math.round(performance.now() - started);
+}

@@ -1,0 +1,159 @@
+/** The node plugin's mounts, through libc's mount(2) and umount2(2): the product image has no
+ * util-linux, so there is no `mount` binary to shell out to. Needs root (CAP_SYS_ADMIN). */
+
+/** A mount syscall failed; callers read `errno` to tell a missing path from a busy one. */
+export class MountError extends Error {
+  override name = "MountError";
+  constructor(message: string, readonly path: string, readonly errno: number) {
+    super(message);
+  }
+}
+
+const MS_RDONLY = 0x1;
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_NOEXEC = 0x8;
+const MS_REMOUNT = 0x20;
+const MS_BIND = 0x1000;
+const MNT_DETACH = 0x2;
+
+const ENOENT = 2;
+const EBUSY = 16;
+const EINVAL = 22;
+
+/** What secrets need and nothing more: no setuid, no device nodes, no executables. */
+const SAFE_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/** Shown as the source in /proc/mounts, so an operator can tell the driver's tmpfs apart. */
+const TMPFS_SOURCE = "secrets-store";
+
+const enc = new TextEncoder();
+
+function openLibc() {
+  return Deno.dlopen("libc.so.6", {
+    mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+    umount2: { parameters: ["buffer", "i32"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+    strerror: { parameters: ["i32"], result: "pointer" },
+  });
+}
+
+// Opened once and kept: the plugin mounts for its whole life, and dlopen of libc is cheap to hold.
+let libc: ReturnType<typeof openLibc> | undefined;
+
+function lib(): ReturnType<typeof openLibc>["symbols"] {
+  libc ??= openLibc();
+  return libc.symbols;
+}
+
+function cString(s: string | null): Uint8Array<ArrayBuffer> | null {
+  return s === null ? null : enc.encode(s + "\0");
+}
+
+/** Read right after the failing call, before anything else can overwrite it. */
+function lastErrno(): number {
+  const p = lib().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+function describe(errno: number): string {
+  const text = lib().strerror(errno);
+  return text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+}
+
+/** Calls mount(2); on failure throws MountError with `what` ("Cannot <what>: <strerror>"). */
+function sysMount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null,
+  what: string,
+): void {
+  const rc = lib().mount(
+    cString(source),
+    cString(target),
+    cString(fstype),
+    BigInt(flags),
+    cString(data),
+  );
+  if (rc === 0) return;
+  const errno = lastErrno();
+  throw new MountError(`Cannot ${what}: ${describe(errno)}`, target, errno);
+}
+
+/** Mounts a fresh tmpfs of at most `sizeBytes` at `target` (nosuid, nodev, noexec): secrets
+ * stay in memory and one volume cannot fill the node's memory. */
+export function mountTmpfs(target: string, o: { sizeBytes: number; mode?: number }): void {
+  if (!Number.isSafeInteger(o.sizeBytes) || o.sizeBytes <= 0) {
+    throw new RangeError(`Cannot mount tmpfs at ${target}: size ${o.sizeBytes} is not positive`);
+  }
+  const mode = o.mode ?? 0o755;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(`Cannot mount tmpfs at ${target}: mode ${mode} is not a file mode`);
+  }
+  sysMount(
+    TMPFS_SOURCE,
+    target,
+    "tmpfs",
+    SAFE_FLAGS,
+    `size=${o.sizeBytes},mode=${mode.toString(8)}`,
+    `mount tmpfs at ${target}`,
+  );
+}
+
+/** Shows `source` at `target`, read-only. A bind mount ignores MS_RDONLY on its first call,
+ * so it takes a second, remounting call; if that fails the bind is undone. */
+export function bindReadOnly(source: string, target: string): void {
+  sysMount(source, target, null, MS_BIND, null, `bind ${source} to ${target}`);
+  try {
+    sysMount(
+      null,
+      target,
+      null,
+      MS_REMOUNT | MS_BIND | MS_RDONLY | SAFE_FLAGS,
+      null,
+      `remount ${target} read-only`,
+    );
+  } catch (e) {
+    lib().umount2(cString(target), MNT_DETACH);
+    throw e;
+  }
+}
+
+/** Unmounts `target`; lazily (MNT_DETACH) when busy, since the kubelet retries an unpublish
+ * forever and an app holding a file open must not block it. Not mounted or missing is fine. */
+export function unmount(target: string): void {
+  const path = cString(target);
+  if (lib().umount2(path, 0) === 0) return;
+  let errno = lastErrno();
+  if (errno === EINVAL || errno === ENOENT) return;
+  if (errno === EBUSY) {
+    if (lib().umount2(path, MNT_DETACH) === 0) return;
+    errno = lastErrno();
+  }
+  throw new MountError(`Cannot unmount ${target}: ${describe(errno)}`, target, errno);
+}
+
+/** Whether something is mounted exactly at `path` (after resolving symlinks); a missing path
+ * is not a mount point. */
+export function isMountPoint(path: string): boolean {
+  let real: string;
+  try {
+    real = Deno.realPathSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    // Fields: id, parent id, major:minor, root, mount point, ...; the kernel escapes
+    // space, tab, newline and backslash in paths as \ooo.
+    const field = line.split(" ")[4];
+    if (field !== undefined && decodeMountPath(field) === real) return true;
+  }
+  return false;
+}
+
+function decodeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}

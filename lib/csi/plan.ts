@@ -1,0 +1,54 @@
+/** The files of a volume, from the SecretsStoreImport and the secrets read for it: a pure
+ * function, so every rule (keys, base64, names) is a table test. */
+import { refName } from "../inject/template.ts";
+import { type Secret, secretValue } from "../vault/client.ts";
+import type { VolumeFile } from "./files.ts";
+import type { SsiFileSpec } from "./ssi.ts";
+
+/** A file that cannot be produced; the message names the resource, file, path and key. */
+export class FilePlanError extends Error {
+  override name = "FilePlanError";
+}
+
+/** Where a file's secret lives: the (path, version) read once per sweep. */
+export function readKey(path: string, version?: number): string {
+  return `${path}#${version ?? ""}`;
+}
+
+/** Builds every file, or throws for the first one that cannot be produced. */
+export function planFiles(
+  ssiName: string,
+  files: SsiFileSpec[],
+  secrets: Map<string, Secret>,
+  address: string,
+): VolumeFile[] {
+  return files.map((f) => {
+    const where = `SecretsStoreImport ${ssiName}, file "${f.name}" (${refName({ ...f.source })})`;
+    const secret = secrets.get(readKey(f.source.path, f.source.version));
+    if (!secret) throw new FilePlanError(`${where}: the secret was not read`);
+    let value: string;
+    try {
+      value = secretValue(secret, f.source.key, address);
+    } catch {
+      throw new FilePlanError(`${where}: key "${f.source.key}" not found in ${f.source.path}`);
+    }
+    if (!f.decodeBase64) return { name: f.name, bytes: new TextEncoder().encode(value) };
+    const bytes = decodeBase64Strict(value);
+    if (!bytes) {
+      throw new FilePlanError(`${where}: decodeBase64 is set, but the value is not valid base64`);
+    }
+    return { name: f.name, bytes };
+  });
+}
+
+/** Standard base64 (RFC 4648) with padding; line breaks and surrounding blanks allowed, as
+ * `base64` without -w0 writes them. Anything else is refused, never half-decoded. */
+export function decodeBase64Strict(text: string): Uint8Array | undefined {
+  const s = text.replace(/[\r\n]/g, "").trim();
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
+  try {
+    return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,71 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
+import type { Secret } from "../vault/client.ts";
+import { decodeBase64Strict, FilePlanError, planFiles, readKey } from "./plan.ts";
+
+const secrets = (data: Record<string, unknown>, version?: number) =>
+  new Map<string, Secret>([[readKey("demo-kv/data/myapp-secret", version), {
+    path: "demo-kv/data/myapp-secret",
+    kv: 2,
+    data,
+  }]]);
+
+const file = (name: string, key: string, decodeBase64 = false) => ({
+  name,
+  decodeBase64,
+  source: { path: "demo-kv/data/myapp-secret", key },
+});
+
+Deno.test("planFiles() makes one file per entry, text as UTF-8", () => {
+  const files = planFiles(
+    "ns/myapp-ssi",
+    [file("db-password", "DB_PASS")],
+    secrets({ DB_PASS: "secret-password" }),
+    "a",
+  );
+  assertEquals(files.map((f) => [f.name, new TextDecoder().decode(f.bytes)]), [[
+    "db-password",
+    "secret-password",
+  ]]);
+});
+
+Deno.test("planFiles() decodes base64 exactly, binary bytes included", () => {
+  const bytes = new Uint8Array(256).map((_, i) => i);
+  const b64 = btoa(String.fromCharCode(...bytes));
+  const [f] = planFiles("ns/ssi", [file("keytab", "keytab", true)], secrets({ keytab: b64 }), "a");
+  assertEquals(f!.bytes, bytes);
+});
+
+Deno.test("planFiles() refuses invalid base64 and a missing key, naming resource, file, path and key", () => {
+  const bad = assertThrows(
+    () =>
+      planFiles(
+        "ns/ssi",
+        [file("keytab", "keytab", true)],
+        secrets({ keytab: "not base64!" }),
+        "a",
+      ),
+    FilePlanError,
+  );
+  for (
+    const part of [
+      "SecretsStoreImport ns/ssi",
+      'file "keytab"',
+      "demo-kv/data/myapp-secret#keytab",
+      "not valid base64",
+    ]
+  ) {
+    assertStringIncludes(bad.message, part);
+  }
+  const missing = assertThrows(
+    () => planFiles("ns/ssi", [file("f", "NOPE")], secrets({}), "a"),
+    FilePlanError,
+  );
+  assertStringIncludes(missing.message, 'key "NOPE" not found in demo-kv/data/myapp-secret');
+});
+
+Deno.test("decodeBase64Strict() accepts wrapped lines, refuses anything not base64", () => {
+  assertEquals(decodeBase64Strict("aGVs\nbG8=\n"), new TextEncoder().encode("hello"));
+  for (const bad of ["aGVsbG8", "aGVs bG8=", "a===", "!!!!", "aGVsbG8=x"]) {
+    assertEquals(decodeBase64Strict(bad), undefined, bad);
+  }
+});

@@ -1,0 +1,86 @@
+/** Rotation writes that give readers and watchers what the usage guide promises, together:
+ *
+ * - A reader never sees a torn value: a changed file is written to a temporary name and
+ *   renamed over the old one, so opening the path yields either the old or the new bytes.
+ * - Its mtime moves: the path now names a file written just now.
+ * - A watch on the file itself (the guide's inotify example) gets IN_MODIFY on every
+ *   rotation: a watch follows the inode, which the rename takes off the path, so the driver
+ *   keeps the replaced inodes open and, after a grace period for reads already under way,
+ *   writes the new value into them too. The watch also sees IN_ATTRIB and IN_DELETE_SELF
+ *   when its inode leaves the path, and keeps working.
+ *
+ * docs/csi.md explains the choice and its one corner: a reader that opened the file more than
+ * GRACE_MS before a rotation and reads only after it can see the old inode being rewritten. */
+import type { Ownership, VolumeFile } from "./files.ts";
+
+/** How long reads already under way get before replaced inodes are rewritten in place. */
+export const GRACE_MS = 200;
+/** Replaced inodes kept per file; watches on older ones stop getting events. */
+export const KEEP_GENERATIONS = 8;
+
+export class RotationWriter {
+  readonly #old = new Map<string, Deno.FsFile[]>();
+
+  constructor(readonly dir: string, readonly graceMs = GRACE_MS) {}
+
+  /** Rewrites the files whose bytes changed; returns their names. */
+  async update(files: VolumeFile[], own: Ownership): Promise<string[]> {
+    const changed: VolumeFile[] = [];
+    for (const f of files) {
+      const path = `${this.dir}/${f.name}`;
+      const current = readOrUndefined(path);
+      if (current && equal(current, f.bytes)) continue;
+      const tmp = `${this.dir}/.${f.name}.${crypto.randomUUID()}`;
+      Deno.writeFileSync(tmp, f.bytes, { mode: own.mode });
+      Deno.chmodSync(tmp, own.mode);
+      if (own.uid !== undefined || own.gid !== undefined) {
+        Deno.chownSync(tmp, own.uid ?? null, own.gid ?? null);
+      }
+      // Held before the rename: after it, the path no longer leads to this inode.
+      const previous = current ? Deno.openSync(path, { read: true, write: true }) : undefined;
+      Deno.renameSync(tmp, path);
+      if (previous) this.#remember(f.name, previous);
+      changed.push(f);
+    }
+    if (changed.length === 0) return [];
+    await new Promise((r) => setTimeout(r, this.graceMs));
+    for (const f of changed) {
+      for (const file of this.#old.get(f.name) ?? []) {
+        try {
+          file.seekSync(0, Deno.SeekMode.Start);
+          for (let off = 0; off < f.bytes.length;) off += file.writeSync(f.bytes.subarray(off));
+          file.truncateSync(f.bytes.length);
+        } catch {
+          // The tmpfs went away (unpublished meanwhile): nothing left to notify.
+        }
+      }
+    }
+    return changed.map((f) => f.name);
+  }
+
+  /** Closes the held inodes (unpublish). */
+  close(): void {
+    for (const files of this.#old.values()) for (const f of files) f.close();
+    this.#old.clear();
+  }
+
+  #remember(name: string, file: Deno.FsFile): void {
+    const list = this.#old.get(name) ?? [];
+    list.push(file);
+    while (list.length > KEEP_GENERATIONS) list.shift()!.close();
+    this.#old.set(name, list);
+  }
+}
+
+function readOrUndefined(path: string): Uint8Array | undefined {
+  try {
+    return Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

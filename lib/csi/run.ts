@@ -1,0 +1,105 @@
+/** `csi serve`: settings, Kubernetes access, restored volumes, the gRPC endpoint and the
+ * rotation loop, until SIGTERM. Mounts stay in place when the driver stops. */
+import { parse } from "yaml";
+import { ConnectionSettingsSchema, describeIssues, storeDefaults } from "../config/connection.ts";
+import { parseDuration } from "../config/duration.ts";
+import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
+import { readStrongholdCa } from "../kube/stronghold_ca.ts";
+import { createLogger, type LogLevel } from "../log/logger.ts";
+import { untilSignal } from "../cli/signals.ts";
+import { versionLine } from "../version.ts";
+import { serveCsi } from "./endpoint.ts";
+import { identityService } from "./identity.ts";
+import { nodeService } from "./node.ts";
+import { StorePool } from "./store_pool.ts";
+import { VolumeManager } from "./volumes.ts";
+
+export interface CsiFlags extends KubeFlags {
+  endpoint: string;
+  nodeId: string;
+  stateDir: string;
+  config?: string;
+  rotationInterval: string;
+  rotation: boolean;
+  volumeSize: string;
+  storeTimeout: string;
+  logLevel: LogLevel;
+  jsonLog: boolean;
+  /** Resolves when the driver should stop; SIGTERM by default. */
+  until?: Promise<void>;
+}
+
+export async function runCsi(f: CsiFlags): Promise<void> {
+  const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "csi" } });
+  if (!f.nodeId) throw new TypeError("--node-id is required (the chart passes spec.nodeName)");
+  const socket = f.endpoint.replace(/^unix:\/\//, "");
+  const settings = await readSettings(f.config);
+  const kube = new KubeClient(kubeClientOptions(f));
+  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
+  const pool = new StorePool({ requestTimeoutMs: parseDuration(f.storeTimeout), logger: log });
+  const volumes = new VolumeManager({
+    stateDir: f.stateDir,
+    kube,
+    defaults,
+    pool,
+    volumeBytes: parseSize(f.volumeSize),
+    logger: log,
+  });
+  let ready = false;
+  const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
+    ...nodeService(volumes, f.nodeId),
+  }, log);
+  await volumes.restore();
+  ready = true;
+  log.info("csi driver serving", {
+    version: versionLine(),
+    endpoint: socket,
+    node: f.nodeId,
+    store: defaults.address,
+  });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const every = parseDuration(f.rotationInterval);
+  const loop = async () => {
+    const s = await volumes.sweep().catch((
+      e,
+    ) => (log.error("rotation failed", { error: (e as Error).message }), undefined));
+    if (s && (s.changedFiles || s.failedVolumes)) log.info("rotation", { ...s });
+    else if (s) log.debug("rotation", { ...s });
+    if (!stopped) timer = setTimeout(loop, every);
+  };
+  if (f.rotation) timer = setTimeout(loop, every);
+
+  await (f.until ?? untilSignal());
+  stopped = true;
+  clearTimeout(timer);
+  await endpoint.close();
+  pool.close();
+  kube.close();
+  log.info("csi driver stopped; mounts left in place");
+}
+
+async function readSettings(file?: string) {
+  if (!file) return ConnectionSettingsSchema.parse({});
+  let raw: unknown;
+  try {
+    raw = parse(await Deno.readTextFile(file)) ?? {};
+  } catch (e) {
+    throw new TypeError(`Cannot read settings file ${file}: ${(e as Error).message}`);
+  }
+  const r = ConnectionSettingsSchema.safeParse(raw);
+  if (!r.success) {
+    throw new TypeError(`Invalid settings in ${file}: ${describeIssues(r.error.issues)}`);
+  }
+  return r.data;
+}
+
+/** "4Mi", "512Ki", "1048576". */
+export function parseSize(text: string): number {
+  const m = text.trim().match(/^(\d+)(Ki|Mi|Gi)?$/);
+  if (!m) {
+    throw new TypeError(`Invalid size "${text}": expected e.g. 4Mi, 512Ki or a number of bytes`);
+  }
+  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1);
+}

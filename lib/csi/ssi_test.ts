@@ -1,0 +1,29 @@
+import { assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
+import { describeIssues } from "../config/connection.ts";
+import { SsiSchema } from "./ssi.ts";
+
+const ssi = (spec: Record<string, unknown>) => ({ metadata: { name: "s", namespace: "n" }, spec });
+const files = (name: string) => [{ name, source: { path: "demo-kv/data/x", key: "K" } }];
+
+Deno.test("SsiSchema accepts the guide's myapp-ssi with defaults applied", () => {
+  const r = SsiSchema.parse(ssi({ type: "CSI", role: "myapp-role", files: files("db-password") }));
+  assertEquals(r.spec.files[0]!.decodeBase64, false);
+  assertEquals(r.spec.skipTLSVerify, false);
+});
+
+Deno.test("SsiSchema refuses bad file names, missing fields and duplicates, naming the field", () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ type: "CSI", role: "r", files: files("..") }, 'spec.files.0.name: must not be "." or ".."'],
+    [{ type: "CSI", role: "r", files: files(".") }, "spec.files.0.name"],
+    [{ type: "CSI", role: "r", files: files("a/b") }, "one path segment"],
+    [{ type: "CSI", role: "r", files: [] }, "spec.files: must list at least one file"],
+    [{ type: "CSI", files: files("a") }, "spec.role"],
+    [{ type: "Env", role: "r", files: files("a") }, "spec.type"],
+    [{ type: "CSI", role: "r", files: [...files("a"), ...files("a")] }, '"a" is listed twice'],
+  ];
+  for (const [spec, part] of cases) {
+    const r = SsiSchema.safeParse(ssi(spec));
+    assertEquals(r.success, false, part);
+    assertStringIncludes(describeIssues(r.error!.issues), part);
+  }
+});

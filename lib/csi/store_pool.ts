@@ -1,0 +1,141 @@
+/** One store login per identity (store, auth path, role, ServiceAccount), reused until its
+ * token nears expiry and shared by every volume of that identity; never shared across
+ * identities. The ServiceAccount JWTs come from the kubelet and stay in memory only. */
+import type { Logger } from "../log/logger.ts";
+import { type Secret, StoreClient } from "../vault/client.ts";
+import { StoreError } from "../vault/errors.ts";
+
+/** Who logs in where; two volumes with equal identities share one login and one read. */
+export interface Identity {
+  address: string;
+  namespace?: string;
+  caCert?: string;
+  skipVerify: boolean;
+  authPath: string;
+  role: string;
+  serviceAccount: { namespace: string; name: string };
+}
+
+export function identityKey(i: Identity): string {
+  return JSON.stringify([
+    i.address,
+    i.namespace ?? "",
+    i.caCert ?? "",
+    i.skipVerify,
+    i.authPath,
+    i.role,
+    i.serviceAccount.namespace,
+    i.serviceAccount.name,
+  ]);
+}
+
+interface Entry {
+  identity: Identity;
+  client: StoreClient;
+  jwt?: string;
+  expiresAt: number;
+  login?: Promise<void>;
+}
+
+export interface PoolOptions {
+  requestTimeoutMs: number;
+  /** Log in again this long before the store token expires. */
+  renewBeforeMs?: number;
+  logger: Logger;
+}
+
+export class StorePool {
+  readonly #entries = new Map<string, Entry>();
+  /** Counters for logs and benchmarks. */
+  readonly stats = { logins: 0, reads: 0 };
+
+  constructor(readonly o: PoolOptions) {}
+
+  /** Records the freshest ServiceAccount token the kubelet handed over for `identity`. */
+  setJwt(identity: Identity, jwt: string): void {
+    this.#entry(identity).jwt = jwt;
+  }
+
+  /** Reads one secret as `identity`, logging in first only when needed. */
+  async read(
+    identity: Identity,
+    path: string,
+    version: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<Secret> {
+    const e = this.#entry(identity);
+    await this.#ensureLogin(e, signal);
+    this.stats.reads++;
+    try {
+      return await e.client.read(path, { version, signal });
+    } catch (err) {
+      // A token revoked or expired early: one fresh login, then one more try.
+      if (err instanceof StoreError && err.kind === "permission_denied" && e.jwt) {
+        e.expiresAt = 0;
+        await this.#ensureLogin(e, signal);
+        this.stats.reads++;
+        return await e.client.read(path, { version, signal });
+      }
+      throw err;
+    }
+  }
+
+  /** Forgets identities no volume uses any more. */
+  retain(keys: Set<string>): void {
+    for (const [k, e] of this.#entries) {
+      if (!keys.has(k)) {
+        e.client.close();
+        this.#entries.delete(k);
+      }
+    }
+  }
+
+  close(): void {
+    for (const e of this.#entries.values()) e.client.close();
+    this.#entries.clear();
+  }
+
+  #entry(identity: Identity): Entry {
+    const key = identityKey(identity);
+    let e = this.#entries.get(key);
+    if (!e) {
+      e = {
+        identity,
+        client: new StoreClient({
+          address: identity.address,
+          namespace: identity.namespace,
+          caCert: identity.caCert,
+          skipVerify: identity.skipVerify,
+          requestTimeoutMs: this.o.requestTimeoutMs,
+          logger: this.o.logger,
+        }),
+        expiresAt: 0,
+      };
+      this.#entries.set(key, e);
+    }
+    return e;
+  }
+
+  async #ensureLogin(e: Entry, signal?: AbortSignal): Promise<void> {
+    if (Date.now() < e.expiresAt - (this.o.renewBeforeMs ?? 60_000)) return;
+    // Concurrent reads of one identity share one login: no login storms.
+    e.login ??= (async () => {
+      if (!e.jwt) {
+        throw new StoreError(
+          "permission_denied",
+          "no ServiceAccount token yet: waiting for the kubelet to republish",
+          {
+            address: e.identity.address,
+            operation: "login",
+            path: `auth/${e.identity.authPath}/login`,
+          },
+        );
+      }
+      const r = await e.client.login(e.identity.authPath, e.identity.role, e.jwt, signal);
+      this.stats.logins++;
+      // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
+      e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;
+    })().finally(() => (e.login = undefined));
+    await e.login;
+  }
+}

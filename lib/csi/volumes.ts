@@ -1,0 +1,352 @@
+/** Published volumes: publish (read, write, mount), unpublish, and the rotation sweep that
+ * reads each distinct (identity, path, version) once and rewrites only changed files. */
+import { z } from "zod";
+import { describeIssues, type StoreDefaults } from "../config/connection.ts";
+import { type KubeClient, KubeError } from "../kube/client.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Secret } from "../vault/client.ts";
+import { StoreError } from "../vault/errors.ts";
+import { CsiError, invalid, status } from "./errors.ts";
+import { type Ownership, writeFiles } from "./files.ts";
+import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
+import { FilePlanError, planFiles, readKey } from "./plan.ts";
+import { RotationWriter } from "./rotation_writer.ts";
+import { ssiPath, SsiSchema } from "./ssi.ts";
+import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
+import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
+import { readVolumeContext, tokenFor } from "./volume_context.ts";
+
+export interface VolumeManagerOptions {
+  /** Node-local folder for volume metadata and the writable tmpfs behind each mount. */
+  stateDir: string;
+  kube: KubeClient;
+  defaults: StoreDefaults;
+  pool: StorePool;
+  /** Size limit of each volume's tmpfs. */
+  volumeBytes: number;
+  /** Store reads in flight at once, over all volumes. */
+  readConcurrency?: number;
+  logger: Logger;
+}
+
+export interface PublishRequest {
+  volumeId: string;
+  targetPath: string;
+  volumeContext: Record<string, string>;
+  /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP). */
+  mountGroup?: string;
+}
+
+export interface SweepStats {
+  volumes: number;
+  identities: number;
+  reads: number;
+  logins: number;
+  changedFiles: number;
+  failedVolumes: number;
+  ms: number;
+}
+
+export class VolumeManager {
+  readonly #volumes = new Map<string, VolumeState>();
+  readonly #busy = new Map<string, Promise<unknown>>();
+  readonly #writers = new Map<string, RotationWriter>();
+
+  constructor(readonly o: VolumeManagerOptions) {}
+
+  get size(): number {
+    return this.#volumes.size;
+  }
+
+  /** NodePublishVolume: a new volume is read, written and mounted; a known one (the kubelet
+   * republishing with fresh tokens) only updates its token. */
+  publish(req: PublishRequest): Promise<void> {
+    return this.#serialised(req.volumeId, () => this.#publish(req));
+  }
+
+  /** NodeUnpublishVolume: unmount and remove everything created; unknown volumes are fine. */
+  unpublish(volumeId: string, targetPath: string): Promise<void> {
+    return this.#serialised(volumeId, async () => {
+      const v = this.#volumes.get(volumeId);
+      unmount(targetPath);
+      await Deno.remove(targetPath).catch(() => {});
+      this.#writers.get(volumeId)?.close();
+      this.#writers.delete(volumeId);
+      if (v) {
+        unmount(v.sourceDir);
+        await Deno.remove(v.sourceDir, { recursive: true }).catch(() => {});
+        await removeState(this.#stateDir, volumeId);
+        this.#volumes.delete(volumeId);
+        this.o.pool.retain(
+          new Set([...this.#volumes.values()].map((s) => identityKey(this.#identity(s)))),
+        );
+      }
+      this.o.logger.info("volume unpublished", { volume: volumeId });
+    });
+  }
+
+  /** After a restart: takes back the volumes still mounted, cleans up the rest. Their files
+   * rotate again once the kubelet republishes them with a fresh token. */
+  async restore(): Promise<number> {
+    const states = await loadStates(
+      this.#stateDir,
+      (file, why) => this.o.logger.warn("state file skipped", { file, why }),
+    );
+    for (const s of states) {
+      if (isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
+        this.#volumes.set(s.volumeId, s);
+      } else {
+        unmount(s.targetPath);
+        unmount(s.sourceDir);
+        await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
+        await removeState(this.#stateDir, s.volumeId);
+      }
+    }
+    this.o.logger.info("volumes restored", { volumes: this.#volumes.size });
+    return this.#volumes.size;
+  }
+
+  /** One rotation: every distinct (identity, path, version) read once; changed files
+   * rewritten in place; a volume whose reads fail keeps its last good files. */
+  async sweep(): Promise<SweepStats> {
+    const started = performance.now();
+    const before = { ...this.o.pool.stats };
+    const volumes = [...this.#volumes.values()];
+    const wanted = new Map<string, { identity: Identity; path: string; version?: number }>();
+    for (const v of volumes) {
+      const identity = this.#identity(v);
+      for (const f of v.spec.files) {
+        wanted.set(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`, {
+          identity,
+          path: f.source.path,
+          version: f.source.version,
+        });
+      }
+    }
+    const results = await this.#readAll(wanted);
+    let changedFiles = 0;
+    let failedVolumes = 0;
+    for (const v of volumes) {
+      const key = identityKey(this.#identity(v));
+      const secrets = new Map<string, Secret>();
+      let failure: Error | undefined;
+      for (const f of v.spec.files) {
+        const r = results.get(`${key}|${readKey(f.source.path, f.source.version)}`);
+        if (r instanceof Error) failure ??= r;
+        else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
+      }
+      try {
+        if (failure) throw failure;
+        const files = planFiles(v.ssiName, v.spec.files, secrets, this.#identity(v).address);
+        await this.#serialised(v.volumeId, async () => {
+          if (!this.#volumes.has(v.volumeId)) return;
+          const changed = await this.#writer(v).update(files, ownership(v.gid));
+          changedFiles += changed.length;
+          if (changed.length) {
+            this.o.logger.info("files rotated", { volume: v.volumeId, files: changed.join(",") });
+          }
+        });
+      } catch (e) {
+        failedVolumes++;
+        this.o.logger.warn("rotation skipped, last files kept", {
+          volume: v.volumeId,
+          ssi: `${v.pod.namespace}/${v.ssiName}`,
+          error: (e as Error).message,
+        });
+      }
+    }
+    return {
+      volumes: volumes.length,
+      identities: new Set(volumes.map((v) => identityKey(this.#identity(v)))).size,
+      reads: this.o.pool.stats.reads - before.reads,
+      logins: this.o.pool.stats.logins - before.logins,
+      changedFiles,
+      failedVolumes,
+      ms: Math.round(performance.now() - started),
+    };
+  }
+
+  #writer(v: VolumeState): RotationWriter {
+    let w = this.#writers.get(v.volumeId);
+    if (!w) this.#writers.set(v.volumeId, w = new RotationWriter(v.sourceDir));
+    return w;
+  }
+
+  get #stateDir(): string {
+    return `${this.o.stateDir}/volumes`;
+  }
+
+  async #publish(req: PublishRequest): Promise<void> {
+    const vr = readVolumeContext(req.volumeContext);
+    const known = this.#volumes.get(req.volumeId);
+    if (known && known.targetPath === req.targetPath && isMountPoint(req.targetPath)) {
+      if (vr.tokens.size) {
+        this.o.pool.setJwt(this.#identity(known), tokenFor(vr.tokens, known.spec.audience));
+      }
+      return;
+    }
+    const ssi = await this.#readSsi(vr.pod.namespace, vr.ssiName);
+    const gid = req.mountGroup ? Number(req.mountGroup) : undefined;
+    if (gid !== undefined && !Number.isInteger(gid)) {
+      throw invalid(`volume_mount_group "${req.mountGroup}" is not a group id`);
+    }
+    const state: VolumeState = {
+      volumeId: req.volumeId,
+      targetPath: req.targetPath,
+      sourceDir: `${this.o.stateDir}/mounts/${req.volumeId.replace(/[^A-Za-z0-9_.-]/g, "_")}`,
+      pod: vr.pod,
+      ssiName: vr.ssiName,
+      spec: ssi.spec,
+      gid,
+    };
+    const identity = this.#identity(state);
+    this.o.pool.setJwt(identity, tokenFor(vr.tokens, ssi.spec.audience));
+    const wanted = new Map(
+      ssi.spec.files.map((f) => [
+        `${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`,
+        { identity, path: f.source.path, version: f.source.version },
+      ]),
+    );
+    const results = await this.#readAll(wanted);
+    const secrets = new Map<string, Secret>();
+    for (const f of ssi.spec.files) {
+      const r = results.get(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`);
+      if (r instanceof Error) {
+        throw storeFailure(
+          r,
+          `SecretsStoreImport ${vr.pod.namespace}/${vr.ssiName}, file "${f.name}"`,
+        );
+      }
+      secrets.set(readKey(f.source.path, f.source.version), r!);
+    }
+    let files;
+    try {
+      files = planFiles(
+        `${vr.pod.namespace}/${vr.ssiName}`,
+        ssi.spec.files,
+        secrets,
+        identity.address,
+      );
+    } catch (e) {
+      if (e instanceof FilePlanError) throw new CsiError(status.FAILED_PRECONDITION, e.message);
+      throw e;
+    }
+    await this.#mount(state, files);
+    await saveState(this.#stateDir, state);
+    this.#volumes.set(req.volumeId, state);
+    this.o.logger.info("volume published", {
+      volume: req.volumeId,
+      pod: `${vr.pod.namespace}/${vr.pod.name}`,
+      ssi: vr.ssiName,
+      files: files.length,
+    });
+  }
+
+  /** Writes into a fresh tmpfs, then shows it read-only at the target; on any failure
+   * nothing stays mounted or written. */
+  async #mount(s: VolumeState, files: Parameters<typeof writeFiles>[1]): Promise<void> {
+    try {
+      await Deno.mkdir(s.sourceDir, { recursive: true, mode: 0o700 });
+      if (!isMountPoint(s.sourceDir)) mountTmpfs(s.sourceDir, { sizeBytes: this.o.volumeBytes });
+      writeFiles(s.sourceDir, files, ownership(s.gid));
+      await Deno.mkdir(s.targetPath, { recursive: true });
+      if (!isMountPoint(s.targetPath)) bindReadOnly(s.sourceDir, s.targetPath);
+    } catch (e) {
+      unmount(s.targetPath);
+      unmount(s.sourceDir);
+      await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
+      throw new CsiError(
+        status.INTERNAL,
+        `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  async #readSsi(namespace: string, name: string) {
+    let raw: unknown;
+    try {
+      raw = await this.o.kube.get(ssiPath(namespace, name), z.unknown());
+    } catch (e) {
+      if (e instanceof KubeError && e.status === 404) {
+        throw new CsiError(status.NOT_FOUND, `SecretsStoreImport ${namespace}/${name} not found`);
+      }
+      throw new CsiError(
+        status.UNAVAILABLE,
+        `cannot read SecretsStoreImport ${namespace}/${name}: ${(e as Error).message}`,
+      );
+    }
+    // Checked again here, with the CRD's rules: the driver does not rely on the API server alone.
+    const r = SsiSchema.safeParse(raw);
+    if (!r.success) {
+      throw invalid(
+        `SecretsStoreImport ${namespace}/${name} is invalid: ${describeIssues(r.error.issues)}`,
+      );
+    }
+    return r.data;
+  }
+
+  #identity(s: VolumeState): Identity {
+    const d = this.o.defaults;
+    return {
+      address: s.spec.address || d.address,
+      namespace: s.spec.namespace || d.namespace,
+      caCert: s.spec.caCert || d.caCert,
+      skipVerify: s.spec.skipTLSVerify,
+      authPath: s.spec.authPath ?? d.authPath,
+      role: s.spec.role,
+      serviceAccount: { namespace: s.pod.namespace, name: s.pod.serviceAccount },
+    };
+  }
+
+  /** Reads every wanted secret with a bound on reads in flight; failures kept as values. */
+  async #readAll(
+    wanted: Map<string, { identity: Identity; path: string; version?: number }>,
+  ): Promise<Map<string, Secret | Error>> {
+    const out = new Map<string, Secret | Error>();
+    const items = [...wanted.entries()];
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const [key, w] = items[next++]!;
+        try {
+          out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
+        } catch (e) {
+          out.set(key, e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.o.readConcurrency ?? 16, items.length) }, worker),
+    );
+    return out;
+  }
+
+  /** Runs `fn` after any other work on the same volume, so publish, unpublish and rotation
+   * of one volume never interleave. */
+  #serialised<T>(volumeId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#busy.get(volumeId) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(fn);
+    this.#busy.set(volumeId, run);
+    run.finally(() => {
+      if (this.#busy.get(volumeId) === run) this.#busy.delete(volumeId);
+    }).catch(() => {});
+    return run;
+  }
+}
+
+function ownership(gid?: number): Ownership {
+  return gid === undefined ? { mode: 0o444 } : { uid: 0, gid, mode: 0o440 };
+}
+
+/** A store failure as the gRPC status the kubelet shows in the Pod's events. */
+function storeFailure(e: Error, where: string): CsiError {
+  if (!(e instanceof StoreError)) return new CsiError(status.INTERNAL, `${where}: ${e.message}`);
+  const code = e.kind === "permission_denied"
+    ? status.PERMISSION_DENIED
+    : e.kind === "not_found"
+    ? status.NOT_FOUND
+    : e.kind === "bad_request"
+    ? status.FAILED_PRECONDITION
+    : status.UNAVAILABLE;
+  return new CsiError(code, `${where}: ${e.message}`);
+}

@@ -1,0 +1,116 @@
+/** `secrets-store csi serve` as the kubelet meets it: its own process serving the CSI socket,
+ * and a gRPC client that calls it the way the kubelet does. */
+import * as grpc from "@grpc/grpc-js";
+import { csiPackage } from "../../lib/csi/proto.ts";
+import { ROOT, type Server, spawnServer, waitUntil } from "./process.ts";
+
+export interface CsiDriver {
+  socket: string;
+  stateDir: string;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface StartCsi {
+  /** Folder for the socket, state and log; reused across restarts. */
+  dir: string;
+  kube: { url: string; caFile: string; adminToken: string };
+  /** Connection settings YAML. */
+  settings: string;
+  rotationInterval?: string;
+  extraArgs?: string[];
+}
+
+/** Starts the driver and waits until its socket answers Probe. */
+export async function startCsi(o: StartCsi): Promise<CsiDriver> {
+  await Deno.mkdir(o.dir, { recursive: true });
+  await Deno.writeTextFile(`${o.dir}/settings.yaml`, o.settings);
+  await Deno.writeTextFile(`${o.dir}/kube-token`, o.kube.adminToken);
+  const socket = `${o.dir}/csi.sock`;
+  const server: Server = spawnServer(`csi-${Date.now()}`, o.dir, Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "--quiet",
+    `${ROOT}/main.ts`,
+    "csi",
+    "serve",
+    `--endpoint=unix://${socket}`,
+    "--node-id=test-node",
+    `--state-dir=${o.dir}/state`,
+    `--config=${o.dir}/settings.yaml`,
+    `--rotation-interval=${o.rotationInterval ?? "2m"}`,
+    `--kube-server=${o.kube.url}`,
+    `--kube-token-file=${o.dir}/kube-token`,
+    `--kube-ca-file=${o.kube.caFile}`,
+    "--log-level=debug",
+    ...(o.extraArgs ?? []),
+  ]);
+  const client = csiClient(socket);
+  try {
+    await waitUntil(
+      "csi driver",
+      async () => {
+        const r = await client.call<{ ready?: { value?: boolean } }>("Identity", "Probe", {});
+        return r.ready?.value === true;
+      },
+      30_000,
+      server.logFile,
+    );
+  } finally {
+    client.close();
+  }
+  return { socket, stateDir: `${o.dir}/state`, logFile: server.logFile, stop: () => server.stop() };
+}
+
+export interface CsiClient {
+  call<T = Record<string, unknown>>(
+    service: "Identity" | "Node",
+    method: string,
+    req: unknown,
+  ): Promise<T>;
+  close(): void;
+}
+
+/** A CSI client on `socket`; rejects with the gRPC error (code and details). */
+export function csiClient(socket: string): CsiClient {
+  const pkg = csiPackage();
+  const creds = grpc.credentials.createInsecure();
+  const clients = {
+    Identity: new pkg.Identity(`unix://${socket}`, creds),
+    Node: new pkg.Node(`unix://${socket}`, creds),
+  };
+  return {
+    call: <T>(service: "Identity" | "Node", method: string, req: unknown) =>
+      new Promise<T>((resolve, reject) => {
+        const c = clients[service] as unknown as Record<
+          string,
+          (r: unknown, cb: (e: grpc.ServiceError | null, res: T) => void) => void
+        >;
+        c[method]!.call(clients[service], req, (e, res) => e ? reject(e) : resolve(res));
+      }),
+    close: () => Object.values(clients).forEach((c) => c.close()),
+  };
+}
+
+/** The volume context the kubelet sends for an ephemeral inline volume of `pod`. */
+export function kubeletContext(
+  ssi: string,
+  pod: { namespace: string; name: string; uid: string; serviceAccount: string },
+  tokens: Record<string, string>,
+): Record<string, string> {
+  return {
+    secretsStoreImport: ssi,
+    "csi.storage.k8s.io/ephemeral": "true",
+    "csi.storage.k8s.io/pod.namespace": pod.namespace,
+    "csi.storage.k8s.io/pod.name": pod.name,
+    "csi.storage.k8s.io/pod.uid": pod.uid,
+    "csi.storage.k8s.io/serviceAccount.name": pod.serviceAccount,
+    "csi.storage.k8s.io/serviceAccount.tokens": JSON.stringify(
+      Object.fromEntries(
+        Object.entries(tokens).map((
+          [aud, token],
+        ) => [aud, { token, expirationTimestamp: new Date(Date.now() + 600_000).toISOString() }]),
+      ),
+    ),
+  };
+}
