@@ -21,10 +21,12 @@ export const KEEP_GENERATIONS = 8;
 export class RotationWriter {
   readonly #old = new Map<string, Deno.FsFile[]>();
 
-  constructor(readonly dir: string, readonly graceMs = GRACE_MS) {}
+  constructor(readonly dir: string) {}
 
-  /** Rewrites the files whose bytes changed; returns their names. */
-  async update(files: VolumeFile[], own: Ownership): Promise<string[]> {
+  /** Swaps in the files whose bytes changed (readers see the new bytes from now on) and
+   * returns their names with `notify`, which writes them into the replaced inodes. Call
+   * `notify` GRACE_MS later: a sweep waits once for all its volumes, not once per volume. */
+  swap(files: VolumeFile[], own: Ownership): { changed: string[]; notify: () => void } {
     const changed: VolumeFile[] = [];
     for (const f of files) {
       const path = `${this.dir}/${f.name}`;
@@ -42,20 +44,20 @@ export class RotationWriter {
       if (previous) this.#remember(f.name, previous);
       changed.push(f);
     }
-    if (changed.length === 0) return [];
-    await new Promise((r) => setTimeout(r, this.graceMs));
-    for (const f of changed) {
-      for (const file of this.#old.get(f.name) ?? []) {
-        try {
-          file.seekSync(0, Deno.SeekMode.Start);
-          for (let off = 0; off < f.bytes.length;) off += file.writeSync(f.bytes.subarray(off));
-          file.truncateSync(f.bytes.length);
-        } catch {
-          // The tmpfs went away (unpublished meanwhile): nothing left to notify.
+    const notify = () => {
+      for (const f of changed) {
+        for (const file of this.#old.get(f.name) ?? []) {
+          try {
+            file.seekSync(0, Deno.SeekMode.Start);
+            for (let off = 0; off < f.bytes.length;) off += file.writeSync(f.bytes.subarray(off));
+            file.truncateSync(f.bytes.length);
+          } catch {
+            // Unpublished meanwhile: nothing left to notify.
+          }
         }
       }
-    }
-    return changed.map((f) => f.name);
+    };
+    return { changed: changed.map((f) => f.name), notify };
   }
 
   /** Closes the held inodes (unpublish). */

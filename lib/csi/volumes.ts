@@ -10,7 +10,7 @@ import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
 import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
 import { FilePlanError, planFiles, readKey } from "./plan.ts";
-import { RotationWriter } from "./rotation_writer.ts";
+import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { ssiPath, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
@@ -126,6 +126,7 @@ export class VolumeManager {
     const results = await this.#readAll(wanted);
     let changedFiles = 0;
     let failedVolumes = 0;
+    const notifications: Array<() => void> = [];
     for (const v of volumes) {
       const key = identityKey(this.#identity(v));
       const secrets = new Map<string, Secret>();
@@ -138,13 +139,15 @@ export class VolumeManager {
       try {
         if (failure) throw failure;
         const files = planFiles(v.ssiName, v.spec.files, secrets, this.#identity(v).address);
-        await this.#serialised(v.volumeId, async () => {
-          if (!this.#volumes.has(v.volumeId)) return;
-          const changed = await this.#writer(v).update(files, ownership(v.gid));
+        await this.#serialised(v.volumeId, () => {
+          if (!this.#volumes.has(v.volumeId)) return Promise.resolve();
+          const { changed, notify } = this.#writer(v).swap(files, ownership(v.gid));
           changedFiles += changed.length;
           if (changed.length) {
+            notifications.push(notify);
             this.o.logger.info("files rotated", { volume: v.volumeId, files: changed.join(",") });
           }
+          return Promise.resolve();
         });
       } catch (e) {
         failedVolumes++;
@@ -154,6 +157,11 @@ export class VolumeManager {
           error: (e as Error).message,
         });
       }
+    }
+    // One grace period for the whole sweep, then the watches on replaced inodes hear of it.
+    if (notifications.length) {
+      await new Promise((r) => setTimeout(r, GRACE_MS));
+      for (const notify of notifications) notify();
     }
     return {
       volumes: volumes.length,
