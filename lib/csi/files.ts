@@ -1,8 +1,8 @@
 /** A volume's files on its tmpfs. The first publish writes each file whole under a temporary
- * name; a rotation rewrites changed files in place, on the same inode, because the usage guide
- * promises apps that an inotify watch on the file itself gets IN_MODIFY on every rotation.
- * The price is a torn-read window of about a microsecond per rewrite; it is measured and the
- * choice explained in docs/csi-rotation-writes.md. */
+ * name (writeFiles); rotations go through rotation_writer.ts. updateFiles/rewriteInPlace are
+ * the in-place alternative that scripts/bench/csi_torn_reads.ts measures against a rename: it
+ * keeps one inode for ever, but a reader at an arbitrary moment can see a torn value when a
+ * value gets shorter, so the driver does not use it (docs/csi-rotation-writes.md). */
 
 /** One file of a volume: `name` is a single path segment, validated by the plan. */
 export interface VolumeFile {
@@ -77,11 +77,11 @@ export function updateFiles(dir: string, files: VolumeFile[], own: Ownership): s
  * milliseconds, a concurrent read could have returned neither value. A value of the same or a
  * greater length: one pwrite(2) at offset 0, whose IN_MODIFY comes after it returns. A shorter
  * value needs a write and a truncate, and both would send IN_MODIFY: the first would wake the
- * guide's app while the old value's tail is still there (measured: 1 in 5 shrinking rotations
- * read torn). So the bytes go through a shared mapping, which sends no event, and ftruncate(2)
- * then cuts the tail and sends the one IN_MODIFY. A reader that does not wait for the event
- * can still see new bytes plus the old tail between the two; docs/csi-rotation-writes.md
- * measures that window and explains why it is accepted.
+ * guide's app while the old value's tail is still there (measured: 5 to 20 % of shrinking
+ * rotations read torn). So the bytes go through a shared mapping, which sends no event, and
+ * ftruncate(2) then cuts the tail and sends the one IN_MODIFY. A reader that does not wait
+ * for the event can still see new bytes plus the old tail between the two;
+ * docs/csi-rotation-writes.md measures that window and explains why it is accepted.
  * Through libc: Deno's file API has no mmap, and no JavaScript runs between the syscalls.
  * Root writes through the 0o444 mode by CAP_DAC_OVERRIDE: changing the mode would send the app
  * an IN_ATTRIB and leave the file writable for a moment.
@@ -114,7 +114,9 @@ function shrink(fd: number, size: number, bytes: Uint8Array, path: string): numb
   const c = lib();
   let map: Deno.PointerValue = null;
   if (bytes.length > 0) {
-    map = c.mmap(null, BigInt(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n);
+    // Populated now, so the page fault happens before the window, not inside it.
+    const flags = MAP_SHARED | MAP_POPULATE;
+    map = c.mmap(null, BigInt(size), PROT_READ | PROT_WRITE, flags, fd, 0n);
     if (map === null || BigInt(Deno.UnsafePointer.value(map)) === MAP_FAILED) {
       throw sysFailure("map", path);
     }
@@ -135,6 +137,7 @@ const SEEK_END = 2;
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
 const MAP_SHARED = 0x1;
+const MAP_POPULATE = 0x8000;
 const MAP_FAILED = (1n << 64n) - 1n;
 const enc = new TextEncoder();
 

@@ -165,7 +165,7 @@ Deno.test("updateFiles() leaves unchanged files untouched: same inode, same mtim
     assertEquals(updateFiles(dir, [file("a", "same"), file("b", "changed")], READ_ONLY), []);
   }));
 
-Deno.test("updateFiles() ends with exactly the new bytes, shorter, longer, equal or empty", () =>
+Deno.test("updateFiles() ends with exactly the new bytes and a new mtime: shorter, longer, empty", () =>
   withVolume((dir) => {
     const values = [
       "a-sixteen-bytes!",
@@ -177,9 +177,12 @@ Deno.test("updateFiles() ends with exactly the new bytes, shorter, longer, equal
     writeFiles(dir, [file("v", values[0]!)], READ_ONLY);
     const ino = Deno.statSync(`${dir}/v`).ino;
     for (const v of [...values.slice(1), ...values]) {
+      const before = age(`${dir}/v`);
       updateFiles(dir, [file("v", v)], READ_ONLY);
       assertEquals(Deno.readTextFileSync(`${dir}/v`), v);
-      assertEquals(Deno.statSync(`${dir}/v`).ino, ino);
+      const info = Deno.statSync(`${dir}/v`);
+      assertEquals(info.ino, ino);
+      assert(info.mtime!.getTime() > before, `mtime did not move for "${v}"`);
     }
   }));
 
@@ -245,6 +248,54 @@ Deno.test("the guide's watch on the file itself gets IN_MODIFY on two rotations 
     }
     updateFiles(dir, [file("db-password", "third"), file("username", "app")], READ_ONLY);
     assert(!has(inotify.drain(wd), IN_MODIFY), "IN_MODIFY without a change");
+  }));
+
+/** The guide's app in python3: on each IN_MODIFY of a watch on the file, reads it whole;
+ * prints how many reads were neither value once `stop` exists. */
+const GUIDE_APP = String.raw`
+import ctypes, os, select, sys
+path, stop, values = sys.argv[1], sys.argv[2], {v.encode() for v in sys.argv[3:]}
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+ifd = libc.inotify_init1(0)
+if libc.inotify_add_watch(ifd, path.encode(), 0x2) < 0: sys.exit("inotify_add_watch failed")
+print("ready", flush=True)
+reads = torn = 0
+while not os.path.exists(stop):
+    if not select.select([ifd], [], [], 0.05)[0]: continue
+    os.read(ifd, 4096)
+    with open(path, "rb") as f: data = f.read()
+    reads += 1
+    torn += data not in values
+print(reads, torn, flush=True)
+`;
+
+Deno.test("the guide's app, reading on each IN_MODIFY, never reads a torn value", () =>
+  withVolume(async (dir) => {
+    const [short, long] = ["s".repeat(16), "L".repeat(40)];
+    writeFiles(dir, [file("db-password", short)], READ_ONLY);
+    const stop = `${dir}/stop`;
+    const app = new Deno.Command("python3", {
+      args: ["-c", GUIDE_APP, `${dir}/db-password`, stop, short, long],
+      stdout: "piped",
+    }).spawn();
+    const out = app.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) text += (await out.read()).value ?? "";
+    assertEquals(text, "ready\n");
+    const rotations = 200;
+    try {
+      for (let i = 1; i <= rotations; i++) {
+        updateFiles(dir, [file("db-password", i % 2 ? long : short)], READ_ONLY);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      Deno.writeTextFileSync(stop, "");
+    }
+    for (let r; !(r = await out.read()).done;) text += r.value;
+    assert((await app.status).success);
+    const [reads, torn] = text.split("\n")[1]!.split(" ").map(Number);
+    assertEquals(torn, 0, `${torn} of ${reads} reads were torn`);
+    assert(reads! >= rotations * 0.9, `only ${reads} reads for ${rotations} rotations`);
   }));
 
 Deno.test("why rotation does not rename: a rename over the watched file ends the watch", () =>

@@ -9,13 +9,16 @@
  *   writes the new value into them too. The watch also sees IN_ATTRIB and IN_DELETE_SELF
  *   when its inode leaves the path, and keeps working.
  *
- * docs/csi.md explains the choice and its one corner: a reader that opened the file more than
- * GRACE_MS before a rotation and reads only after it can see the old inode being rewritten. */
+ * docs/csi-rotation-writes.md measures the alternatives and explains the choice. Its corners:
+ * a watch on an inode that is neither the first nor among the last KEEP_GENERATIONS goes
+ * silent, and a reader that opened the file more than GRACE_MS before a rotation and reads
+ * from that descriptor after it can see the replaced inode being rewritten. */
 import type { Ownership, VolumeFile } from "./files.ts";
 
 /** How long reads already under way get before replaced inodes are rewritten in place. */
 export const GRACE_MS = 200;
-/** Replaced inodes kept per file; watches on older ones stop getting events. */
+/** Replaced inodes kept per file besides the first one, which is kept for the life of the
+ * volume: an app that set its watch when it started (the guide's loop) watches that one. */
 export const KEEP_GENERATIONS = 8;
 
 export class RotationWriter {
@@ -69,7 +72,8 @@ export class RotationWriter {
   #remember(name: string, file: Deno.FsFile): void {
     const list = this.#old.get(name) ?? [];
     list.push(file);
-    while (list.length > KEEP_GENERATIONS) list.shift()!.close();
+    // Index 0 is the inode the volume was published with: never dropped.
+    while (list.length > KEEP_GENERATIONS + 1) list.splice(1, 1)[0]!.close();
     this.#old.set(name, list);
   }
 }

@@ -3,6 +3,7 @@
  * identities. The ServiceAccount JWTs come from the kubelet and stay in memory only. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
+import { createTransport, type Transport } from "../vault/transport.ts";
 import { StoreError } from "../vault/errors.ts";
 
 /** Who logs in where; two volumes with equal identities share one login and one read. */
@@ -46,6 +47,9 @@ export interface PoolOptions {
 
 export class StorePool {
   readonly #entries = new Map<string, Entry>();
+  /** One connection pool per (address, CA, verification): identities differ only in who logs
+   * in, so they share connections and TLS sessions instead of holding one pool each. */
+  readonly #transports = new Map<string, Transport>();
   /** Counters for logs and benchmarks. */
   readonly stats = { logins: 0, reads: 0 };
 
@@ -93,6 +97,8 @@ export class StorePool {
   close(): void {
     for (const e of this.#entries.values()) e.client.close();
     this.#entries.clear();
+    for (const t of this.#transports.values()) t.close();
+    this.#transports.clear();
   }
 
   #entry(identity: Identity): Entry {
@@ -106,6 +112,7 @@ export class StorePool {
           namespace: identity.namespace,
           caCert: identity.caCert,
           skipVerify: identity.skipVerify,
+          transport: this.#transport(identity),
           requestTimeoutMs: this.o.requestTimeoutMs,
           logger: this.o.logger,
         }),
@@ -114,6 +121,13 @@ export class StorePool {
       this.#entries.set(key, e);
     }
     return e;
+  }
+
+  #transport(i: Identity): Transport {
+    const key = JSON.stringify([i.address, i.caCert ?? "", i.skipVerify]);
+    let t = this.#transports.get(key);
+    if (!t) this.#transports.set(key, t = createTransport(new URL(i.address), i));
+    return t;
   }
 
   async #ensureLogin(e: Entry, signal?: AbortSignal): Promise<void> {

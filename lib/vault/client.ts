@@ -18,6 +18,9 @@ export interface StoreClientOptions extends TlsOptions {
   retries?: number;
   /** First backoff ceiling in ms; default 200. */
   backoffMs?: number;
+  /** A connection pool shared with other clients of the same address and TLS settings
+   * (the CSI driver's identities); the client then does not close it. */
+  transport?: Transport;
   logger?: Logger;
 }
 
@@ -72,6 +75,7 @@ export class StoreClient {
   #token?: string;
   #jwt?: string;
   readonly #transport: Transport;
+  readonly #ownsTransport: boolean;
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #backoffMs: number;
@@ -89,7 +93,8 @@ export class StoreClient {
     }
     this.address = url.origin;
     this.namespace = o.namespace || undefined;
-    this.#transport = createTransport(url, o);
+    this.#ownsTransport = !o.transport;
+    this.#transport = o.transport ?? createTransport(url, o);
     this.#timeoutMs = o.requestTimeoutMs ?? 10_000;
     this.#retries = o.retries ?? 2;
     this.#backoffMs = o.backoffMs ?? 200;
@@ -172,7 +177,7 @@ export class StoreClient {
 
   /** Closes pooled connections. */
   close(): void {
-    this.#transport.close();
+    if (this.#ownsTransport) this.#transport.close();
   }
 
   async #send(
