@@ -142,14 +142,14 @@ try {
   );
   for (const s of sweeps) console.log("  " + s.replace(/^.*rotation component=csi /, ""));
   console.log(`driver resident memory: ${rss.toFixed(0)} MiB`);
-  client.close();
   // Unpublish everything so no mount is left behind.
   for (let i = 0; i < v; i++) {
-    await csiClient(driver.socket).call("Node", "NodeUnpublishVolume", {
+    await client.call("Node", "NodeUnpublishVolume", {
       volumeId: `bench-${i}`,
       targetPath: `${dir}/pods/bench-${i}/mount`,
     });
   }
+  client.close();
   await driver.stop();
 } finally {
   // Whatever happened, leave no mount behind.

