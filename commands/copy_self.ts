@@ -1,12 +1,20 @@
 import { Command } from "commander";
-import { NotImplementedError } from "../lib/cli/errors.ts";
 
 /** `secrets-store copy-self <dir>`: puts the executable into a shared volume. */
 export function copySelfCommand(): Command {
   return new Command("copy-self")
-    .description("copy this executable (and what it needs to start) into <dir>")
-    .argument("<dir>", "target directory, usually a shared emptyDir")
-    .action(() => {
-      throw new NotImplementedError("copy-self");
+    .description(
+      "copy this executable, its dynamic loader and libraries into <dir>, so it starts in any image",
+    )
+    .argument("<dir>", "target directory, usually the shared emptyDir /run/secrets-store")
+    .action(async (dir: string) => {
+      const { copySelf } = await import("../lib/copy/copy_self.ts");
+      const started = performance.now();
+      const r = copySelf(dir);
+      console.error(
+        `copy-self: ${r.written.length} file(s), ${
+          (r.bytes / 1048576).toFixed(1)
+        } MiB written to ${dir} in ${Math.round(performance.now() - started)} ms`,
+      );
     });
 }

@@ -16,7 +16,7 @@ const env = testEnv();
 const NS = "webhook-test";
 const LABEL = "secrets-store-webhook-test";
 const A = "secrets-store.deckhouse.io/";
-const LAUNCH = ["/var/run/secrets-store/secrets-store", "inject", "--"];
+const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
 
 /** Images in a private registry (password auth on every request, TLS with its own CA). */
 const IMAGES = {

@@ -6,15 +6,6 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
-/** A role that exists in the contract but has not been built yet: say so, never fake success. */
-export class NotImplementedError extends Error {
-  override name = "NotImplementedError";
-  readonly exitCode = 1;
-  constructor(role: string) {
-    super(`"${role}" is not implemented in this build yet`);
-  }
-}
-
 /** The exit code an error asks for: its own `exitCode`, or 1. */
 export function exitCodeOf(e: unknown): number {
   const code = (e as { exitCode?: unknown })?.exitCode;

@@ -20,6 +20,9 @@ export const SETTINGS_ENV = {
   jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
   tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
   envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
+  /** The app's own LD_LIBRARY_PATH ("" for none), saved by the webhook, which points
+   * LD_LIBRARY_PATH at the injector's libraries so it starts in images without glibc. */
+  appLdLibraryPath: "SECRETS_STORE_APP_LD_LIBRARY_PATH",
 } as const;
 
 export const DEFAULT_AUTH_PATH = "kubernetes_local";
@@ -112,8 +115,15 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   };
 }
 
-/** The environment the app gets: everything but the injector's own variables. */
+/** The environment the app gets: everything but the injector's own variables, and the app's
+ * own LD_LIBRARY_PATH back where the webhook had replaced it. */
 export function withoutSettings(env: Record<string, string>): Record<string, string> {
   const own = new Set<string>(Object.values(SETTINGS_ENV));
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !own.has(k)));
+  const out = Object.fromEntries(Object.entries(env).filter(([k]) => !own.has(k)));
+  const saved = env[SETTINGS_ENV.appLdLibraryPath];
+  if (saved !== undefined) {
+    if (saved === "") delete out.LD_LIBRARY_PATH;
+    else out.LD_LIBRARY_PATH = saved;
+  }
+  return out;
 }

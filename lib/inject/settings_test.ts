@@ -58,3 +58,16 @@ Deno.test("withoutSettings() removes only the injector's own variables", () => {
     { SECRETS_STORE_OTHER: "app's", PATH: "/bin" },
   );
 });
+
+Deno.test("withoutSettings() gives the app back its own LD_LIBRARY_PATH, or none", () => {
+  const injector = { LD_LIBRARY_PATH: "/run/secrets-store/lib", A: "1" };
+  assertEquals(withoutSettings({ ...injector, SECRETS_STORE_APP_LD_LIBRARY_PATH: "" }), { A: "1" });
+  assertEquals(
+    withoutSettings({ ...injector, SECRETS_STORE_APP_LD_LIBRARY_PATH: "/opt/app/lib" }),
+    {
+      A: "1",
+      LD_LIBRARY_PATH: "/opt/app/lib",
+    },
+  );
+  assertEquals(withoutSettings({ LD_LIBRARY_PATH: "/mine" }), { LD_LIBRARY_PATH: "/mine" });
+});

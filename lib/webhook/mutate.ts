@@ -1,6 +1,6 @@
 /** The mutation itself: a pure function of the Pod, its options, the installation's settings
  * and the image configs already looked up. No I/O, so every case is a table test. */
-import { IMAGE_EXECUTABLE, INJECTOR_DIR, injectorCommand } from "../copy/layout.ts";
+import { IMAGE_EXECUTABLE, INJECTOR_DIR, injectorCommand, LIB_DIR } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV } from "../inject/settings.ts";
 import { TEMPLATE_PREFIX } from "../inject/template.ts";
@@ -119,8 +119,16 @@ function mutateContainer(
     out.command = [...launcher, ...img.entrypoint];
     out.args = args;
   }
-  const own = new Set(env.map((e) => e.name));
-  out.env = [...(c.env ?? []).filter((e) => !own.has(e.name)), ...env];
+  // The injector starts on its own glibc (layout.ts); the app's LD_LIBRARY_PATH is kept aside
+  // and restored by the injector before exec.
+  const appLibPath = (c.env ?? []).find((e) => e.name === "LD_LIBRARY_PATH")?.value ?? "";
+  const all = [
+    ...env,
+    { name: SETTINGS_ENV.appLdLibraryPath, value: appLibPath },
+    { name: "LD_LIBRARY_PATH", value: `${INJECTOR_DIR}/${LIB_DIR}` },
+  ];
+  const own = new Set(all.map((e) => e.name));
+  out.env = [...(c.env ?? []).filter((e) => !own.has(e.name)), ...all];
   out.volumeMounts = [...(c.volumeMounts ?? []), {
     name: INJECTOR_VOLUME,
     mountPath: INJECTOR_DIR,

@@ -17,7 +17,7 @@ import {
 } from "./mutate.ts";
 import { podPatch } from "./patch.ts";
 
-const LAUNCH = ["/var/run/secrets-store/secrets-store", "inject", "--"];
+const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
 const DEFAULTS = {
   address: "https://stronghold.d8-stronghold.svc:8300",
   authPath: "kubernetes_local",
@@ -63,7 +63,7 @@ Deno.test("mutatePod() starts a container with a command through the injector, a
   assertEquals(c.args, ["printenv"]);
   assertEquals(c.volumeMounts, [{
     name: INJECTOR_VOLUME,
-    mountPath: "/var/run/secrets-store",
+    mountPath: "/run/secrets-store",
     readOnly: true,
   }]);
 });
@@ -79,7 +79,7 @@ Deno.test("mutatePod() adds the copy-self init container first, restricted and w
   assertEquals(first!.command, [
     "/usr/local/bin/secrets-store",
     "copy-self",
-    "/var/run/secrets-store",
+    "/run/secrets-store",
   ]);
   assertEquals(first!.securityContext, {
     runAsNonRoot: true,
@@ -184,6 +184,8 @@ Deno.test("mutatePod() writes every annotation into the injector's settings", ()
     SECRETS_STORE_LOG_LEVEL: "debug",
     SECRETS_STORE_JSON_LOG: "true",
     SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/common-secret,demo-kv/data/myapp-secret",
+    SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
+    LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
 });
 
@@ -194,7 +196,25 @@ Deno.test("mutatePod() uses the installation's defaults when annotations are abs
     SECRETS_STORE_ROLE: "myapp-role",
     SECRETS_STORE_AUTH_PATH: "kubernetes_local",
     SECRETS_STORE_CA_CERT: "PEM",
+    SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
+    LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
+});
+
+Deno.test("mutatePod() keeps the app's LD_LIBRARY_PATH aside for the injector to restore", () => {
+  const m = mutate(pod({
+    containers: [{
+      name: "app",
+      image: "i",
+      command: ["run"],
+      env: [{ name: "LD_LIBRARY_PATH", value: "/opt/app/lib" }],
+    }],
+  }));
+  const e = env(m.spec.containers[0]!);
+  assertEquals([e.LD_LIBRARY_PATH, e.SECRETS_STORE_APP_LD_LIBRARY_PATH], [
+    "/run/secrets-store/lib",
+    "/opt/app/lib",
+  ]);
 });
 
 Deno.test("mutatePod() mounts tls-secret's ca.crt and points the injector at it", () => {

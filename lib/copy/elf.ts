@@ -1,0 +1,44 @@
+/** Rewrites the program interpreter (PT_INTERP) of a 64-bit little-endian ELF file in place,
+ * without moving a byte: a `deno compile` executable keeps its program after the ELF image,
+ * and tools that rebuild the file (patchelf) would lose it. */
+
+const PT_INTERP = 3;
+
+/** The offset and size of the interpreter string in `elf`. */
+export function interpreterSlot(elf: Uint8Array): { offset: number; size: number; path: string } {
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (elf.length < 64 || v.getUint32(0) !== 0x7f454c46) throw new TypeError("not an ELF file");
+  if (elf[4] !== 2 || elf[5] !== 1) throw new TypeError("not a 64-bit little-endian ELF file");
+  const phoff = Number(v.getBigUint64(0x20, true));
+  const phentsize = v.getUint16(0x36, true);
+  const phnum = v.getUint16(0x38, true);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (v.getUint32(ph, true) !== PT_INTERP) continue;
+    const offset = Number(v.getBigUint64(ph + 0x08, true));
+    const size = Number(v.getBigUint64(ph + 0x20, true));
+    const bytes = elf.subarray(offset, offset + size);
+    const end = bytes.indexOf(0);
+    return {
+      offset,
+      size,
+      path: new TextDecoder().decode(bytes.subarray(0, end < 0 ? size : end)),
+    };
+  }
+  throw new TypeError("the ELF file has no program interpreter (statically linked?)");
+}
+
+/** Sets the interpreter of `elf` (modified in place); the new path must fit the old slot. */
+export function setInterpreter(elf: Uint8Array, path: string): void {
+  const slot = interpreterSlot(elf);
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length + 1 > slot.size) {
+    throw new RangeError(
+      `interpreter path "${path}" is longer than the ${
+        slot.size - 1
+      } bytes the executable has room for`,
+    );
+  }
+  elf.fill(0, slot.offset, slot.offset + slot.size);
+  elf.set(bytes, slot.offset);
+}
