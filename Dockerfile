@@ -1,0 +1,25 @@
+# One image for every role: the single `deno compile` executable, its subcommand picks the role.
+# Not built on the development machines (they have no Docker engine and cannot download Deno's
+# runtime); scripts/compile.sh builds and CI tests the same executable there.
+
+# --- build: deno compile with the pinned Deno; its runtime (denort) is downloaded here, or
+# taken from DENORT_BIN when the build has no internet access.
+FROM denoland/deno:debian-2.9.6 AS build
+ARG DENORT_BIN=
+WORKDIR /src
+COPY deno.json deno.lock main.ts ./
+COPY commands ./commands
+COPY lib ./lib
+RUN deno install --frozen \
+ && deno check main.ts \
+ && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --include lib/csi/csi.proto \
+      --output /out/secrets-store main.ts \
+ && /out/secrets-store version
+
+# --- runtime: glibc and nothing else (no shell, no package manager). copy-self copies the
+# executable with this glibc into Pods, so apps need none of their own.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/secrets-store /usr/local/bin/secrets-store
+# The webhook and copy-self run as this user; the CSI DaemonSet runs as root for mounts.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/secrets-store"]
