@@ -18,7 +18,8 @@ if [ -n "${DENORT_BIN:-}" ]; then
 else
   tc="$root/tools/deno-compile"
   [ -x "$tc/node_modules/.bin/deno" ] ||
-    (cd "$tc" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    # npm ci refuses this lock: deno 2.5.7 lists optional platform packages without versions.
+    (cd "$tc" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
   deno="$tc/node_modules/.bin/deno"
   donor="$tc/node_modules/@dgellow/pls-linux-x64/bin/pls"
   denort="$root/.peers/denort-2.5.7"
