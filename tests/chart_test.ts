@@ -1,0 +1,198 @@
+/** The Helm chart as an operator installs it: lint, render, and every rendered object applied
+ * to the real kube-apiserver with a server-side dry run (the API server's own validation and
+ * admission, nothing stored). */
+import { parse, parseAllDocuments } from "yaml";
+import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
+import { testEnv } from "./harness/env.ts";
+import { peerBinary, ROOT } from "./harness/process.ts";
+import { ConnectionSettingsSchema } from "../lib/config/connection.ts";
+import { parseWebhookSettings } from "../lib/webhook/settings.ts";
+
+const env = testEnv();
+const CHART = `${ROOT}/deploy/helm/secrets-store`;
+const NS = "d8-secrets-store-integration";
+
+async function helm(...args: string[]) {
+  const out = await new Deno.Command(peerBinary("helm"), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: {
+      HELM_CACHE_HOME: `${env.dir}/helm`,
+      HELM_CONFIG_HOME: `${env.dir}/helm`,
+      HELM_DATA_HOME: `${env.dir}/helm`,
+    },
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+const CLUSTER_KINDS = new Set([
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "MutatingWebhookConfiguration",
+  "CSIDriver",
+  "CustomResourceDefinition",
+]);
+
+/** The REST path of an object, from its apiVersion and kind. */
+function pathOf(
+  o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+): string {
+  const base = o.apiVersion === "v1" ? "/api/v1" : `/apis/${o.apiVersion}`;
+  const plural = o.kind.toLowerCase() + "s";
+  const ns = CLUSTER_KINDS.has(o.kind) ? "" : `/namespaces/${o.metadata.namespace ?? NS}`;
+  return `${base}${ns}/${plural}/${o.metadata.name}`;
+}
+
+/** Server-side apply with dryRun=All: validated and admitted as if installed, nothing stored. */
+async function dryRunApply(
+  o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+) {
+  const client = Deno.createHttpClient({ caCerts: [env.kube.caCert] });
+  try {
+    const r = await fetch(
+      `${env.kube.url}${pathOf(o)}?dryRun=All&fieldManager=chart-test&force=true`,
+      {
+        method: "PATCH",
+        client,
+        headers: {
+          authorization: `Bearer ${env.kube.adminToken}`,
+          "content-type": "application/apply-patch+yaml",
+        },
+        body: JSON.stringify(o),
+      },
+    );
+    return { status: r.status, body: await r.text() };
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("helm lint passes with the default and the guide's Manual settings", async () => {
+  const a = await helm("lint", CHART);
+  assertEquals(a.code, 0, a.stdout + a.stderr);
+  const b = await helm(
+    "lint",
+    CHART,
+    "--set",
+    "connectionConfiguration=Manual",
+    "--set",
+    "connection.url=https://secretstoreexample.com",
+  );
+  assertEquals(b.code, 0, b.stdout + b.stderr);
+});
+
+Deno.test("Manual without connection.url is refused at render time, naming the setting", async () => {
+  const r = await helm(
+    "template",
+    "secrets-store",
+    CHART,
+    "--set",
+    "connectionConfiguration=Manual",
+  );
+  assert(r.code !== 0);
+  assertStringIncludes(r.stderr, "connection.url is required with connectionConfiguration: Manual");
+});
+
+Deno.test("every rendered object passes the API server's validation (server-side dry run)", async () => {
+  for (const ns of [NS, "d8-stronghold"]) {
+    await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: ns } }, [409]);
+  }
+  const r = await helm("template", "secrets-store", CHART, "--namespace", NS, "--include-crds");
+  assertEquals(r.code, 0, r.stderr);
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o);
+  const kinds = objects.map((o) => o.kind).sort();
+  for (
+    const k of [
+      "CSIDriver",
+      "ConfigMap",
+      "CustomResourceDefinition",
+      "DaemonSet",
+      "Deployment",
+      "MutatingWebhookConfiguration",
+      "PodDisruptionBudget",
+      "Secret",
+      "Service",
+    ]
+  ) assert(kinds.includes(k), `no ${k} rendered`);
+  for (const o of objects) {
+    const res = await dryRunApply(o);
+    assert(
+      res.status === 200 || res.status === 201,
+      `${o.kind} ${o.metadata.name}: HTTP ${res.status} ${res.body.slice(0, 400)}`,
+    );
+  }
+  const mwc = objects.find((o) => o.kind === "MutatingWebhookConfiguration");
+  const hook = mwc.webhooks[0];
+  assertEquals([hook.failurePolicy, hook.sideEffects], ["Fail", "None"]);
+  assertStringIncludes(JSON.stringify(hook.namespaceSelector), "kube-system");
+  const secret = objects.find((o) => o.kind === "Secret");
+  assertEquals(
+    hook.clientConfig.caBundle,
+    secret.data["ca.crt"],
+    "the caBundle is the CA that signed the webhook's certificate",
+  );
+  const driver = objects.find((o) => o.kind === "CSIDriver");
+  assertEquals([
+    driver.spec.podInfoOnMount,
+    driver.spec.requiresRepublish,
+    driver.spec.attachRequired,
+  ], [true, true, false]);
+  assertEquals(driver.spec.volumeLifecycleModes, ["Ephemeral"]);
+  const settings = objects.find((o) => o.kind === "ConfigMap");
+  assertStringIncludes(
+    settings.data["webhook.yaml"],
+    "connectionConfiguration: DiscoverLocalStronghold",
+  );
+});
+
+Deno.test("the rendered settings are what webhook serve and csi serve accept, CA certificates included", async () => {
+  const caFile = `${env.dir}/chart-ca.pem`;
+  await Deno.writeTextFile(caFile, env.bao.caCert);
+  for (
+    const args of [
+      [],
+      [
+        "--set",
+        "connectionConfiguration=Manual",
+        "--set",
+        "connection.url=https://secretstoreexample.com",
+        "--set",
+        "connection.authPath=main-kube",
+        "--set-file",
+        `connection.caCert=${caFile}`,
+        "--set-file",
+        `registry.caCert=${caFile}`,
+      ],
+    ]
+  ) {
+    const r = await helm(
+      "template",
+      "secrets-store",
+      CHART,
+      "--namespace",
+      NS,
+      "-s",
+      "templates/settings.yaml",
+      ...args,
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) =>
+      o?.kind === "ConfigMap"
+    );
+    const webhook = parseWebhookSettings(cm.data["webhook.yaml"], "webhook.yaml");
+    const csi = ConnectionSettingsSchema.parse(parse(cm.data["csi.yaml"]));
+    if (args.length) {
+      assertEquals([webhook.connection.url, webhook.connection.authPath], [
+        "https://secretstoreexample.com",
+        "main-kube",
+      ]);
+      assertEquals(webhook.connection.caCert?.trim(), env.bao.caCert.trim());
+      assertEquals(webhook.registry.caCert?.trim(), env.bao.caCert.trim());
+      assertEquals(csi.connection.caCert?.trim(), env.bao.caCert.trim());
+    } else {
+      assertEquals(csi.connectionConfiguration, "DiscoverLocalStronghold");
+    }
+  }
+});
