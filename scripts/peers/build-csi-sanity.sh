@@ -9,7 +9,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mod="$root/tools/peers/csi-sanity"
-bin="$root/.peers/bin"
 name=csi-sanity
 module=github.com/kubernetes-csi/csi-test/v5
 
@@ -19,47 +18,13 @@ command -v go >/dev/null || { echo "build-csi-sanity: go is required (PATH has n
 ver=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$mod/go.mod")
 [ -n "$ver" ] || { echo "build-csi-sanity: pin of $module not found in tools/peers/csi-sanity/go.mod" >&2; exit 1; }
 gover=$(go env GOVERSION)
-stamp=$(printf 'csi-test=%s\ngo=%s\nharness=%s\n' "$ver" "$gover" \
-  "$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -d' ' -f1)")
-stamp_file="$bin/.csi-sanity-version"
-
-up_to_date() {
-  [ "${PEERS_FORCE_REBUILD:-0}" != 1 ] && [ -x "$bin/$name" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]
-}
-
-mkdir -p "$bin"
-# Builds are also kept outside the checkout, so a fresh clone on the same machine (CI's) reuses
-# them instead of rebuilding: keyed by the stamp, so a pin change never reuses an old binary.
-cache="${SECRETS_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store}/peers"
-mkdir -p "$cache"
-cached="$cache/$name-$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
-save() { cp "$bin/$name" "$cached.tmp" && mv -f "$cached.tmp" "$cached"; }
-
-# Serialise concurrent callers (parallel test runs) so they do not build twice into the same path.
-if command -v flock >/dev/null; then
-  exec 9>"$bin/.build-csi-sanity.lock"
-  flock 9
-fi
-
-if up_to_date; then
-  echo "build-csi-sanity: csi-sanity $ver is up to date in .peers/bin"
-  [ -x "$cached" ] || save
-  exit 0
-fi
-
-if [ "${PEERS_FORCE_REBUILD:-0}" != 1 ] && [ -x "$cached" ]; then
-  cp "$cached" "$bin/$name.tmp" && mv -f "$bin/$name.tmp" "$bin/$name"
-  printf '%s\n' "$stamp" > "$stamp_file"
-  echo "build-csi-sanity: reused cached csi-sanity ($cached)"
-  exit 0
-fi
+# shellcheck source=_cached_build.sh
+source "$root/scripts/peers/_cached_build.sh"
+cached_build_begin csi-sanity "$mod" "csi-test=$ver"
 
 echo "build-csi-sanity: building csi-sanity $ver with $gover (cold: ~1 min on 2 cores) ..."
 t=$SECONDS
-rm -f "$stamp_file"
 # main.VERSION is what `csi-sanity -version` prints (upstream's Makefile targets a stale, non-v5 path).
 go -C "$mod" build -mod=readonly -trimpath -ldflags "-s -w -X main.VERSION=$ver" -o "$bin/$name.tmp" "$module/cmd/csi-sanity"
-mv -f "$bin/$name.tmp" "$bin/$name"
-printf '%s\n' "$stamp" > "$stamp_file"
-save
+cached_build_done "$name"
 echo "build-csi-sanity: csi-sanity built in $((SECONDS - t))s: $("$bin/$name" -version)"

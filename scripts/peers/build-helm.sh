@@ -8,7 +8,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mod="$root/tools/peers/helm"
-bin="$root/.peers/bin"
 name=helm
 module=helm.sh/helm/v3
 
@@ -23,44 +22,12 @@ cgo=$(awk '$1 == "k8s.io/client-go" && $2 ~ /^v0\./ { print $2; exit }' "$mod/go
 [ -n "$cgo" ] || { echo "build-helm: k8s.io/client-go not found in tools/peers/helm/go.mod" >&2; exit 1; }
 k8s_minor=$(printf '%s' "$cgo" | cut -d. -f2)
 gover=$(go env GOVERSION)
-stamp=$(printf 'helm=%s\ngo=%s\nharness=%s\n' "$ver" "$gover" \
-  "$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -d' ' -f1)")
-stamp_file="$bin/.helm-version"
-
-up_to_date() {
-  [ "${PEERS_FORCE_REBUILD:-0}" != 1 ] && [ -x "$bin/$name" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]
-}
-
-mkdir -p "$bin"
-# Builds are also kept outside the checkout, so a fresh clone on the same machine (CI's) reuses
-# them instead of rebuilding: keyed by the stamp, so a pin change never reuses an old binary.
-cache="${SECRETS_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secrets-store}/peers"
-mkdir -p "$cache"
-cached="$cache/$name-$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
-save() { cp "$bin/$name" "$cached.tmp" && mv -f "$cached.tmp" "$cached"; }
-
-# Serialise concurrent callers (parallel test runs) so they do not build twice into the same path.
-if command -v flock >/dev/null; then
-  exec 9>"$bin/.build-helm.lock"
-  flock 9
-fi
-
-if up_to_date; then
-  echo "build-helm: helm $ver is up to date in .peers/bin"
-  [ -x "$cached" ] || save
-  exit 0
-fi
-
-if [ "${PEERS_FORCE_REBUILD:-0}" != 1 ] && [ -x "$cached" ]; then
-  cp "$cached" "$bin/$name.tmp" && mv -f "$bin/$name.tmp" "$bin/$name"
-  printf '%s\n' "$stamp" > "$stamp_file"
-  echo "build-helm: reused cached helm ($cached)"
-  exit 0
-fi
+# shellcheck source=_cached_build.sh
+source "$root/scripts/peers/_cached_build.sh"
+cached_build_begin helm "$mod" "helm=$ver"
 
 echo "build-helm: building helm $ver with $gover (cold: ~2 min on 2 cores) ..."
 t=$SECONDS
-rm -f "$stamp_file"
 # internal/version.version is what `helm version` prints (source default is only "v3.22"); the k8s pair is as upstream's
 # Makefile sets it. The proxy gives no commit, so gitCommit stays empty; gitTreeState=clean as in a release build.
 ldflags="-s -w -X $module/internal/version.version=$ver -X $module/internal/version.gitTreeState=clean"
@@ -68,7 +35,5 @@ for p in pkg/lint/rules pkg/chartutil; do
   ldflags+=" -X $module/$p.k8sVersionMajor=1 -X $module/$p.k8sVersionMinor=$k8s_minor"
 done
 go -C "$mod" build -mod=readonly -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$module/cmd/helm"
-mv -f "$bin/$name.tmp" "$bin/$name"
-printf '%s\n' "$stamp" > "$stamp_file"
-save
+cached_build_done "$name"
 echo "build-helm: helm built in $((SECONDS - t))s: $("$bin/$name" version --short)"
