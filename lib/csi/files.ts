@@ -3,6 +3,7 @@
  * the in-place alternative that scripts/bench/csi_torn_reads.ts measures against a rename: it
  * keeps one inode for ever, but a reader at an arbitrary moment can see a torn value when a
  * value gets shorter, so the driver does not use it (docs/csi-rotation-writes.md). */
+import { ERRNO_SYMBOLS, errnoText, lastErrno } from "../sys/errno.ts";
 
 /** One file of a volume: `name` is a single path segment, validated by the plan. */
 export interface VolumeFile {
@@ -150,8 +151,7 @@ function openLibc() {
     close: { parameters: ["i32"], result: "i32" },
     mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
     munmap: { parameters: ["pointer", "usize"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    strerror: { parameters: ["i32"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
 }
 
@@ -165,10 +165,7 @@ function lib(): ReturnType<typeof openLibc>["symbols"] {
 
 /** The error of the libc call that just failed, read before anything can overwrite errno. */
 function sysFailure(step: string, path: string): Error {
-  const p = lib().__errno_location();
-  const errno = p ? new Deno.UnsafePointerView(p).getInt32() : 0;
-  const text = lib().strerror(errno);
-  const reason = text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+  const reason = errnoText(lib(), lastErrno(lib()));
   return new Error(`Cannot ${step} ${path}: ${reason}`);
 }
 

@@ -1,5 +1,6 @@
 /** The node plugin's mounts, through libc's mount(2) and umount2(2): the product image has no
  * util-linux, so there is no `mount` binary to shell out to. Needs root (CAP_SYS_ADMIN). */
+import { ERRNO_SYMBOLS, errnoText, lastErrno as readErrno } from "../sys/errno.ts";
 
 /** A mount syscall failed; callers read `errno` to tell a missing path from a busy one. */
 export class MountError extends Error {
@@ -33,8 +34,7 @@ function openLibc() {
   return Deno.dlopen("libc.so.6", {
     mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
     umount2: { parameters: ["buffer", "i32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    strerror: { parameters: ["i32"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
 }
 
@@ -52,13 +52,11 @@ function cString(s: string | null): Uint8Array<ArrayBuffer> | null {
 
 /** Read right after the failing call, before anything else can overwrite it. */
 function lastErrno(): number {
-  const p = lib().__errno_location();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+  return readErrno(lib());
 }
 
 function describe(errno: number): string {
-  const text = lib().strerror(errno);
-  return text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+  return errnoText(lib(), errno);
 }
 
 /** Calls mount(2); on failure throws MountError with `what` ("Cannot <what>: <strerror>"). */

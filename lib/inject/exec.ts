@@ -1,6 +1,8 @@
 /** Replaces this process with the app through libc's execve: same PID, no child left to
  * forward signals or exit codes, and nothing of the injector left in memory. */
 
+import { ERRNO_SYMBOLS, errnoText, lastErrno } from "../sys/errno.ts";
+
 /** The command could not be started; exit codes follow the shell (127 not found, 126 not runnable). */
 export class ExecError extends Error {
   override name = "ExecError";
@@ -66,18 +68,15 @@ function cStringArray(items: string[], keep: Uint8Array[]): BigUint64Array<Array
 export function execve(path: string, argv: string[], env: Record<string, string>): never {
   const libc = Deno.dlopen("libc.so.6", {
     execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    strerror: { parameters: ["i32"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
   const keep: Uint8Array[] = [];
   const file = enc.encode(path + "\0");
   const argvC = cStringArray(argv, keep);
   const envC = cStringArray(Object.entries(env).map(([k, v]) => `${k}=${v}`), keep);
   libc.symbols.execve(file, argvC, envC);
-  const errnoPtr = libc.symbols.__errno_location();
-  const errno = errnoPtr ? new Deno.UnsafePointerView(errnoPtr).getInt32() : 0;
-  const text = libc.symbols.strerror(errno);
-  const reason = text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+  const errno = lastErrno(libc.symbols);
+  const reason = errnoText(libc.symbols, errno);
   libc.close();
   throw new ExecError(`Cannot start the app: execve ${path}: ${reason}`, errno === 2 ? 127 : 126);
 }
