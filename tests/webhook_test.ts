@@ -49,6 +49,8 @@ function setUp(): Promise<WebhookServer> {
         ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
       ].join("\n"),
       kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+      // Two serving threads, as the chart runs it: every test here goes through both.
+      workers: 2,
     });
     await env.kube.api("POST", "/api/v1/namespaces", {
       metadata: { name: NS, labels: { [LABEL]: "enabled" } },
@@ -177,6 +179,20 @@ Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async
 
 Deno.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
   const w = await setUp();
+  // A fresh connection per read: the kernel hands each to either serving thread, and both
+  // must report the same process-wide totals.
+  const errorsCounted = async () => {
+    const client = Deno.createHttpClient({ caCerts: [w.caCert] });
+    try {
+      const text = await (await fetch(`${w.url}/metrics`, { client })).text();
+      const m = text.match(/^secrets_store_webhook_admissions_total\{outcome="error"\} (\d+)$/m);
+      assert(m, `no error counter in:\n${text}`);
+      return Number(m[1]);
+    } finally {
+      client.close();
+    }
+  };
+  const before = await errorsCounted();
   const client = Deno.createHttpClient({ caCerts: [w.caCert] });
   try {
     for (const body of ["{", '{"kind":"AdmissionReview"}', "x".repeat(5 * 1024 * 1024)]) {
@@ -184,11 +200,11 @@ Deno.test("malformed and oversized requests get answers, and the webhook keeps s
       assertEquals(r.status === 400 || r.status === 413, true, `status ${r.status}`);
       await r.body?.cancel();
     }
-    const metrics = await (await fetch(`${w.url}/metrics`, { client })).text();
-    assertStringIncludes(metrics, 'secrets_store_webhook_admissions_total{outcome="mutated"}');
   } finally {
     client.close();
   }
+  // The two unreadable reviews count as errors; the oversized one is refused before reading.
+  for (let i = 0; i < 6; i++) assertEquals(await errorsCounted(), before + 2);
   const { pod } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }]);
   assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
 });

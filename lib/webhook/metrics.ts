@@ -1,50 +1,67 @@
 /** Prometheus metrics of the webhook, in the text exposition format. Labels carry outcomes,
- * never names of Pods, images or secrets. */
+ * never names of Pods, images or secrets. The counters live in a SharedArrayBuffer, so every
+ * serving thread (`--workers`) counts into the same numbers and any of them can answer
+ * /metrics with the whole process's totals. */
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const OUTCOMES = ["mutated", "skipped", "denied", "error"] as const;
+const LOOKUPS = ["cached", "fetched", "error"] as const;
+
+// Slots of the shared array: outcomes, lookups, buckets, count, sum (in microseconds, so it
+// stays an integer that Atomics can add).
+const AT_LOOKUPS = OUTCOMES.length;
+const AT_BUCKETS = AT_LOOKUPS + LOOKUPS.length;
+const AT_COUNT = AT_BUCKETS + BUCKETS.length;
+const AT_SUM = AT_COUNT + 1;
+const SLOTS = AT_SUM + 1;
 
 export class WebhookMetrics {
-  readonly #admissions = new Map<string, number>();
-  readonly #lookups = new Map<string, number>();
-  readonly #buckets = new Array<number>(BUCKETS.length).fill(0);
-  #count = 0;
-  #sum = 0;
+  readonly #slots: BigInt64Array;
+
+  /** Fresh counters, or the ones another thread created (pass its `shared`). */
+  constructor(shared?: SharedArrayBuffer) {
+    this.#slots = new BigInt64Array(shared ?? new SharedArrayBuffer(SLOTS * 8));
+  }
+
+  /** The memory behind the counters, to hand to another thread. */
+  get shared(): SharedArrayBuffer {
+    return this.#slots.buffer as SharedArrayBuffer;
+  }
 
   /** One answered admission: mutated, skipped, denied or error. */
-  admission(outcome: "mutated" | "skipped" | "denied" | "error", seconds: number): void {
-    this.#admissions.set(outcome, (this.#admissions.get(outcome) ?? 0) + 1);
-    this.#count++;
-    this.#sum += seconds;
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) this.#buckets[i]!++;
-    });
+  admission(outcome: typeof OUTCOMES[number], seconds: number): void {
+    Atomics.add(this.#slots, OUTCOMES.indexOf(outcome), 1n);
+    Atomics.add(this.#slots, AT_COUNT, 1n);
+    Atomics.add(this.#slots, AT_SUM, BigInt(Math.round(seconds * 1e6)));
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) Atomics.add(this.#slots, AT_BUCKETS + i, 1n);
+    }
   }
 
   /** One image config lookup: from the cache, from the registry, or failed. */
-  imageLookup(result: "cached" | "fetched" | "error"): void {
-    this.#lookups.set(result, (this.#lookups.get(result) ?? 0) + 1);
+  imageLookup(result: typeof LOOKUPS[number]): void {
+    Atomics.add(this.#slots, AT_LOOKUPS + LOOKUPS.indexOf(result), 1n);
   }
 
   /** The exposition text for GET /metrics. */
   render(): string {
+    const at = (i: number) => Atomics.load(this.#slots, i);
     const lines = [
       "# HELP secrets_store_webhook_admissions_total Pod admissions answered, by outcome.",
       "# TYPE secrets_store_webhook_admissions_total counter",
-      ...[...this.#admissions].map(([k, v]) =>
-        `secrets_store_webhook_admissions_total{outcome="${k}"} ${v}`
-      ),
+      ...OUTCOMES.map((k, i) => `secrets_store_webhook_admissions_total{outcome="${k}"} ${at(i)}`),
       "# HELP secrets_store_webhook_admission_duration_seconds Time to answer an admission.",
       "# TYPE secrets_store_webhook_admission_duration_seconds histogram",
       ...BUCKETS.map((b, i) =>
-        `secrets_store_webhook_admission_duration_seconds_bucket{le="${b}"} ${this.#buckets[i]}`
+        `secrets_store_webhook_admission_duration_seconds_bucket{le="${b}"} ${at(AT_BUCKETS + i)}`
       ),
-      `secrets_store_webhook_admission_duration_seconds_bucket{le="+Inf"} ${this.#count}`,
-      `secrets_store_webhook_admission_duration_seconds_sum ${this.#sum}`,
-      `secrets_store_webhook_admission_duration_seconds_count ${this.#count}`,
+      `secrets_store_webhook_admission_duration_seconds_bucket{le="+Inf"} ${at(AT_COUNT)}`,
+      `secrets_store_webhook_admission_duration_seconds_sum ${Number(at(AT_SUM)) / 1e6}`,
+      `secrets_store_webhook_admission_duration_seconds_count ${at(AT_COUNT)}`,
       "# HELP secrets_store_webhook_image_lookups_total Image entrypoint lookups, by result.",
       "# TYPE secrets_store_webhook_image_lookups_total counter",
-      ...[...this.#lookups].map(([k, v]) =>
-        `secrets_store_webhook_image_lookups_total{result="${k}"} ${v}`
+      ...LOOKUPS.map((k, i) =>
+        `secrets_store_webhook_image_lookups_total{result="${k}"} ${at(AT_LOOKUPS + i)}`
       ),
     ];
     return lines.join("\n") + "\n";

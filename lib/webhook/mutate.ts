@@ -66,9 +66,11 @@ export function imagesNeeded(
     });
 }
 
-/** Returns the mutated Pod (a copy); the input is never changed. */
+/** Returns the mutated Pod; the input is never changed. Only what changes is copied (the
+ * spec's lists, the mutated containers and their probes): a deep copy of every Pod was a
+ * third of an admission's CPU time. */
 export function mutatePod(pod: Pod, input: MutationInput): Pod {
-  const out = structuredClone(pod);
+  const out = { ...pod, spec: { ...pod.spec } };
   const { init, app } = containersToMutate(pod, input.options);
   if (init.length + app.length === 0) return out;
   const chosen = new Set([...init, ...app].map((c) => c.name));
@@ -97,7 +99,7 @@ function mutateContainer(
   input: MutationInput,
   env: Array<{ name: string; value: string }>,
 ): Container {
-  const out = structuredClone(c);
+  const out = { ...c };
   const launcher = injectorCommand();
   if (c.command?.length) {
     out.command = [...launcher, ...c.command];
@@ -139,9 +141,14 @@ function mutateContainer(
   }
   if (input.options.mutateProbes) {
     for (const field of PROBE_FIELDS) {
-      const exec = out[field]?.exec;
+      const probe = out[field];
       // Only exec probes run a command in the container; httpGet, tcpSocket and grpc stay.
-      if (exec?.command?.length) exec.command = [...launcher, ...exec.command];
+      if (probe?.exec?.command?.length) {
+        out[field] = {
+          ...probe,
+          exec: { ...probe.exec, command: [...launcher, ...probe.exec.command] },
+        };
+      }
     }
   }
   return out;

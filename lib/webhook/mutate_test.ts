@@ -341,3 +341,38 @@ Deno.test("podPatch() turns the original into the mutated Pod, keeping unknown f
   });
   assertEquals(podPatch(p, p), []);
 });
+
+Deno.test("mutatePod() never writes into the Pod it was given, whatever it changes", () => {
+  const deepFreeze = <T>(v: T): T => {
+    if (v && typeof v === "object") Object.values(v).forEach(deepFreeze);
+    return Object.freeze(v);
+  };
+  const exec = { exec: { command: ["cat", "/tmp/ok"] } };
+  const p = pod({
+    initContainers: [{
+      name: "setup",
+      image: "i",
+      command: ["init"],
+      env: [{ name: "T", value: "secrets-store:kv/data/a#b" }],
+    }],
+    containers: [{
+      name: "app",
+      image: "i",
+      command: ["run"],
+      env: [{ name: "LD_LIBRARY_PATH", value: "/opt/lib" }],
+      volumeMounts: [{ name: "data", mountPath: "/data" }],
+      livenessProbe: exec,
+      readinessProbe: exec,
+      startupProbe: { httpGet: { path: "/", port: 8080 } },
+    }],
+    volumes: [{ name: "data", emptyDir: {} }],
+  }, {
+    "secrets-store.deckhouse.io/mutate-probes": "true",
+    "secrets-store.deckhouse.io/tls-secret": "ca",
+  });
+  const before = structuredClone(p);
+  const m = mutate(deepFreeze(p)); // a write into a frozen object throws in a module
+  assertEquals(p, before);
+  assertEquals(m.spec.containers[0]!.livenessProbe!.exec!.command, [...LAUNCH, "cat", "/tmp/ok"]);
+  assertEquals(p.spec.containers[0]!.livenessProbe!.exec!.command, ["cat", "/tmp/ok"]);
+});

@@ -1,85 +1,81 @@
 /** `webhook serve`: settings, Kubernetes access, the store defaults, then the HTTPS server
- * until SIGTERM. */
-import { storeDefaults } from "../config/connection.ts";
-import { parseDuration } from "../config/duration.ts";
-import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
-import { readStrongholdCa } from "../kube/stronghold_ca.ts";
-import { createLogger, type LogLevel } from "../log/logger.ts";
-import { ImageLookup } from "../oci/lookup.ts";
+ * until SIGTERM. With `--workers N`, N-1 more threads (worker.ts) each run the same server on
+ * the same port (SO_REUSEPORT, the kernel spreads connections), sharing one set of metrics:
+ * one JavaScript thread tops out near 4,000 admissions a second, and its garbage collection
+ * pauses every request queued behind it (docs/benchmarks.md). */
 import { untilSignal } from "../cli/signals.ts";
+import { createLogger } from "../log/logger.ts";
 import { versionLine } from "../version.ts";
-import { imageResolver } from "./images.ts";
 import { WebhookMetrics } from "./metrics.ts";
-import { webhookRoutes } from "./routes.ts";
-import { serveHttps } from "./server.ts";
-import { parseWebhookSettings } from "./settings.ts";
+import { startServing, type ToWorker, type WebhookFlags } from "./serving.ts";
 
-export interface WebhookFlags extends KubeFlags {
-  config: string;
-  listen: string;
-  tlsCert: string;
-  tlsKey: string;
-  tlsReloadEvery: string;
-  logLevel: LogLevel;
-  jsonLog: boolean;
-  /** Resolves when the server should stop; SIGTERM by default. */
-  until?: Promise<void>;
-}
+export type { WebhookFlags } from "./serving.ts";
 
 /** Runs the webhook until `until` resolves. */
 export async function runWebhook(f: WebhookFlags): Promise<void> {
   const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "webhook" } });
-  const settings = parseWebhookSettings(await readConfig(f.config), f.config);
-  const [hostname, port] = splitListen(f.listen);
-  const kube = new KubeClient(kubeClientOptions(f));
-  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
+  const workers = Number(f.workers ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new TypeError(`Invalid --workers "${f.workers}": expected a whole number from 1 to 64`);
+  }
   const metrics = new WebhookMetrics();
-  const lookup = new ImageLookup({
-    platform: settings.registry.platform,
-    caCerts: settings.registry.caCert ? [settings.registry.caCert] : undefined,
-    plainHttpRegistries: settings.registry.plainHttp,
-    cacheTtlMs: parseDuration(settings.registry.cacheTtl),
-    timeoutMs: parseDuration(settings.registry.timeout),
-  });
-  const server = await serveHttps({
-    hostname,
-    port,
-    certFile: f.tlsCert,
-    keyFile: f.tlsKey,
-    reloadEveryMs: parseDuration(f.tlsReloadEvery),
-    logger: log,
-    handler: webhookRoutes({
-      defaults,
-      injector: settings.injector,
-      resolveImages: imageResolver(kube, lookup, metrics, log),
-      logger: log,
-      metrics,
-    }),
-  });
+  const main = await startServing(f, metrics, log);
+  const threads = await Promise.all(
+    Array.from({ length: workers - 1 }, (_, i) => startWorker(f, metrics, i + 1, main.port)),
+  );
   log.info("webhook serving", {
     version: versionLine(),
-    listen: `${hostname}:${server.port}`,
-    store: defaults.address,
+    listen: `${main.hostname}:${main.port}`,
+    workers,
+    store: main.store,
   });
   await (f.until ?? untilSignal());
   log.info("shutting down");
-  await server.shutdown();
-  lookup.close();
-  kube.close();
+  await Promise.all([main.stop(), ...threads.map((t) => t.stop())]);
 }
 
-async function readConfig(file: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(file);
-  } catch (e) {
-    throw new TypeError(`Cannot read settings file ${file}: ${(e as Error).message}`);
-  }
+interface Thread {
+  stop(): Promise<void>;
 }
 
-function splitListen(listen: string): [string, number] {
-  const m = listen.match(/^(.*):(\d+)$/);
-  if (!m) {
-    throw new TypeError(`Invalid --listen "${listen}": expected host:port, e.g. 0.0.0.0:8443`);
-  }
-  return [m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", Number(m[2])];
+/** Starts one more serving thread on the port the first one got; resolves once it listens. */
+function startWorker(
+  f: WebhookFlags,
+  metrics: WebhookMetrics,
+  id: number,
+  port: number,
+): Promise<Thread> {
+  const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
+    type: "module",
+    name: `webhook-${id}`,
+  });
+  const { until: _, ...flags } = f;
+  const message: ToWorker = {
+    type: "start",
+    flags: { ...flags, listen: f.listen.replace(/:\d+$/, `:${port}`) },
+    metrics: metrics.shared,
+    id,
+  };
+  return new Promise((resolve, reject) => {
+    worker.onerror = (e) => {
+      e.preventDefault();
+      worker.terminate();
+      reject(new Error(`webhook worker ${id} failed to start: ${e.message}`));
+    };
+    worker.onmessage = (e) => {
+      if (e.data?.type === "started") {
+        resolve({
+          stop: () =>
+            new Promise<void>((done) => {
+              worker.onmessage = () => (worker.terminate(), done());
+              worker.postMessage({ type: "stop" } satisfies ToWorker);
+            }),
+        });
+      } else if (e.data?.type === "failed") {
+        worker.terminate();
+        reject(new Error(e.data.error));
+      }
+    };
+    worker.postMessage(message);
+  });
 }

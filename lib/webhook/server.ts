@@ -3,6 +3,7 @@
  * cost 40 ms on every admission answer larger than about 1 KB (docs/benchmarks.md). The
  * certificate is re-read when its files change and swapped in with setSecureContext, without
  * a restart and without dropping connections. */
+import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log/logger.ts";
@@ -37,7 +38,7 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(o.port, o.hostname, () => resolve());
+    server.listen({ port: o.port, host: o.hostname, reusePort: true }, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
   let reloads = 0;
@@ -67,33 +68,55 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   };
 }
 
-const DRAIN_LIMIT = 16 * 1024 * 1024;
+/** Bodies above this are not read at all: the answer is 413 and the connection is closed. */
+const BODY_LIMIT = 16 * 1024 * 1024;
 
-/** Adapts node's request/response to the web Request -> Response handler. */
+/** Adapts node's request/response to the web Request -> Response handler. The body is read
+ * into one buffer first: a streamed body cost more than the admission itself. */
 async function respond(o: ServeOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  const request = new Request(`https://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
-    method: req.method,
-    headers: {
-      "content-length": req.headers["content-length"] ?? "",
-      "content-type": req.headers["content-type"] ?? "",
-    },
-    body: hasBody ? ReadableStream.from(req as AsyncIterable<Uint8Array>) : undefined,
-  });
-  const response = await o.handler(request);
-  const body = new Uint8Array(await response.arrayBuffer());
-  // A refused body (too large) is read and dropped, so the client gets the answer instead
-  // of a reset connection; past DRAIN_LIMIT the connection is simply closed.
-  if (hasBody && !req.readableEnded) {
-    if (Number(req.headers["content-length"] ?? 0) > DRAIN_LIMIT) res.shouldKeepAlive = false;
-    else req.resume();
+  const body = hasBody ? await readBody(req, BODY_LIMIT) : undefined;
+  let response: Response;
+  if (body === null) {
+    res.shouldKeepAlive = false;
+    response = new Response(`request body larger than ${BODY_LIMIT} bytes\n`, { status: 413 });
+  } else {
+    response = await o.handler(
+      new Request(`https://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+        method: req.method,
+        headers: {
+          "content-length": req.headers["content-length"] ?? "",
+          "content-type": req.headers["content-type"] ?? "",
+        },
+        body,
+      }),
+    );
   }
+  const bytes = new Uint8Array(await response.arrayBuffer());
   res.writeHead(response.status, {
     ...Object.fromEntries(response.headers),
-    "content-length": String(body.length),
+    "content-length": String(bytes.length),
   });
   // One write for headers and body: see the comment at the top.
-  res.end(body);
+  res.end(bytes);
+}
+
+/** The whole body, or null once it passes `limit` (the rest is then not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  if (Number(req.headers["content-length"] ?? 0) > limit) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    let size = 0;
+    req.on("data", (chunk: Uint8Array<ArrayBuffer>) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        resolve(null);
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
 }
 
 async function readPair(o: ServeOptions): Promise<{ cert: string; key: string }> {

@@ -21,6 +21,8 @@ export interface StartWebhook {
   /** The settings file's YAML text. */
   settings: string;
   kube: { url: string; caFile: string; adminToken: string };
+  /** Serving threads (--workers); 1 when not given. */
+  workers?: number;
 }
 
 /** Starts the webhook process and waits for /healthz. */
@@ -48,6 +50,7 @@ export async function startWebhook(o: StartWebhook): Promise<WebhookServer> {
     `--kube-token-file=${dir}/kube-token`,
     `--kube-ca-file=${o.kube.caFile}`,
     "--log-level=debug",
+    `--workers=${o.workers ?? 1}`,
   ]);
   const url = `https://127.0.0.1:${port}`;
   const client = Deno.createHttpClient({ caCerts: [ca.cert] });

@@ -1,0 +1,101 @@
+/** One serving thread of `webhook serve`: reads the settings, reaches the Kubernetes API,
+ * works out the store defaults and serves HTTPS. The first thread and every `--workers`
+ * thread run exactly this, so they answer alike. */
+import { storeDefaults } from "../config/connection.ts";
+import { parseDuration } from "../config/duration.ts";
+import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
+import { readStrongholdCa } from "../kube/stronghold_ca.ts";
+import type { Logger, LogLevel } from "../log/logger.ts";
+import { ImageLookup } from "../oci/lookup.ts";
+import { imageResolver } from "./images.ts";
+import type { WebhookMetrics } from "./metrics.ts";
+import { webhookRoutes } from "./routes.ts";
+import { serveHttps } from "./server.ts";
+import { parseWebhookSettings } from "./settings.ts";
+
+export interface WebhookFlags extends KubeFlags {
+  config: string;
+  listen: string;
+  tlsCert: string;
+  tlsKey: string;
+  tlsReloadEvery: string;
+  logLevel: LogLevel;
+  jsonLog: boolean;
+  /** Serving threads; 1 by default. */
+  workers?: string | number;
+  /** Resolves when the server should stop; SIGTERM by default. */
+  until?: Promise<void>;
+}
+
+/** What run.ts tells a worker thread (worker.ts). */
+export type ToWorker =
+  | { type: "start"; flags: WebhookFlags; metrics: SharedArrayBuffer; id: number }
+  | { type: "stop" };
+
+export interface Serving {
+  hostname: string;
+  port: number;
+  /** The store address Pods are sent to. */
+  store: string;
+  stop(): Promise<void>;
+}
+
+/** Starts serving; resolves once listening. */
+export async function startServing(
+  f: WebhookFlags,
+  metrics: WebhookMetrics,
+  log: Logger,
+): Promise<Serving> {
+  const settings = parseWebhookSettings(await readConfig(f.config), f.config);
+  const [hostname, port] = splitListen(f.listen);
+  const kube = new KubeClient(kubeClientOptions(f));
+  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
+  const lookup = new ImageLookup({
+    platform: settings.registry.platform,
+    caCerts: settings.registry.caCert ? [settings.registry.caCert] : undefined,
+    plainHttpRegistries: settings.registry.plainHttp,
+    cacheTtlMs: parseDuration(settings.registry.cacheTtl),
+    timeoutMs: parseDuration(settings.registry.timeout),
+  });
+  const server = await serveHttps({
+    hostname,
+    port,
+    certFile: f.tlsCert,
+    keyFile: f.tlsKey,
+    reloadEveryMs: parseDuration(f.tlsReloadEvery),
+    logger: log,
+    handler: webhookRoutes({
+      defaults,
+      injector: settings.injector,
+      resolveImages: imageResolver(kube, lookup, metrics, log),
+      logger: log,
+      metrics,
+    }),
+  });
+  return {
+    hostname,
+    port: server.port,
+    store: defaults.address,
+    async stop() {
+      await server.shutdown();
+      lookup.close();
+      kube.close();
+    },
+  };
+}
+
+async function readConfig(file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (e) {
+    throw new TypeError(`Cannot read settings file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const m = listen.match(/^(.*):(\d+)$/);
+  if (!m) {
+    throw new TypeError(`Invalid --listen "${listen}": expected host:port, e.g. 0.0.0.0:8443`);
+  }
+  return [m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", Number(m[2])];
+}
