@@ -49,7 +49,7 @@ function setUp(): Promise<WebhookServer> {
         ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
       ].join("\n"),
       kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
-      // Two serving threads, as the chart runs it: every test here goes through both.
+      // Two serving threads (--workers): every test here goes through both.
       workers: 2,
     });
     await env.kube.api("POST", "/api/v1/namespaces", {
