@@ -13,7 +13,7 @@ COPY lib ./lib
 RUN deno install --frozen \
  && deno check main.ts \
  && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --include lib/csi/csi.proto \
-      --output /out/secrets-store main.ts \
+      --include lib/webhook/worker.ts --output /out/secrets-store main.ts \
  && /out/secrets-store version
 
 # --- runtime: glibc and nothing else (no shell, no package manager). copy-self copies the

@@ -73,7 +73,10 @@ function startWorker(
         });
       } else if (e.data?.type === "failed") {
         worker.terminate();
-        reject(new Error(e.data.error));
+        const shared = /address already in use/i.test(e.data.error)
+          ? " (sharing a port needs SO_REUSEPORT, which this runtime's node:net lacks; use --workers=1)"
+          : "";
+        reject(new Error(`webhook worker ${id} failed to start: ${e.data.error}${shared}`));
       }
     };
     worker.postMessage(message);

@@ -21,6 +21,8 @@ export interface StartWebhook {
   /** The settings file's YAML text. */
   settings: string;
   kube: { url: string; caFile: string; adminToken: string };
+  /** The compiled executable to run instead of `deno run main.ts`. */
+  binary?: string;
   /** Serving threads (--workers); 1 when not given. */
   workers?: number;
 }
@@ -34,11 +36,11 @@ export async function startWebhook(o: StartWebhook): Promise<WebhookServer> {
   await Deno.writeTextFile(`${dir}/settings.yaml`, o.settings);
   await Deno.writeTextFile(`${dir}/kube-token`, o.kube.adminToken);
   const port = freePort();
-  const server = spawnServer("webhook", dir, Deno.execPath(), [
-    "run",
-    "--allow-all",
-    "--quiet",
-    `${ROOT}/main.ts`,
+  const [exe, ...start] = o.binary
+    ? [o.binary]
+    : [Deno.execPath(), "run", "--allow-all", "--quiet", `${ROOT}/main.ts`];
+  const server = spawnServer("webhook", dir, exe!, [
+    ...start,
     "webhook",
     "serve",
     `--config=${dir}/settings.yaml`,
