@@ -12,7 +12,7 @@ COPY commands ./commands
 COPY lib ./lib
 RUN deno install --frozen \
  && deno check main.ts \
- && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --include lib/csi/csi.proto \
+ && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --include lib/csi/csi.proto --include lib/csi/registration.proto \
       --include lib/webhook/worker.ts --output /out/secrets-store main.ts \
  && /out/secrets-store version
 

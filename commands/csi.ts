@@ -24,7 +24,16 @@ export function csiCommand(): Command {
     )
     .option("--no-rotation", "do not rotate files after they are mounted")
     .option("--volume-size <size>", "size limit of each volume's tmpfs", "4Mi")
-    .option("--store-timeout <duration>", "timeout of one store request", "10s");
+    .option("--store-timeout <duration>", "timeout of one store request", "10s")
+    .option(
+      "--registration-dir <dir>",
+      "register with the kubelet through its plugins_registry folder (e.g. /var/lib/kubelet/plugins_registry); without it, a node-driver-registrar sidecar must",
+    )
+    .option(
+      "--kubelet-endpoint <path>",
+      "the CSI socket's path on the node, when it differs from --endpoint inside the container",
+    )
+    .option("--health-listen <host:port>", "serve GET /healthz over HTTP for liveness probes");
   logOptions(kubeOptions(serve)).action(async (o: CsiFlags) => {
     // Loaded on use, so the injector never loads gRPC.
     const { runCsi } = await import("../lib/csi/run.ts");

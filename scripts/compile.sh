@@ -38,11 +38,12 @@ else
 fi
 
 # Exactly what the program needs: every permission (it execs apps, mounts, serves), the proto
-# file read at run time by the CSI role, the webhook's worker-thread module (loaded by URL at
+# files read at run time by the CSI role, the webhook's worker-thread module (loaded by URL at
 # run time, so the module graph does not see it), nothing else.
 # Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
 # store lets this Deno reach the npm registry through whatever TLS the machine trusts.
 DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --include lib/csi/csi.proto \
+  --include lib/csi/registration.proto \
   --include lib/webhook/worker.ts \
   --output "$out" main.ts >&2
 echo "$out"

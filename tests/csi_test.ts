@@ -10,7 +10,9 @@ import {
   startCsi,
 } from "./harness/csi.ts";
 import { testEnv } from "./harness/env.ts";
-import { ROOT, waitUntil } from "./harness/process.ts";
+import * as grpc from "@grpc/grpc-js";
+import { freePort, ROOT, waitUntil } from "./harness/process.ts";
+import { registrationService } from "../lib/csi/proto.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { isMountPoint } from "../lib/csi/mount.ts";
@@ -389,6 +391,53 @@ Deno.test("after a driver restart the mounts stay, and rotation resumes once the
     15_000,
   );
   await unpublish(volumeId, target);
+});
+
+Deno.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
+  const dir = `${env.dir}/csi-registration`;
+  const registry = `${env.dir}/reg`; // a socket path has at most 107 bytes
+  const port = freePort();
+  const driver = await startCsi({
+    ...DRIVER_OPTS(),
+    dir,
+    extraArgs: [
+      `--registration-dir=${registry}`,
+      "--kubelet-endpoint=/var/lib/kubelet/plugins/secrets-store.csi.deckhouse.io/csi.sock",
+      `--health-listen=127.0.0.1:${port}`,
+    ],
+  });
+  try {
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assertEquals([health.status, await health.text()], [200, "ok\n"]);
+    // What the kubelet's plugin watcher does with a socket that appears in plugins_registry.
+    const socket = `${registry}/secrets-store.csi.deckhouse.io-reg.sock`;
+    const Registration = registrationService();
+    const client = new Registration(`unix://${socket}`, grpc.credentials.createInsecure());
+    const call = <T>(method: string, req: unknown) =>
+      new Promise<T>((resolve, reject) =>
+        (client as unknown as Record<string, (r: unknown, cb: (e: unknown, v: T) => void) => void>)[
+          method
+        ]!(req, (e, v) => e ? reject(e) : resolve(v))
+      );
+    assertEquals(await call("GetInfo", {}), {
+      type: "CSIPlugin",
+      name: "secrets-store.csi.deckhouse.io",
+      endpoint: "/var/lib/kubelet/plugins/secrets-store.csi.deckhouse.io/csi.sock",
+      supportedVersions: ["1.0.0"],
+    });
+    await call("NotifyRegistrationStatus", { pluginRegistered: false, error: "version mismatch" });
+    client.close();
+    await waitUntil(
+      "the refusal in the log",
+      async () => (await Deno.readTextFile(driver.logFile)).includes("version mismatch"),
+      5_000,
+    );
+    await driver.stop();
+    // Gone with the driver, so the kubelet unregisters it.
+    assertEquals(await Deno.stat(socket).then(() => true, () => false), false);
+  } finally {
+    await driver.stop();
+  }
 });
 
 Deno.test("stop the CSI driver; no mount is left behind", async () => {

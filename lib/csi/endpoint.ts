@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger.ts";
 import { CsiError } from "./errors.ts";
 import { csiPackage } from "./proto.ts";
 
-type Handlers = Record<string, (req: never) => Promise<unknown>>;
+export type Handlers = Record<string, (req: never) => Promise<unknown>>;
 
 export interface Endpoint {
   path: string;
@@ -14,18 +14,35 @@ export interface Endpoint {
 }
 
 /** Serves the Identity and Node handlers on `socketPath`; resolves once listening. */
-export async function serveCsi(
+export function serveCsi(
   socketPath: string,
   identity: Handlers,
   node: Handlers,
   logger: Logger,
 ): Promise<Endpoint> {
+  const pkg = csiPackage();
+  return serveGrpc(
+    socketPath,
+    [[pkg.Identity.service, identity], [pkg.Node.service, node]],
+    logger,
+  );
+}
+
+/** Serves gRPC services on a unix socket; resolves once listening. */
+export async function serveGrpc(
+  socketPath: string,
+  services: Array<[grpc.ServiceDefinition, Handlers]>,
+  logger: Logger,
+): Promise<Endpoint> {
+  const bytes = new TextEncoder().encode(socketPath).length;
+  if (bytes > 107) {
+    // Linux's sun_path holds 108 bytes with the final NUL; bind would only say EINVAL.
+    throw new TypeError(`socket path ${socketPath} is ${bytes} bytes; a unix socket allows 107`);
+  }
   await Deno.remove(socketPath).catch(() => {});
   await Deno.mkdir(socketPath.replace(/\/[^/]*$/, "") || "/", { recursive: true });
-  const pkg = csiPackage();
   const server = new grpc.Server();
-  server.addService(pkg.Identity.service, wrap(identity, logger));
-  server.addService(pkg.Node.service, wrap(node, logger));
+  for (const [service, handlers] of services) server.addService(service, wrap(handlers, logger));
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(
       `unix://${socketPath}`,

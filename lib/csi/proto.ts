@@ -1,5 +1,5 @@
-/** The CSI service definitions, loaded from csi.proto (kept beside this file and included in
- * the compiled executable). */
+/** The gRPC service definitions, loaded from csi.proto and registration.proto (kept beside
+ * this file and included in the compiled executable). */
 import * as grpc from "@grpc/grpc-js";
 import * as loader from "@grpc/proto-loader";
 
@@ -10,20 +10,28 @@ interface CsiPackage {
   Node: grpc.ServiceClientConstructor;
 }
 
-let loaded: CsiPackage | undefined;
+let csi: CsiPackage | undefined;
+let registration: grpc.ServiceClientConstructor | undefined;
 
 /** The csi.v1 package; field names in camelCase, enums as their names. */
 export function csiPackage(): CsiPackage {
-  if (loaded) return loaded;
-  const file = new URL("./csi.proto", import.meta.url).pathname;
-  const def = loader.loadSync(file, {
+  return csi ??= (load("csi.proto") as { csi: { v1: CsiPackage } }).csi.v1;
+}
+
+/** The kubelet's pluginregistration.Registration service. */
+export function registrationService(): grpc.ServiceClientConstructor {
+  return registration ??= (load("registration.proto") as {
+    pluginregistration: { Registration: grpc.ServiceClientConstructor };
+  }).pluginregistration.Registration;
+}
+
+function load(name: string): unknown {
+  const def = loader.loadSync(new URL(`./${name}`, import.meta.url).pathname, {
     keepCase: false,
     longs: Number,
     enums: String,
     defaults: true,
     oneofs: true,
   });
-  const root = grpc.loadPackageDefinition(def) as unknown as { csi: { v1: CsiPackage } };
-  loaded = root.csi.v1;
-  return loaded;
+  return grpc.loadPackageDefinition(def);
 }

@@ -9,8 +9,10 @@ import { createLogger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
 import { serveCsi } from "./endpoint.ts";
+import { serveHealth } from "./health.ts";
 import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
+import { serveRegistration } from "./registration.ts";
 import { StorePool } from "./store_pool.ts";
 import { VolumeManager } from "./volumes.ts";
 
@@ -23,6 +25,12 @@ export interface CsiFlags extends KubeFlags {
   rotation: boolean;
   volumeSize: string;
   storeTimeout: string;
+  /** The kubelet's plugins_registry folder; registration is off without it. */
+  registrationDir?: string;
+  /** The CSI socket as the kubelet sees it, when the driver sees it at another path. */
+  kubeletEndpoint?: string;
+  /** host:port of GET /healthz; off without it. */
+  healthListen?: string;
   logLevel: LogLevel;
   jsonLog: boolean;
   /** Resolves when the driver should stop; SIGTERM by default. */
@@ -49,13 +57,19 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
     ...nodeService(volumes, f.nodeId),
   }, log);
+  const health = f.healthListen ? serveHealth(f.healthListen, () => ready) : undefined;
   await volumes.restore();
+  // Registered last: the kubelet calls the driver as soon as it knows it.
+  const registration = f.registrationDir
+    ? await serveRegistration(f.registrationDir, f.kubeletEndpoint || socket, log)
+    : undefined;
   ready = true;
   log.info("csi driver serving", {
     version: versionLine(),
     endpoint: socket,
     node: f.nodeId,
     store: defaults.address,
+    registration: registration?.path,
   });
 
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -74,7 +88,11 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await (f.until ?? untilSignal());
   stopped = true;
   clearTimeout(timer);
+  // Unregistered first (the kubelet notices the socket going away), then the CSI socket.
+  await registration?.close();
+  await Deno.remove(registration?.path ?? "").catch(() => {});
   await endpoint.close();
+  await health?.close();
   pool.close();
   kube.close();
   log.info("csi driver stopped; mounts left in place");

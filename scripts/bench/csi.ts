@@ -129,9 +129,13 @@ try {
     new Deno.Command("pgrep", { args: ["-f", `csi serve.*${dir}/csi`], stdout: "piped" })
       .outputSync().stdout,
   ).trim().split("\n")[0];
-  const rss = Number(Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/)![1]) /
-    1024;
-  console.log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`);
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const mib = (field: string) => Number(status.match(new RegExp(`${field}:\\s+(\\d+)`))![1]) / 1024;
+  const rss = mib("VmRSS");
+  console.log(
+    `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ` +
+      `DENO_V8_FLAGS=${Deno.env.get("DENO_V8_FLAGS") ?? "(none)"}`,
+  );
   console.log(
     `NodePublishVolume p50: 1 file ${median(one)} ms, 10 files ${
       median(ten)
@@ -141,7 +145,10 @@ try {
     "rotation sweeps after changing all 10 secrets (volumes, identities, reads, logins, changed files, ms):",
   );
   for (const s of sweeps) console.log("  " + s.replace(/^.*rotation component=csi /, ""));
-  console.log(`driver resident memory: ${rss.toFixed(0)} MiB`);
+  console.log(
+    `driver resident memory: ${rss.toFixed(0)} MiB (anonymous ${mib("RssAnon").toFixed(0)}, ` +
+      `file-backed ${mib("RssFile").toFixed(0)}; peak ${mib("VmHWM").toFixed(0)})`,
+  );
   // Unpublish everything so no mount is left behind.
   for (let i = 0; i < v; i++) {
     await client.call("Node", "NodeUnpublishVolume", {
