@@ -8,6 +8,7 @@ import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import { createLogger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
+import { collectGarbage } from "../sys/gc.ts";
 import { serveCsi } from "./endpoint.ts";
 import { serveHealth } from "./health.ts";
 import { identityService } from "./identity.ts";
@@ -79,8 +80,11 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     const s = await volumes.sweep().catch((
       e,
     ) => (log.error("rotation failed", { error: (e as Error).message }), undefined));
-    if (s && (s.changedFiles || s.failedVolumes)) log.info("rotation", { ...s });
-    else if (s) log.debug("rotation", { ...s });
+    // A sweep allocates in a burst; hand the heap it grew back before sleeping (gc.ts).
+    collectGarbage();
+    const rssMiB = Math.round(Deno.memoryUsage().rss / 1048576);
+    if (s && (s.changedFiles || s.failedVolumes)) log.info("rotation", { ...s, rssMiB });
+    else if (s) log.debug("rotation", { ...s, rssMiB });
     if (!stopped) timer = setTimeout(loop, every);
   };
   if (f.rotation) timer = setTimeout(loop, every);
