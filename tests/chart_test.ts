@@ -147,6 +147,34 @@ Deno.test("every rendered object passes the API server's validation (server-side
   );
 });
 
+Deno.test("hostNetwork and pull secrets for the product image render valid Pods", async () => {
+  await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: NS } }, [409]);
+  const r = await helm(
+    "template",
+    "secrets-store",
+    CHART,
+    "--namespace",
+    NS,
+    "--set",
+    "webhook.hostNetwork=true,csi.hostNetwork=true,webhook.port=9443",
+    "--set",
+    "image.pullSecrets={regcred,mirror}",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o);
+  for (const kind of ["Deployment", "DaemonSet"]) {
+    const o = objects.find((x) => x.kind === kind);
+    const spec = o.spec.template.spec;
+    assertEquals([spec.hostNetwork, spec.dnsPolicy], [true, "ClusterFirstWithHostNet"], kind);
+    assertEquals(spec.imagePullSecrets, [{ name: "regcred" }, { name: "mirror" }], kind);
+    const res = await dryRunApply(o);
+    assert(res.status === 200 || res.status === 201, `${kind}: ${res.status} ${res.body}`);
+  }
+  const webhook = objects.find((x) => x.kind === "Deployment").spec.template.spec.containers[0];
+  assert(webhook.args.includes("--listen=0.0.0.0:9443"), webhook.args.join(" "));
+  assertEquals(webhook.ports[0].containerPort, 9443);
+});
+
 Deno.test("the rendered settings are what webhook serve and csi serve accept, CA certificates included", async () => {
   const caFile = `${env.dir}/chart-ca.pem`;
   await Deno.writeTextFile(caFile, env.bao.caCert);

@@ -17,3 +17,4 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- dict "connectionConfiguration" .Values.connectionConfiguration "connection" $c | toJson -}}
 {{- end -}}
+
