@@ -4,6 +4,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/install-bao.sh"
 bash "$here/build-kube.sh"
+bash "$here/build-node.sh"
 bash "$here/install-registry.sh"
 bash "$here/build-csi-sanity.sh"
 bash "$here/build-helm.sh"
