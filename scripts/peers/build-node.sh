@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds what a real single-node Kubernetes needs besides etcd and kube-apiserver (build-kube.sh), for the
 # end-to-end tests in tests/e2e/:
-#   kubelet, kube-scheduler, kube-controller-manager  k8s.io/kubernetes, pinned in tools/peers/node/k8s/go.mod
-#                                                      (same release and dependency set as tools/peers/kube)
+#   kubelet, kube-proxy, kube-scheduler,               k8s.io/kubernetes, pinned in tools/peers/node/k8s/go.mod
+#   kube-controller-manager                            (same release and dependency set as tools/peers/kube)
 #   containerd, containerd-shim-runc-v2, ctr           github.com/containerd/containerd/v2, tools/peers/node/containerd
 #   cni/loopback                                       github.com/containernetworking/plugins, tools/peers/node/cni
-# and installs from Debian what is not a Go module: runc (OCI runtime the shim calls) and busybox-static (the
-# test images' and the pod sandbox's root filesystem).
+# and installs from Debian what is not a Go module: runc (OCI runtime the shim calls), busybox-static (the
+# test images' and the pod sandbox's root filesystem) and nftables (the nft command kube-proxy's nftables mode runs).
 # Output: .peers/bin/<name> (and the CNI plugin as .peers/bin/cni/loopback). Each binary is rebuilt only when it is missing or its
 # stamp (.peers/bin/.<name>-version: pin + Go version + hash of the harness go.mod/go.sum) changed; builds are
 # also cached per user, keyed by the stamp (scripts/peers/_cached_build.sh). PEERS_FORCE_REBUILD=1 rebuilds.
@@ -53,7 +53,7 @@ kld="-s -w"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kld+=" -X $p.gitVersion=$k8s -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date"
 done
-for c in kubelet kube-scheduler kube-controller-manager; do
+for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do
   build "$c" "$node/k8s" "kubernetes=$k8s" "k8s.io/kubernetes/cmd/$c" "$kld"
 done
 
@@ -75,9 +75,11 @@ mkdir -p "$root/.peers/bin/cni"
 cmp -s "$root/.peers/bin/cni-loopback" "$root/.peers/bin/cni/loopback" ||
   cp -f "$root/.peers/bin/cni-loopback" "$root/.peers/bin/cni/loopback"
 
-# --- Debian packages: runc (containerd-shim-runc-v2 runs it from PATH) and busybox-static (image root filesystems).
+# --- Debian packages: runc (containerd-shim-runc-v2 runs it from PATH), busybox-static (image root filesystems),
+# nftables (kube-proxy --proxy-mode=nftables programs the kernel through the nft command, sigs.k8s.io/knftables).
 missing=()
 command -v runc >/dev/null || missing+=(runc)
+PATH="$PATH:/usr/sbin:/sbin" command -v nft >/dev/null || missing+=(nftables)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] && sudo="" || sudo="sudo"
@@ -86,4 +88,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "build-node: done in $((SECONDS - start_all))s: kubelet $k8s, containerd $ctrd, cni-plugins $cni, $(runc --version | head -1)"
+echo "build-node: done in $((SECONDS - start_all))s: kubelet $k8s, containerd $ctrd, cni-plugins $cni, $(runc --version | head -1), $(PATH="$PATH:/usr/sbin:/sbin" nft --version)"

@@ -1,10 +1,14 @@
-/** A real single-node Kubernetes on 127.0.0.1 for end-to-end tests: etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler, containerd (+ runc) and the kubelet, all with their
- * state under one folder, and a TLS + htpasswd registry holding locally built busybox images.
+/** A real single-node Kubernetes for end-to-end tests: etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler, containerd (+ runc), the kubelet and kube-proxy
+ * (nftables mode), all with their state under one folder, and a TLS + htpasswd registry holding
+ * locally built busybox images. The node's address is NODE_IP on a port-less bridge
+ * (NODE_INTERFACE) that never leaves the machine; kube-proxy makes Service ClusterIPs (the
+ * `kubernetes` Service's 10.0.0.1:443 too) reachable from the host and from hostNetwork pods.
  * Binaries: scripts/peers/build-kube.sh and scripts/peers/build-node.sh. Needs root (the kubelet
- * and containerd mount, create cgroups and run containers). One cluster per machine at a time
- * is the tested case (each has its own cgroup root, ports and folders, but they share the
- * host's /run/containerd/s shim-socket folder and /var/log/containers). See tests/e2e/NOTES.md. */
+ * and containerd mount, create cgroups and run containers; the harness creates the interface and
+ * kube-proxy programs nftables). One cluster per machine at a time (the interface, kube-proxy's
+ * nftables table, the host's /run/containerd/s shim-socket folder and /var/log/containers are
+ * shared; a second start while one runs fails). See tests/e2e/NOTES.md. */
 import { type KubeApi, kubeApi } from "../harness/kube_api.ts";
 import { type Ca, makeCa, makeLeaf } from "../harness/pki.ts";
 import {
@@ -20,12 +24,37 @@ import { type Registry, startRegistry } from "../harness/registry.ts";
 import { PAUSE_SPEC, pushBusyboxImage } from "./images.ts";
 
 export const NODE_NAME = "e2e-node";
+/** The node's InternalIP: on NODE_INTERFACE, a bridge with no ports (this kernel has no dummy
+ * driver), so traffic to it stays on the machine. Not loopback: the kubelet refuses a loopback
+ * --node-ip and Endpoints may not hold loopback addresses (hostNetwork pods' EndpointSlices and
+ * the `kubernetes` Service's endpoint carry the node IP). The apiserver and the kubelet listen
+ * on it. */
+export const NODE_IP = "10.213.0.1";
+export const NODE_INTERFACE = "sse2e0";
+/** Service ClusterIPs; routed to NODE_INTERFACE so that nothing kube-proxy does not translate
+ * leaves the machine. */
+export const SERVICE_CIDR = "10.0.0.0/24";
+/** ClusterIP of the `kubernetes` Service (first address of SERVICE_CIDR): in-cluster clients
+ * get KUBERNETES_SERVICE_HOST=10.0.0.1, KUBERNETES_SERVICE_PORT=443. */
+export const KUBERNETES_SERVICE_IP = "10.0.0.1";
+/** kube-proxy's --cluster-cidr (traffic from outside it to a ClusterIP is masqueraded). No pod
+ * network uses it: every pod here is hostNetwork (the CNI config is loopback only). */
+export const CLUSTER_CIDR = "10.214.0.0/16";
 /** Name of the dockerconfigjson Secret `pullSecret()` creates in a namespace. */
 export const PULL_SECRET = "e2e-registry";
 
 export interface Cluster extends KubeApi {
   dir: string;
+  /** `https://NODE_IP:<port>` (the apiserver binds and advertises NODE_IP only). */
   url: string;
+  /** The node's InternalIP (NODE_IP): hostNetwork pods' hostIP/podIP and EndpointSlice
+   * addresses, kubelet and apiserver address. */
+  nodeIP: string;
+  /** The kubelet's --root-dir (on a shared mount: Bidirectional mounts below it reach the host). */
+  kubeletDir: string;
+  /** Admin kubeconfig file (server = url, certificate-authority = caFile, the admin token of
+   * group system:masters) for helm and kubectl-like tools. */
+  kubeconfig: string;
   caCert: string;
   caFile: string;
   adminToken: string;
@@ -37,6 +66,8 @@ export interface Cluster extends KubeApi {
   pauseImage: string;
   /** Milliseconds from startCluster() to the node reporting Ready. */
   readyAfterMs: number;
+  /** Milliseconds from startCluster() to kube-proxy's first full sync (Service rules in place). */
+  proxyReadyAfterMs: number;
   logFiles: string[];
   /** JSON merge patch (status subresources too: `/api/v1/nodes/N/status`). */
   patch<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
@@ -56,6 +87,7 @@ export const CLUSTER_BINARIES = [
   "kube-controller-manager",
   "kube-scheduler",
   "kubelet",
+  "kube-proxy",
   "containerd",
   "containerd-shim-runc-v2",
   "ctr",
@@ -78,6 +110,10 @@ export function clusterUnavailable(): string | null {
       missing.join(", ")
     } in .peers/bin: run scripts/peers/build-kube.sh and scripts/peers/build-node.sh`;
   }
+  if (!sbin("nft")) {
+    return "nft is missing: run scripts/peers/build-node.sh (apt-get install nftables)";
+  }
+  if (!sbin("ip")) return "ip (iproute2) is missing";
   return null;
 }
 
@@ -142,13 +178,25 @@ export async function startCluster(dir: string): Promise<Cluster> {
   undo.push({ name: "remove host paths", run: () => removeHostPaths(hostPaths) });
 
   try {
+    // --- The node's address (before anything listens on it); removed once everything stopped.
+    undo.push({ name: `delete ${NODE_INTERFACE}`, run: () => deleteNodeInterface(dir) });
+    await createNodeInterface(dir);
+
     // --- PKI: one CA for serving certs, client certs and the kubelet's serving cert.
     const pki = `${dir}/pki`;
     await Deno.mkdir(pki, { recursive: true });
     const ca = await makeCa(pki, "kube-ca");
-    const apiTls = await makeLeaf(pki, "kube-apiserver", ca, ["IP:127.0.0.1", "DNS:localhost"]);
+    // In-cluster clients dial KUBERNETES_SERVICE_HOST (the ClusterIP) or kubernetes.default.svc.
+    const apiTls = await makeLeaf(pki, "kube-apiserver", ca, [
+      `IP:${NODE_IP}`,
+      `IP:${KUBERNETES_SERVICE_IP}`,
+      "DNS:kubernetes",
+      "DNS:kubernetes.default",
+      "DNS:kubernetes.default.svc",
+      "DNS:kubernetes.default.svc.cluster.local",
+    ]);
     const kubeletTls = await makeLeaf(pki, "kubelet-serving", ca, [
-      "IP:127.0.0.1",
+      `IP:${NODE_IP}`,
       `DNS:${NODE_NAME}`,
     ]);
     const nodeClient = await makeClient(pki, "kubelet-client", ca, `system:node:${NODE_NAME}`, [
@@ -165,6 +213,8 @@ export async function startCluster(dir: string): Promise<Cluster> {
     );
     const kcmClient = await makeClient(pki, "kcm", ca, "system:kube-controller-manager", []);
     const schedClient = await makeClient(pki, "scheduler", ca, "system:kube-scheduler", []);
+    // Bound to ClusterRole system:node-proxier by the bootstrap ClusterRoleBinding of that name.
+    const proxyClient = await makeClient(pki, "kube-proxy", ca, "system:kube-proxy", []);
     await runOk("openssl", ["genrsa", "-out", `${pki}/sa.key`, "2048"]);
     await runOk("openssl", ["rsa", "-in", `${pki}/sa.key`, "-pubout", "-out", `${pki}/sa.pub`]);
     const adminToken = "admin-" + crypto.randomUUID();
@@ -179,7 +229,7 @@ export async function startCluster(dir: string): Promise<Cluster> {
     const pauseImage = await pushBusyboxImage(registry, dir, "e2e/pause", "1", PAUSE_SPEC);
 
     // --- etcd + kube-apiserver (stopped apiserver first: see tools/peers/kube/NOTES.md).
-    const [etcdPort, peerPort, kubePort] = [freePort(), freePort(), freePort()];
+    const [etcdPort, peerPort, kubePort] = [freePort(), freePort(), freePortOn(NODE_IP)];
     spawn("etcd", peerBinary("etcd"), [
       "--name=e2e",
       `--data-dir=${dir}/etcd`,
@@ -191,11 +241,12 @@ export async function startCluster(dir: string): Promise<Cluster> {
       "--unsafe-no-fsync",
       "--log-level=warn",
     ]);
-    const url = `https://127.0.0.1:${kubePort}`;
+    const url = `https://${NODE_IP}:${kubePort}`;
     const apiserver = spawn("kube-apiserver", peerBinary("kube-apiserver"), [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
+      // The `kubernetes` Service's endpoint is the advertised address: 10.0.0.1:443 -> here.
+      `--bind-address=${NODE_IP}`,
+      `--advertise-address=${NODE_IP}`,
       `--secure-port=${kubePort}`,
       `--cert-dir=${pki}`,
       `--tls-cert-file=${apiTls.certFile}`,
@@ -207,11 +258,11 @@ export async function startCluster(dir: string): Promise<Cluster> {
       `--service-account-issuer=${url}`,
       `--service-account-key-file=${pki}/sa.pub`,
       `--service-account-signing-key-file=${pki}/sa.key`,
-      // Virtual only: nothing routes it (no kube-proxy); pods reach the API at 127.0.0.1.
-      "--service-cluster-ip-range=10.0.0.0/24",
+      // kube-proxy translates these (the route to NODE_INTERFACE keeps the rest on the machine).
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
       "--allow-privileged=true",
       // apiserver -> kubelet (logs, exec): the kubelet's serving cert is checked against the CA,
-      // at the node's InternalIP (127.0.0.1, set by this harness: see setNodeAddress).
+      // at the node's InternalIP (NODE_IP, the kubelet's --node-ip).
       `--kubelet-client-certificate=${apiKubeletClient.certFile}`,
       `--kubelet-client-key=${apiKubeletClient.keyFile}`,
       `--kubelet-certificate-authority=${ca.certFile}`,
@@ -227,7 +278,10 @@ export async function startCluster(dir: string): Promise<Cluster> {
       apiserver.logFile,
     );
 
-    const kubeconfig = async (name: string, c: { certFile: string; keyFile: string }) => {
+    const kubeconfig = async (
+      name: string,
+      user: { certFile: string; keyFile: string } | { token: string },
+    ) => {
       const file = `${pki}/${name}.kubeconfig`;
       await Deno.writeTextFile(
         file,
@@ -238,13 +292,19 @@ export async function startCluster(dir: string): Promise<Cluster> {
             name: "e2e",
             cluster: { server: url, "certificate-authority": ca.certFile },
           }],
-          users: [{ name, user: { "client-certificate": c.certFile, "client-key": c.keyFile } }],
+          users: [{
+            name,
+            user: "token" in user
+              ? { token: user.token }
+              : { "client-certificate": user.certFile, "client-key": user.keyFile },
+          }],
           contexts: [{ name: "e2e", context: { cluster: "e2e", user: name } }],
           "current-context": "e2e",
         }),
       );
       return file;
     };
+    const adminKubeconfig = await kubeconfig("admin", { token: adminToken });
 
     // --- kube-controller-manager: ServiceAccounts, their tokens' root CA (kube-root-ca.crt),
     // garbage collection, node lifecycle. --secure-port=0: no serving, nothing to probe.
@@ -335,11 +395,11 @@ export async function startCluster(dir: string): Promise<Cluster> {
     const podLogs = `${dir}/pod-logs`;
     undo.push({ name: "remove /var/log/containers links", run: () => removeLogLinks(podLogs) });
     await Deno.mkdir(kubeletDir, { recursive: true });
-    const kubeletPort = freePort();
+    const kubeletPort = freePortOn(NODE_IP);
     const kubeletConfig = {
       apiVersion: "kubelet.config.k8s.io/v1beta1",
       kind: "KubeletConfiguration",
-      address: "127.0.0.1",
+      address: NODE_IP,
       port: kubeletPort,
       readOnlyPort: 0,
       healthzBindAddress: "127.0.0.1",
@@ -387,15 +447,34 @@ export async function startCluster(dir: string): Promise<Cluster> {
       `--root-dir=${kubeletDir}`,
       `--cert-dir=${kubeletDir}/pki`,
       `--hostname-override=${NODE_NAME}`,
-      // The kubelet refuses a loopback --node-ip ("nodeIP can't be loopback address"). With an
-      // external cloud provider it leaves addresses to "the cloud": this harness sets
-      // InternalIP=127.0.0.1 and removes the uninitialized taint, as a cloud controller would.
-      "--cloud-provider=external",
+      // Addresses: InternalIP NODE_IP, Hostname e2e-node (a loopback one is refused).
+      `--node-ip=${NODE_IP}`,
       "--v=1",
-    ], { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin" });
+    ], { PATH: sbinPath() });
     // Before the kubelet stops: delete every pod and wait until the kubelet has unmounted their
     // volumes and removed their containers (a pod leaves the API only after that).
     undo.push({ name: "delete pods", run: () => deletePods(api, kubelet.logFile) });
+
+    // --- kube-proxy, nftables mode (table `kube-proxy` in families ip and ip6, removed by stop()
+    // once it has exited). Started with the kubelet: it waits for the Node (its node IP). It
+    // changes no sysctl: conntrack max and TCP timeouts 0 = leave as they are.
+    undo.push({ name: "remove kube-proxy's nftables tables", run: removeKubeProxyTables });
+    const proxyHealthz = `127.0.0.1:${freePort()}`;
+    const kubeProxy = spawn("kube-proxy", peerBinary("kube-proxy"), [
+      `--kubeconfig=${await kubeconfig("kube-proxy", proxyClient)}`,
+      `--hostname-override=${NODE_NAME}`,
+      "--proxy-mode=nftables",
+      `--cluster-cidr=${CLUSTER_CIDR}`,
+      `--nodeport-addresses=${NODE_IP}/32`,
+      "--conntrack-max-per-core=0",
+      "--conntrack-tcp-timeout-established=0",
+      "--conntrack-tcp-timeout-close-wait=0",
+      // No CAP_SYS_RESOURCE here (trap 2): the default -999 cannot be applied.
+      "--oom-score-adj=0",
+      `--healthz-bind-address=${proxyHealthz}`,
+      `--metrics-bind-address=127.0.0.1:${freePort()}`,
+      "--v=1",
+    ], { PATH: sbinPath() }); // knftables runs `nft` from PATH
 
     const nodePath = `/api/v1/nodes/${NODE_NAME}`;
     await waitUntil(
@@ -409,7 +488,6 @@ export async function startCluster(dir: string): Promise<Cluster> {
     );
     const { patch, close: closePatch } = makePatch(url, ca.cert, adminToken);
     undo.push({ name: "close patch client", run: () => Promise.resolve(closePatch()) });
-    await initializeNode(api, patch, nodePath);
     await waitUntil(
       "node Ready",
       async () => {
@@ -421,25 +499,44 @@ export async function startCluster(dir: string): Promise<Cluster> {
       kubelet.logFile,
     );
     const readyAfterMs = Date.now() - t0;
-    await waitUntil(
-      "default ServiceAccount",
-      async () => {
-        const sa = await api<{ kind?: string }>(
-          "GET",
-          "/api/v1/namespaces/default/serviceaccounts/default",
-          undefined,
-          [404],
-        );
-        return sa.kind === "ServiceAccount";
-      },
-      60_000,
-      kcm.logFile,
-    );
+    // kube-proxy is healthy once its IPv4 proxier has written its rules at least once (before
+    // that /healthz answers 200 with no per-family status); meanwhile the ServiceAccount.
+    let proxyReadyAfterMs = 0;
+    await Promise.all([
+      waitUntil(
+        "kube-proxy first sync",
+        async () => {
+          const r = await fetch(`http://${proxyHealthz}/healthz`);
+          const h = await r.json() as { status?: Record<string, { lastUpdated?: string }> };
+          const last = h.status?.IPv4?.lastUpdated;
+          return r.ok && !!last && !last.startsWith("0001-");
+        },
+        60_000,
+        kubeProxy.logFile,
+      ).then(() => proxyReadyAfterMs = Date.now() - t0),
+      waitUntil(
+        "default ServiceAccount",
+        async () => {
+          const sa = await api<{ kind?: string }>(
+            "GET",
+            "/api/v1/namespaces/default/serviceaccounts/default",
+            undefined,
+            [404],
+          );
+          return sa.kind === "ServiceAccount";
+        },
+        60_000,
+        kcm.logFile,
+      ),
+    ]);
 
     return {
       ...client,
       dir,
       url,
+      nodeIP: NODE_IP,
+      kubeletDir,
+      kubeconfig: adminKubeconfig,
       caCert: ca.cert,
       caFile: ca.certFile,
       adminToken,
@@ -448,6 +545,7 @@ export async function startCluster(dir: string): Promise<Cluster> {
       busyboxImage,
       pauseImage,
       readyAfterMs,
+      proxyReadyAfterMs,
       logFiles,
       patch,
       async pullSecret(namespace: string) {
@@ -480,33 +578,9 @@ export async function startCluster(dir: string): Promise<Cluster> {
 }
 
 interface NodeObj {
-  spec?: { taints?: { key: string; effect: string; value?: string }[] };
   status?: {
-    addresses?: { type: string; address: string }[];
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
-}
-
-/** What a cloud controller manager does to a node registered with --cloud-provider=external:
- * sets its addresses and removes the uninitialized taint. */
-async function initializeNode(
-  api: KubeApi["api"],
-  patch: Cluster["patch"],
-  nodePath: string,
-) {
-  await patch(`${nodePath}/status`, {
-    status: {
-      addresses: [
-        { type: "InternalIP", address: "127.0.0.1" },
-        { type: "Hostname", address: NODE_NAME },
-      ],
-    },
-  });
-  const n = await api<NodeObj>("GET", nodePath);
-  const taints = (n.spec?.taints ?? []).filter((t) =>
-    t.key !== "node.cloudprovider.kubernetes.io/uninitialized"
-  );
-  await patch(nodePath, { spec: { taints } });
 }
 
 function makePatch(url: string, caCert: string, token: string) {
@@ -811,4 +885,102 @@ async function removeLogLinks(podLogs: string) {
       if (target.startsWith(podLogs + "/")) await Deno.remove(`${d}/${e.name}`).catch(() => {});
     }
   } catch { /* no such folder */ }
+}
+
+/** Path of an administration command (ip, nft) also when PATH lacks the sbin folders, or null. */
+function sbin(name: string): string | null {
+  for (const d of sbinPath().split(":")) {
+    if (d && exists(`${d}/${name}`)) return `${d}/${name}`;
+  }
+  return null;
+}
+
+/** PATH with the sbin folders (kube-proxy runs `nft`, the kubelet `mount` etc. from PATH). */
+function sbinPath(): string {
+  const path = (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":");
+  for (const d of ["/usr/local/sbin", "/usr/sbin", "/sbin"]) if (!path.includes(d)) path.push(d);
+  return path.join(":");
+}
+
+/** A port that was free a moment ago on `host`. */
+function freePortOn(host: string): number {
+  const l = Deno.listen({ hostname: host, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+const ip = (args: string[]) => runOk(sbin("ip") ?? "ip", args);
+
+/** Cluster folders of this process whose cluster owns NODE_INTERFACE right now. */
+const interfaceOwners = new Set<string>();
+
+/** `pid=<pid> start=<start time> dir=<cluster folder>`: who created the interface (its alias). */
+function ownerTag(dir: string): string {
+  return `secrets-store-e2e pid=${Deno.pid} start=${processStart(Deno.pid)} dir=${dir}`;
+}
+
+/** A process's start time (field 22 of /proc/<pid>/stat), to tell a reused pid apart; "" if gone. */
+function processStart(pid: number): string {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** Creates NODE_INTERFACE: a bridge without ports, NODE_IP/24, up, and the route of SERVICE_CIDR
+ * to it (source NODE_IP), so that no packet to a Service IP leaves the machine. An interface left
+ * by a cluster that did not stop (crashed test) is deleted and made anew, with kube-proxy's
+ * tables; one owned by a running cluster (this process's or a live one's) is an error. */
+async function createNodeInterface(dir: string) {
+  const sys = `/sys/class/net/${NODE_INTERFACE}`;
+  if (exists(sys)) {
+    const alias = Deno.readTextFileSync(`${sys}/ifalias`).trim();
+    const m = /pid=(\d+) start=(\d*) dir=(\S+)/.exec(alias);
+    if (m) {
+      const [pid, start, owner] = [Number(m[1]), m[2] ?? "", m[3] ?? ""];
+      const live = pid === Deno.pid ? interfaceOwners.has(owner) : processStart(pid) === start;
+      if (live) {
+        throw new Error(
+          `${NODE_INTERFACE} (${NODE_IP}) belongs to a running e2e cluster (pid ${pid}, ${owner}): ` +
+            "one cluster per machine at a time",
+        );
+      }
+    }
+    await ip(["link", "delete", NODE_INTERFACE]);
+    await removeKubeProxyTables();
+  }
+  await ip(["link", "add", NODE_INTERFACE, "type", "bridge"]);
+  interfaceOwners.add(dir);
+  await ip(["link", "set", NODE_INTERFACE, "alias", ownerTag(dir)]);
+  await ip(["addr", "add", `${NODE_IP}/24`, "dev", NODE_INTERFACE]);
+  await ip(["link", "set", NODE_INTERFACE, "up"]);
+  await ip(["route", "add", SERVICE_CIDR, "dev", NODE_INTERFACE, "src", NODE_IP]);
+}
+
+/** Deletes NODE_INTERFACE (and with it its address and routes) when this cluster owns it. */
+async function deleteNodeInterface(dir: string) {
+  if (!interfaceOwners.delete(dir)) return;
+  let alias = "";
+  try {
+    alias = Deno.readTextFileSync(`/sys/class/net/${NODE_INTERFACE}/ifalias`).trim();
+  } catch {
+    return; // gone already
+  }
+  if (alias && alias !== ownerTag(dir)) {
+    throw new Error(`${NODE_INTERFACE} was replaced by someone else (alias "${alias}"): kept`);
+  }
+  await ip(["link", "delete", NODE_INTERFACE]);
+}
+
+/** Deletes kube-proxy's nftables tables (`kube-proxy` in families ip and ip6), if any. */
+async function removeKubeProxyTables() {
+  const nft = sbin("nft") ?? "nft";
+  const tables = await runOk(nft, ["list", "tables"]);
+  for (const line of tables.split("\n")) {
+    const m = /^table (ip|ip6) kube-proxy$/.exec(line.trim());
+    if (m?.[1]) await runOk(nft, ["delete", "table", m[1], "kube-proxy"]);
+  }
 }
