@@ -3,7 +3,7 @@
  * scratch, no shell (layout.ts). A file appears under its final name only once it is whole, so
  * a container never starts a half-copied injector. Runs as any user: it only writes into `dir`. */
 import { INJECTOR_FILE, LIB_DIR, LOADER_FILE } from "./layout.ts";
-import { interpreterSlot, setInterpreter } from "./elf.ts";
+import { interpreterSlot, readHead, setInterpreterInFile } from "./elf.ts";
 
 export interface CopyResult {
   /** Files written (unchanged ones are not rewritten). */
@@ -22,61 +22,100 @@ export function mappedLibraries(): string[] {
   return [...paths];
 }
 
-/** Copies the executable `exe` (this one by default) and what it needs into `dir`. */
+/** Copies the executable `exe` (this one by default) and what it needs into `dir`. Files are
+ * copied by the kernel and compared a chunk at a time, never held whole in memory: the
+ * executable is about 100 MB and the init container's memory limit 128 MiB. */
 export function copySelf(dir: string, exe = Deno.execPath()): CopyResult {
-  const binary = Deno.readFileSync(exe);
-  const loader = Deno.realPathSync(interpreterSlot(binary).path);
-  setInterpreter(binary, `${dir}/${LOADER_FILE}`);
+  const loader = Deno.realPathSync(interpreterSlot(readHead(exe)).path);
   Deno.mkdirSync(`${dir}/${LIB_DIR}`, { recursive: true });
   const result: CopyResult = { written: [], bytes: 0 };
-  const put = (name: string, bytes: Uint8Array) => {
-    if (writeIfChanged(`${dir}/${name}`, bytes)) {
+  const put = (name: string, from: string, patch?: (tmp: string) => void) => {
+    const size = copyIfChanged(from, `${dir}/${name}`, patch);
+    if (size !== undefined) {
       result.written.push(name);
-      result.bytes += bytes.length;
+      result.bytes += size;
     }
   };
   for (const lib of mappedLibraries()) {
     if (Deno.realPathSync(lib) === loader) continue;
-    put(`${LIB_DIR}/${lib.slice(lib.lastIndexOf("/") + 1)}`, Deno.readFileSync(lib));
+    put(`${LIB_DIR}/${lib.slice(lib.lastIndexOf("/") + 1)}`, lib);
   }
-  put(LOADER_FILE, Deno.readFileSync(loader));
+  put(LOADER_FILE, loader);
   // Last: the injector's own path appears only when everything it needs is in place.
-  put(INJECTOR_FILE, binary);
+  put(INJECTOR_FILE, exe, (tmp) => setInterpreterInFile(tmp, `${dir}/${LOADER_FILE}`));
   return result;
 }
 
-/** Writes under a temporary name and renames, mode 0555; false when the file is already so. */
-function writeIfChanged(path: string, bytes: Uint8Array): boolean {
-  try {
-    if (sameBytes(Deno.readFileSync(path), bytes)) return false;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
+/** Copies `from` to a temporary name beside `path`, applies `patch`, and renames it over
+ * `path` with mode 0555; returns the size written, or undefined when `path` already held
+ * exactly those bytes. */
+function copyIfChanged(
+  from: string,
+  path: string,
+  patch?: (tmp: string) => void,
+): number | undefined {
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   try {
-    Deno.writeFileSync(tmp, bytes, { mode: 0o555 });
+    Deno.copyFileSync(from, tmp);
+    patch?.(tmp);
+    if (sameContent(path, tmp)) {
+      Deno.removeSync(tmp);
+      return undefined;
+    }
     Deno.chmodSync(tmp, 0o555);
+    const size = Deno.statSync(tmp).size;
     Deno.renameSync(tmp, path);
+    return size;
   } catch (e) {
     try {
       Deno.removeSync(tmp);
     } catch { /* not created */ }
-    throw new Error(`Cannot copy into ${path}: ${(e as Error).message}`);
+    throw new Error(`Cannot copy ${from} into ${path}: ${(e as Error).message}`);
   }
-  return true;
 }
 
-/** Byte equality, a word at a time: the executable is about 100 MB. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** True when both files exist and hold the same bytes; compared 1 MiB at a time. */
+function sameContent(a: string, b: string): boolean {
+  let fa: Deno.FsFile | undefined;
+  let fb: Deno.FsFile | undefined;
+  try {
+    fa = Deno.openSync(a);
+    fb = Deno.openSync(b);
+    if (fa.statSync().size !== fb.statSync().size) return false;
+    const [ba, bb] = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
+    while (true) {
+      const na = readFull(fa, ba);
+      const nb = readFull(fb, bb);
+      if (na !== nb) return false;
+      if (na === 0) return true;
+      if (!equalBytes(ba.subarray(0, na), bb.subarray(0, nb))) return false;
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  } finally {
+    fa?.close();
+    fb?.close();
+  }
+}
+
+function readFull(file: Deno.FsFile, buf: Uint8Array): number {
+  let n = 0;
+  while (n < buf.length) {
+    const got = file.readSync(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return n;
+}
+
+/** Byte equality, a word at a time. */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   const words = Math.floor(a.length / 4);
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    const wa = new Uint32Array(a.buffer, a.byteOffset, words);
-    const wb = new Uint32Array(b.buffer, b.byteOffset, words);
-    for (let i = 0; i < words; i++) if (wa[i] !== wb[i]) return false;
-  } else {
-    for (let i = 0; i < words * 4; i++) if (a[i] !== b[i]) return false;
-  }
+  const wa = new Uint32Array(a.buffer, a.byteOffset, words);
+  const wb = new Uint32Array(b.buffer, b.byteOffset, words);
+  for (let i = 0; i < words; i++) if (wa[i] !== wb[i]) return false;
   for (let i = words * 4; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
