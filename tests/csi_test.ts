@@ -15,6 +15,7 @@ import { freePort, ROOT, waitUntil } from "./harness/process.ts";
 import { registrationService } from "../lib/csi/proto.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
+import { watchFile } from "./harness/inotify.ts";
 import { isMountPoint } from "../lib/csi/mount.ts";
 
 const env = testEnv();
@@ -249,37 +250,6 @@ Deno.test("publish is idempotent and unpublish removes everything", async () => 
   assert(!isMountPoint(first.target));
   assertEquals(await Deno.stat(first.target).then(() => "exists", () => "gone"), "gone");
 });
-
-/** Starts the guide's inotify example (a watch on the file itself); returns its event lines. */
-async function watchFile(file: string, seconds: number) {
-  const child = new Deno.Command("python3", {
-    args: [`${ROOT}/tests/harness/inotify_watch.py`, file, String(seconds)],
-    stdout: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  const ready = new Promise<void>((resolve) => {
-    (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        const parts = buf.split("\n");
-        buf = parts.pop()!;
-        for (const l of parts) l === "READY" ? resolve() : lines.push(l);
-      }
-    })();
-  });
-  await ready;
-  return {
-    lines,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
 
 /** Reads `file` in a tight loop until stopped; counts reads that are not one of `valid`. */
 function readLoop(file: string, valid: string[]) {

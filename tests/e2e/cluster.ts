@@ -777,27 +777,38 @@ export function shimPids(sock: string): number[] {
 /** Deletes all pods (graceful) and waits until the kubelet has finished with them: a pod bound to
  * a node leaves the API only once its containers are gone and its volumes unmounted. */
 async function deletePods(api: KubeApi["api"], kubeletLog: string) {
-  const list = await api<{ items: { metadata: { namespace: string; name: string } }[] }>(
-    "GET",
-    "/api/v1/pods",
-  );
-  for (const p of list.items) {
-    await api(
+  interface Item {
+    metadata: { namespace: string; name: string; ownerReferences?: Array<{ kind: string }> };
+  }
+  // [API group path, resource]
+  const PODS = ["/api/v1", "pods"] as const;
+  const list = async ([group, resource]: readonly [string, string]) =>
+    (await api<{ items: Item[] }>("GET", `${group}/${resource}`)).items;
+  const del = ([group, resource]: readonly [string, string], i: Item) =>
+    api(
       "DELETE",
-      `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`,
+      `${group}/namespaces/${i.metadata.namespace}/${resource}/${i.metadata.name}`,
       { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 1 },
       [404],
     );
+  const deleteAll = async (r: readonly [string, string], keep = (_: Item) => false) => {
+    for (const i of (await list(r)).filter((i) => !keep(i))) await del(r, i);
+  };
+  const byDaemonSet = (p: Item) =>
+    p.metadata.ownerReferences?.some((o) => o.kind === "DaemonSet") ?? false;
+  const podsGone = (what: string, keep: (p: Item) => boolean) =>
+    waitUntil(what, async () => (await list(PODS)).every(keep), 60_000, kubeletLog);
+  // Controllers first, so nothing recreates what is deleted; DaemonSets last, since their
+  // Pods may be node plugins (a CSI driver) that the other Pods need to unmount volumes.
+  for (const r of ["deployments", "replicasets", "statefulsets"]) {
+    await deleteAll(["/apis/apps/v1", r]);
   }
-  await waitUntil(
-    "pods deleted by the kubelet",
-    async () => {
-      const l = await api<{ items: unknown[] }>("GET", "/api/v1/pods");
-      return l.items.length === 0;
-    },
-    60_000,
-    kubeletLog,
-  );
+  await deleteAll(["/apis/batch/v1", "jobs"]);
+  await deleteAll(PODS, byDaemonSet);
+  await podsGone("pods deleted by the kubelet", byDaemonSet);
+  await deleteAll(["/apis/apps/v1", "daemonsets"]);
+  await deleteAll(PODS);
+  await podsGone("DaemonSet pods deleted by the kubelet", () => false);
 }
 
 const CGROUP_FS = "/sys/fs/cgroup";

@@ -140,6 +140,36 @@ export async function pushImage(
   return `${registry.host}/${repo}:${tag}`;
 }
 
+/** The stand-in for the guide's `alpine:3.20`: the busybox layer, plus `printenv`, which
+ * Alpine's busybox has and Debian's busybox-static lacks (the guide's Pods run it). */
+export async function pushAlpineStandIn(
+  registry: Registry,
+  workDir: string,
+  repo = "library/alpine",
+  tag = "3.20",
+): Promise<string> {
+  const root = await Deno.makeTempDir({ dir: workDir, prefix: "printenv-" });
+  try {
+    await Deno.chmod(root, 0o755);
+    await Deno.mkdir(`${root}/bin`);
+    await Deno.writeTextFile(
+      `${root}/bin/printenv`,
+      [
+        "#!/bin/sh",
+        "# printenv [NAME...], as Alpine's busybox applet behaves",
+        "[ $# -eq 0 ] && exec env",
+        'for n; do env | sed -n "s/^$n=//p"; done',
+        "",
+      ].join("\n"),
+    );
+    await Deno.chmod(`${root}/bin/printenv`, 0o755);
+    const layers = [await busyboxLayer(workDir), await tarLayer(root)];
+    return await pushImage(registry, repo, tag, layers, { cmd: ["sh"] });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
 /** What the pod sandbox runs (the role of registry.k8s.io/pause): sleeps until SIGTERM/SIGINT.
  * sh as PID 1 has handlers for the trapped signals, so it stops at once. */
 export const PAUSE_SPEC: ImageSpec = {

@@ -1,0 +1,594 @@
+/** The usage guide, example by example, on a real single-node cluster (cluster.ts) with the
+ * product installed by its Helm chart (install.ts) and a real OpenBao prepared through its
+ * HTTP API as the guide's curl commands do. Each test is one example of the guide; the Pods
+ * are the guide's, with two changes this machine needs: the image `alpine:3.20` is a
+ * busybox-static image in the cluster's registry (nothing can be pulled from outside), and
+ * Pods use `hostNetwork: true` to reach the store on 127.0.0.1. A failing example shows the
+ * Pod's status, events and logs. Run as root: `deno task e2e`. */
+import { assert, assertEquals, assertStringIncludes } from "../harness/assert.ts";
+import { makeCa } from "../harness/pki.ts";
+import { waitUntil } from "../harness/process.ts";
+import { baoApi, GUIDE } from "../harness/store_setup.ts";
+import { type Cluster, PULL_SECRET, startCluster } from "./cluster.ts";
+import { pushAlpineStandIn, pushBusyboxImage } from "./images.ts";
+import { watchFile } from "../harness/inotify.ts";
+import { DRIVER, type Installed, installProduct } from "./install.ts";
+import { isReady, type PodObject, Pods } from "./kube_pods.ts";
+
+const NS = GUIDE.namespace;
+const A = "secrets-store.deckhouse.io/";
+const KEYTAB = new Uint8Array(2048).map((_, i) => (i * 151 + 7) % 256); // every byte value
+const VERSIONS = { 2: "pass-v2", 3: "pass-v3", 4: "pass-v4" } as const;
+
+interface World {
+  cluster: Cluster;
+  product: Installed;
+  pods: Pods;
+  alpine: string;
+  /** An image with ENTRYPOINT and CMD and no command in the Pod spec. */
+  noCommandImage: string;
+  store: ReturnType<typeof baoApi>;
+}
+
+let world: Promise<World> | undefined;
+let base: string | undefined;
+
+function setUp(): Promise<World> {
+  return world ??= (async () => {
+    base = await Deno.makeTempDir({ prefix: "e2e-guide-" });
+    const cluster = await startCluster(`${base}/cluster`);
+    const product = await installProduct(cluster, base);
+    const store = baoApi(product.bao);
+    // Versions 2-4 of the guide's secret, then the guide's values again as the latest, with
+    // the keytab of "Delivering binary files" beside them (kv put writes a whole version).
+    for (const pass of Object.values(VERSIONS)) {
+      await store("PUT", GUIDE.secretPath, { data: { ...GUIDE.data, DB_PASS: pass } });
+    }
+    await store("PUT", GUIDE.secretPath, {
+      data: { ...GUIDE.data, keytab: btoa(String.fromCharCode(...KEYTAB)), bad: "not*base64" },
+    });
+    // The MY_SECRET example needs that key under a path of env-from-path.
+    await store("PUT", GUIDE.commonPath, { data: { ...GUIDE.common, MY_SECRET: "from-path" } });
+    // Rotation works on its own secret so that other examples keep their values.
+    await store("PUT", "demo-kv/data/e2e/rotating", { data: { TOKEN: "first" } });
+    await store("PUT", "sys/policies/acl/e2e-rotating", {
+      policy: 'path "demo-kv/data/e2e/*" {\n  capabilities = ["read"]\n}\n',
+    });
+    for (const path of GUIDE.authPaths) {
+      await store("PUT", `auth/${path}/role/${GUIDE.role}`, {
+        bound_service_account_names: GUIDE.serviceAccount,
+        bound_service_account_namespaces: NS,
+        policies: "myapp-ro-policy,myapp-common-policy,e2e-rotating",
+        ttl: "10m",
+      });
+    }
+    await cluster.pullSecret(NS);
+    await cluster.patch(`/api/v1/namespaces/${NS}/serviceaccounts/${GUIDE.serviceAccount}`, {
+      imagePullSecrets: [{ name: PULL_SECRET }],
+    });
+    const alpine = await pushAlpineStandIn(cluster.registry, base);
+    const noCommandImage = await pushBusyboxImage(cluster.registry, base, "team/env", "1", {
+      entrypoint: ["/bin/sh", "-c"],
+      cmd: ["env; sleep 3600"],
+    });
+    return { cluster, product, pods: new Pods(cluster, NS), alpine, noCommandImage, store };
+  })();
+}
+
+/** A guide example as a test; the world is shared, the cluster stops in the last test. */
+function example(name: string, fn: (w: World) => Promise<void>) {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => fn(await setUp()),
+  });
+}
+
+/** The guide's Pod shape: myapp-sa, hostNetwork (see the top of the file). */
+function guidePod(
+  w: World,
+  name: string,
+  annotations: Record<string, string>,
+  containers: Array<Record<string, unknown>>,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    metadata: { name, namespace: NS, annotations },
+    spec: {
+      serviceAccountName: GUIDE.serviceAccount,
+      hostNetwork: true,
+      terminationGracePeriodSeconds: 0,
+      containers: containers.map((c) => ({ image: w.alpine, ...c })),
+      ...extra,
+    },
+  };
+}
+
+const PRINTENV = ["sh", "-c", "while printenv; do sleep 5; done"];
+
+/** Variables of the last full `printenv` in a log. */
+function lastEnv(log: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of log.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return env;
+}
+
+async function runToLog(
+  w: World,
+  pod: ReturnType<typeof guidePod>,
+  check: (log: string) => boolean,
+  container?: string,
+): Promise<string> {
+  const name = pod.metadata.name;
+  await w.pods.create(pod);
+  try {
+    return await w.pods.waitForLog(name, check, 90_000, container);
+  } finally {
+    await w.pods.delete(name);
+  }
+}
+
+example(
+  "myapp1: env-from-path imports every key of both paths, the later path winning",
+  async (w) => {
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp1", {
+        [A + "role"]: "myapp-role",
+        [A + "env-from-path"]: "demo-kv/data/common-secret,demo-kv/data/myapp-secret",
+      }, [{ name: "myapp", command: PRINTENV }]),
+      (l) => l.includes("DB_PASS="),
+    );
+    const env = lastEnv(log);
+    assertEquals(env.DB_PASS, GUIDE.data.DB_PASS);
+    assertEquals(env.DB_USER, GUIDE.data.DB_USER, "myapp-secret comes later, so its DB_USER wins");
+    assertEquals([env.LOG_FORMAT, env.REGION], [GUIDE.common.LOG_FORMAT, GUIDE.common.REGION]);
+    assertEquals(Object.keys(env).filter((k) => k.startsWith("SECRETS_STORE_")), []);
+  },
+);
+
+example("myapp2: DB_USER and DB_PASS from templates", async (w) => {
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp2", { [A + "role"]: "myapp-role" }, [{
+      name: "myapp",
+      env: [
+        { name: "DB_USER", value: "secrets-store:demo-kv/data/myapp-secret#DB_USER" },
+        { name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+      ],
+      command: PRINTENV,
+    }]),
+    (l) => l.includes("DB_PASS="),
+  );
+  const env = lastEnv(log);
+  assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
+});
+
+example("a template with version #4 reads version 4 of the secret", async (w) => {
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp-version", { [A + "role"]: "myapp-role" }, [{
+      name: "myapp",
+      env: [{ name: "PASSWORD", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS#4" }],
+      command: PRINTENV,
+    }]),
+    (l) => l.includes("PASSWORD="),
+  );
+  assertEquals(lastEnv(log).PASSWORD, VERSIONS[4]);
+});
+
+example("templates kept in a ConfigMap and a Secret reach the app through envFrom", async (w) => {
+  const api = w.cluster.api;
+  await api("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+    metadata: { name: "app-env" },
+    data: { DB_USER: "secrets-store:demo-kv/data/myapp-secret#DB_USER" },
+  });
+  await api("POST", `/api/v1/namespaces/${NS}/secrets`, {
+    metadata: { name: "app-secret-env" },
+    stringData: { DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+  });
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp-envfrom", { [A + "role"]: "myapp-role" }, [{
+      name: "myapp",
+      envFrom: [{ secretRef: { name: "app-secret-env" } }, { configMapRef: { name: "app-env" } }],
+      command: PRINTENV,
+    }]),
+    (l) => l.includes("DB_PASS="),
+  );
+  const env = lastEnv(log);
+  assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
+  // The objects keep the templates; only the process sees the values.
+  const cm = await api<{ data: Record<string, string> }>(
+    "GET",
+    `/api/v1/namespaces/${NS}/configmaps/app-env`,
+  );
+  assertStringIncludes(cm.data.DB_USER!, "secrets-store:");
+});
+
+example(
+  "MY_SECRET: the value imported by env-from-path wins over the explicit template",
+  async (w) => {
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-precedence", {
+        [A + "role"]: "myapp-role",
+        [A + "env-from-path"]: "demo-kv/data/common-secret",
+      }, [{
+        name: "myapp",
+        env: [{ name: "MY_SECRET", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+        command: PRINTENV,
+      }]),
+      (l) => l.includes("MY_SECRET="),
+    );
+    assertEquals(lastEnv(log).MY_SECRET, "from-path");
+  },
+);
+
+example(
+  "a container without command: the entrypoint comes from the private registry through imagePullSecrets",
+  async (w) => {
+    const pod = guidePod(w, "myapp-nocommand", { [A + "role"]: "myapp-role" }, [{
+      name: "myapp",
+      image: w.noCommandImage,
+      env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+    }]);
+    await w.pods.create(pod);
+    try {
+      const stored = await w.pods.get("myapp-nocommand");
+      const c = (stored.spec.containers as Array<{ command: string[]; args: string[] }>)[0]!;
+      assertEquals(c.command.slice(-2), ["/bin/sh", "-c"], "ENTRYPOINT from the image config");
+      assertEquals(c.args, ["env; sleep 3600"], "CMD from the image config");
+      const log = await w.pods.waitForLog("myapp-nocommand", (l) => l.includes("DB_PASS="));
+      assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
+    } finally {
+      await w.pods.delete("myapp-nocommand");
+    }
+  },
+);
+
+example(
+  "mutate-probes wraps exec probes; skip-mutate-containers leaves a container as it is",
+  async (w) => {
+    const probe = {
+      exec: { command: ["sh", "-c", 'test "$DB_PASS" = secret-password'] },
+      periodSeconds: 1,
+    };
+    const env = [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }];
+    const name = "myapp-probes";
+    await w.pods.create(guidePod(w, name, {
+      [A + "role"]: "myapp-role",
+      [A + "mutate-probes"]: "true",
+      [A + "skip-mutate-containers"]: "plain",
+    }, [
+      { name: "app", env, command: ["sh", "-c", "sleep 3600"], readinessProbe: probe },
+      {
+        name: "plain",
+        env,
+        command: ["sh", "-c", 'echo "plain sees $DB_PASS"; sleep 3600'],
+        readinessProbe: probe,
+      },
+    ]));
+    try {
+      const status = (p: PodObject, c: string) =>
+        p.status?.containerStatuses?.find((s) => s.name === c);
+      const p = await w.pods.waitFor(name, "app Ready", (p) => status(p, "app")?.ready === true);
+      assertEquals(status(p, "plain")?.ready, false, "the skipped container's probe has no secret");
+      assert(!isReady(p), "the Pod is not Ready while one container is not");
+      const log = await w.pods.waitForLog(name, (l) => l.includes("plain sees"), 30_000, "plain");
+      assertStringIncludes(log, "plain sees secrets-store:demo-kv/data/myapp-secret#DB_PASS");
+    } finally {
+      await w.pods.delete(name);
+    }
+  },
+);
+
+example(
+  "ignore-missing-secrets starts the app anyway; without it the container fails, naming the path",
+  async (w) => {
+    const env = [{ name: "GONE", value: "secrets-store:demo-kv/data/no-such-secret#KEY" }];
+    const started = ["sh", "-c", 'echo "app started, GONE=[$GONE]"; sleep 3600'];
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-ignore", {
+        [A + "role"]: "myapp-role",
+        [A + "ignore-missing-secrets"]: "true",
+      }, [{ name: "myapp", env, command: started }]),
+      (l) => l.includes("app started"),
+    );
+    assertStringIncludes(log, "demo-kv/data/no-such-secret");
+    const name = "myapp-strict";
+    await w.pods.create(
+      guidePod(
+        w,
+        name,
+        { [A + "role"]: "myapp-role" },
+        [{ name: "myapp", env, command: started }],
+        {
+          restartPolicy: "Never",
+        },
+      ),
+    );
+    try {
+      const p = await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
+      const log = await w.pods.logs(name);
+      assert(!log.includes("app started"), `the app must not start:\n${log}`);
+      assertStringIncludes(log, "demo-kv/data/no-such-secret");
+      assertEquals(p.status?.phase, "Failed");
+    } finally {
+      await w.pods.delete(name);
+    }
+  },
+);
+
+example("tls-secret: the store's CA comes from the Secret's ca.crt", async (w) => {
+  const api = w.cluster.api;
+  const wrong = await makeCa(base!, "not-the-store-ca");
+  for (const [name, ca] of [["store-ca", w.product.bao.caCert], ["wrong-ca", wrong.cert]]) {
+    await api("POST", `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name },
+      stringData: { "ca.crt": ca },
+    });
+  }
+  const env = [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }];
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp-tls", { [A + "role"]: "myapp-role", [A + "tls-secret"]: "store-ca" }, [{
+      name: "myapp",
+      env,
+      command: PRINTENV,
+    }]),
+    (l) => l.includes("DB_PASS="),
+  );
+  assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
+  const name = "myapp-wrong-ca";
+  await w.pods.create(
+    guidePod(w, name, { [A + "role"]: "myapp-role", [A + "tls-secret"]: "wrong-ca" }, [{
+      name: "myapp",
+      env,
+      command: PRINTENV,
+    }], { restartPolicy: "Never" }),
+  );
+  try {
+    await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
+    assertStringIncludes((await w.pods.logs(name)).toLowerCase(), "certificate");
+  } finally {
+    await w.pods.delete(name);
+  }
+});
+
+example(
+  "log-level debug and enable-json-log make the injector log JSON lines, debug included",
+  async (w) => {
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-json-log", {
+        [A + "role"]: "myapp-role",
+        [A + "log-level"]: "debug",
+        [A + "enable-json-log"]: "true",
+      }, [{
+        name: "myapp",
+        env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+        command: PRINTENV,
+      }]),
+      (l) => l.includes("DB_PASS="),
+    );
+    const lines = log.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    assert(lines.length > 0, `no JSON line from the injector:\n${log}`);
+    assert(lines.some((l) => l.level === "debug"), `no debug line:\n${log}`);
+    assert(!log.split("\n").some((l) => l.startsWith("{") && l.includes(GUIDE.data.DB_PASS)));
+  },
+);
+
+example("remote-kube-1: login through the second auth path", async (w) => {
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp-remote", {
+      [A + "role"]: "myapp-role",
+      [A + "auth-path"]: "remote-kube-1",
+    }, [{
+      name: "myapp",
+      env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+      command: PRINTENV,
+    }]),
+    (l) => l.includes("DB_PASS="),
+  );
+  assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
+  const audit = await Deno.readTextFile(w.product.bao.auditLog);
+  assertStringIncludes(audit, '"path":"auth/remote-kube-1/login"');
+});
+
+/** The guide's SecretsStoreImport, created as `d8 k create -f` would. */
+async function createSsi(w: World, name: string, files: unknown[]) {
+  await w.cluster.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {
+    apiVersion: "deckhouse.io/v1alpha1",
+    kind: "SecretsStoreImport",
+    metadata: { name, namespace: NS },
+    spec: { type: "CSI", role: "myapp-role", files },
+  });
+}
+
+function csiVolume(name: string, ssi: string) {
+  return { name, csi: { driver: DRIVER, volumeAttributes: { secretsStoreImport: ssi } } };
+}
+
+example("myapp3: the SecretsStoreImport myapp-ssi mounts db-password into the Pod", async (w) => {
+  await createSsi(w, "myapp-ssi", [{
+    name: "db-password",
+    source: { path: "demo-kv/data/myapp-secret", key: "DB_PASS" },
+  }]);
+  const log = await runToLog(
+    w,
+    guidePod(w, "myapp3", {}, [{
+      name: "backend",
+      command: ["sh", "-c", "while cat /mnt/secrets/db-password; do echo; sleep 5; done"],
+      volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+    }], { volumes: [csiVolume("secrets", "myapp-ssi")] }),
+    (l) => l.includes(GUIDE.data.DB_PASS),
+  );
+  assertStringIncludes(log, GUIDE.data.DB_PASS);
+});
+
+example(
+  "the keytab with decodeBase64 arrives byte for byte; invalid base64 keeps the container from being created",
+  async (w) => {
+    await createSsi(w, "keytab-ssi", [{
+      name: "keytab",
+      decodeBase64: true,
+      source: { path: "demo-kv/data/myapp-secret", key: "keytab" },
+    }]);
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-keytab", {}, [{
+        name: "backend",
+        command: [
+          "sh",
+          "-c",
+          "od -An -v -tx1 /mnt/secrets/keytab | tr -d ' \\n'; echo; sleep 3600",
+        ],
+        volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+      }], { volumes: [csiVolume("secrets", "keytab-ssi")] }),
+      (l) => l.trim().length >= KEYTAB.length * 2,
+    );
+    const hex = Array.from(KEYTAB, (b) => b.toString(16).padStart(2, "0")).join("");
+    assertEquals(log.trim().split("\n")[0], hex);
+
+    await createSsi(w, "bad-keytab-ssi", [{
+      name: "keytab",
+      decodeBase64: true,
+      source: { path: "demo-kv/data/myapp-secret", key: "bad" },
+    }]);
+    const name = "myapp-bad-keytab";
+    await w.pods.create(guidePod(w, name, {}, [{
+      name: "backend",
+      command: ["sh", "-c", "echo started; sleep 3600"],
+      volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+    }], { volumes: [csiVolume("secrets", "bad-keytab-ssi")] }));
+    try {
+      let events: string[] = [];
+      await w.pods.explain(name, async () => {
+        const deadline = Date.now() + 60_000;
+        while (!events.some((e) => e.startsWith("FailedMount") && e.includes("keytab"))) {
+          if (Date.now() > deadline) throw new Error("no FailedMount event naming the file");
+          await new Promise((r) => setTimeout(r, 1000));
+          events = await w.pods.events(name);
+        }
+      });
+      const failed = events.find((e) => e.startsWith("FailedMount"))!;
+      assertStringIncludes(failed.toLowerCase(), "base64");
+      const p = await w.pods.get(name);
+      assertEquals(p.status?.containerStatuses?.[0]?.state?.waiting?.reason, "ContainerCreating");
+    } finally {
+      await w.pods.delete(name);
+    }
+  },
+);
+
+example(
+  "autorotation: the file changes within a period, its mtime moves, inotify sees IN_MODIFY; a subPath copy follows",
+  async (w) => {
+    await createSsi(w, "rotating-ssi", [{
+      name: "token",
+      source: { path: "demo-kv/data/e2e/rotating", key: "TOKEN" },
+    }]);
+    const name = "myapp-rotation";
+    const script = [
+      "while true; do",
+      '  echo "value=$(cat /mnt/secrets/token) mtime=$(stat -c %Y /mnt/secrets/token) sub=$(cat /mnt/sub/token)"',
+      "  sleep 1",
+      "done",
+    ].join("\n");
+    await w.pods.create(guidePod(w, name, {}, [{
+      name: "backend",
+      command: ["sh", "-c", script],
+      volumeMounts: [
+        { name: "secrets", mountPath: "/mnt/secrets" },
+        { name: "secrets", mountPath: "/mnt/sub/token", subPath: "token" },
+      ],
+    }], { volumes: [csiVolume("secrets", "rotating-ssi")] }));
+    try {
+      const before = await w.pods.waitForLog(name, (l) => l.includes("value=first"));
+      const mtime0 = before.match(/value=first mtime=(\d+)/)![1];
+      // The guide's Python watch, on the very file the container reads: the volume as the
+      // kubelet mounted it on the node (the image has no Python, and its busybox no inotifyd).
+      const uid = (await w.pods.get(name)).metadata.uid;
+      const file =
+        `${w.cluster.kubeletDir}/pods/${uid}/volumes/kubernetes.io~csi/secrets/mount/token`;
+      const watch = await watchFile(file, 60);
+      try {
+        await new Promise((r) => setTimeout(r, 1100)); // so the new mtime is a later second
+        await w.store("PUT", "demo-kv/data/e2e/rotating", { data: { TOKEN: "second" } });
+        const after = await w.pods.waitForLog(
+          name,
+          (l) => l.includes("value=second"),
+          (w.product.rotationSeconds * 2 + 10) * 1000,
+        );
+        const line = after.split("\n").find((l) => l.startsWith("value=second"))!;
+        const mtime1 = line.match(/mtime=(\d+)/)![1];
+        assert(Number(mtime1) > Number(mtime0), `mtime did not move: ${mtime0} -> ${mtime1}`);
+        // The guide calls subPath files never updated; here the first inode, which a subPath
+        // mount pins, is rewritten after the swap (docs/csi.md, "subPath").
+        await w.pods.waitForLog(name, (l) => l.includes("sub=second"), 10_000);
+        await waitUntil("IN_MODIFY on the file", () =>
+          Promise.resolve(
+            watch.lines.some((l) => l.includes("IN_MODIFY")),
+          ), 10_000);
+      } finally {
+        await watch.stop();
+      }
+    } finally {
+      await w.pods.delete(name);
+    }
+  },
+);
+
+example("deleting a Pod unmounts its volume and leaves nothing of it on the node", async (w) => {
+  const name = "myapp-delete";
+  await w.pods.create(guidePod(w, name, {}, [{
+    name: "backend",
+    command: ["sh", "-c", "cat /mnt/secrets/db-password; echo; sleep 3600"],
+    volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+  }], { volumes: [csiVolume("secrets", "myapp-ssi")] }));
+  const log = await w.pods.waitForLog(name, (l) => l.includes(GUIDE.data.DB_PASS));
+  assertStringIncludes(log, GUIDE.data.DB_PASS);
+  const uid = (await w.pods.get(name)).metadata.uid;
+  assert(w.cluster.mounts().some((m) => m.includes(uid)), "the volume is mounted while it runs");
+  await w.pods.delete(name);
+  await w.pods.explain(name, async () => {
+    const deadline = Date.now() + 30_000;
+    while (w.cluster.mounts().some((m) => m.includes(uid))) {
+      if (Date.now() > deadline) {
+        throw new Error(`still mounted: ${w.cluster.mounts().filter((m) => m.includes(uid))}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+  const podDir = `${w.cluster.kubeletDir}/pods/${uid}`;
+  const gone = await Deno.stat(podDir).then(() => false, () => true);
+  assert(gone || (await volumesLeft(podDir)) === 0, `the kubelet left ${podDir} behind`);
+});
+
+async function volumesLeft(podDir: string): Promise<number> {
+  let n = 0;
+  try {
+    for await (const _ of Deno.readDir(`${podDir}/volumes/kubernetes.io~csi`)) n++;
+  } catch { /* gone */ }
+  return n;
+}
+
+Deno.test({
+  name: "stop the e2e cluster; nothing is left mounted",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!world) return;
+    const w = await world;
+    await w.product.bao.stop();
+    await w.cluster.stop({ keepLogsIn: Deno.env.get("E2E_KEEP_LOGS") });
+    await Deno.remove(base!, { recursive: true });
+  },
+});
