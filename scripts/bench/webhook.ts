@@ -1,13 +1,19 @@
 /** Benchmark: admission latency (p50/p99) and throughput of `webhook serve` over HTTPS on
  * loopback at concurrency 1, 16 and 64, for annotated Pods with a command, and for Pods
  * without one whose image entrypoint is already cached; plus the server's resident memory.
- * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell]   (needs scripts/peers/install.sh) */
+ * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell] [--workers=N] [--wrk]
+ * (needs scripts/peers/install.sh). --wrk drives the load with wrk (Debian's package, a C
+ * client like the API server's Go one) instead of this script's own Deno client, which takes
+ * a good part of the two cores itself; wrk runs each cell for 5 s. */
 import { startKube } from "../../tests/harness/kube.ts";
 import { startRegistry } from "../../tests/harness/registry.ts";
 import { startWebhook } from "../../tests/harness/webhook.ts";
 import { Http1Connection } from "./http1_client.ts";
 
-const perCell = Number(Deno.args[0] ?? 3000);
+const positional = Deno.args.filter((a) => !a.startsWith("--"));
+const perCell = Number(positional[0] ?? 3000);
+const workers = Number(Deno.args.find((a) => a.startsWith("--workers="))?.split("=")[1] ?? 1);
+const useWrk = Deno.args.includes("--wrk");
 const dir = await Deno.makeTempDir({ prefix: "bench-webhook-" });
 const kube = await startKube(dir);
 const registry = await startRegistry(dir);
@@ -24,6 +30,7 @@ const w = await startWebhook({
     ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
   ].join("\n"),
   kube: { url: kube.url, caFile: kube.caFile, adminToken: kube.adminToken },
+  workers,
 });
 const auths = {
   [registry.host]: { username: registry.user.username, password: registry.user.password },
@@ -62,8 +69,42 @@ function review(i: number, withCommand: boolean): string {
   });
 }
 
+/** The same cell driven by wrk: one thread, `concurrency` keep-alive connections. */
+async function wrkCell(concurrency: number, withCommand: boolean) {
+  const script = `${dir}/post.lua`;
+  await Deno.writeTextFile(
+    script,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = [==[${review(0, withCommand)}]==]`,
+      'wrk.headers["Content-Type"] = "application/json"',
+      // Every answer must be a mutation: a refusal or an error would make a fast, false cell.
+      "response = function(status, headers, body)",
+      '  if status ~= 200 or not string.find(body, "patch", 1, true) then error("not mutated: " .. status) end',
+      "end",
+    ].join("\n"),
+  );
+  const out = await new Deno.Command("wrk", {
+    args: ["-t1", `-c${concurrency}`, "-d5s", "--latency", "-s", script, `${w.url}/mutate`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success || /Non-2xx|errors/.test(text)) throw new Error(`wrk: ${text}`);
+  const ms = (p: string) => {
+    const m = text.match(new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`))!;
+    return (Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 }[m[2] as "us" | "ms" | "s"])).toFixed(2);
+  };
+  return {
+    p50: ms("50"),
+    p99: ms("99"),
+    rps: Math.round(Number(text.match(/Requests\/sec:\s+([\d.]+)/)![1])),
+  };
+}
+
 /** One keep-alive connection per concurrent caller, as the API server's client pool holds. */
 async function cell(concurrency: number, withCommand: boolean) {
+  if (useWrk) return await wrkCell(concurrency, withCommand);
   const latencies: number[] = [];
   let next = 0;
   const conns = await Promise.all(
@@ -104,7 +145,9 @@ try {
   await cell(8, true); // warm-up: JIT and connection pool
   await cell(8, false); // warm-up, and the image entrypoint gets cached
   console.log(
-    `requests per cell: ${perCell}, deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+    `${
+      useWrk ? "wrk, 5 s" : `requests: ${perCell}`
+    } per cell, --workers=${workers}, deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
   );
   console.log("| Pod | concurrency | p50 (ms) | p99 (ms) | admissions/s |");
   console.log("|---|---|---|---|---|");
