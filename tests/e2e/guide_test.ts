@@ -75,13 +75,24 @@ function setUp(): Promise<World> {
   })();
 }
 
-/** A guide example as a test; the world is shared, the cluster stops in the last test. */
+/** A guide example as a test; the world is shared, the cluster stops in the last test. When
+ * it fails, the error shows the status, events and logs of every Pod it created; its Pods are
+ * deleted either way. */
 function example(name: string, fn: (w: World) => Promise<void>) {
   Deno.test({
     name,
     sanitizeOps: false,
     sanitizeResources: false,
-    fn: async () => fn(await setUp()),
+    async fn() {
+      const w = await setUp();
+      try {
+        await fn(w);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n${await w.pods.describeCreated()}`);
+      } finally {
+        await w.pods.cleanUp();
+      }
+    },
   });
 }
 
@@ -125,11 +136,7 @@ async function runToLog(
 ): Promise<string> {
   const name = pod.metadata.name;
   await w.pods.create(pod);
-  try {
-    return await w.pods.waitForLog(name, check, 90_000, container);
-  } finally {
-    await w.pods.delete(name);
-  }
+  return await w.pods.waitForLog(name, check, 90_000, container);
 }
 
 example(
@@ -238,16 +245,12 @@ example(
       env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
     }]);
     await w.pods.create(pod);
-    try {
-      const stored = await w.pods.get("myapp-nocommand");
-      const c = (stored.spec.containers as Array<{ command: string[]; args: string[] }>)[0]!;
-      assertEquals(c.command.slice(-2), ["/bin/sh", "-c"], "ENTRYPOINT from the image config");
-      assertEquals(c.args, ["env; sleep 3600"], "CMD from the image config");
-      const log = await w.pods.waitForLog("myapp-nocommand", (l) => l.includes("DB_PASS="));
-      assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
-    } finally {
-      await w.pods.delete("myapp-nocommand");
-    }
+    const stored = await w.pods.get("myapp-nocommand");
+    const c = (stored.spec.containers as Array<{ command: string[]; args: string[] }>)[0]!;
+    assertEquals(c.command.slice(-2), ["/bin/sh", "-c"], "ENTRYPOINT from the image config");
+    assertEquals(c.args, ["env; sleep 3600"], "CMD from the image config");
+    const log = await w.pods.waitForLog("myapp-nocommand", (l) => l.includes("DB_PASS="));
+    assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
   },
 );
 
@@ -273,17 +276,13 @@ example(
         readinessProbe: probe,
       },
     ]));
-    try {
-      const status = (p: PodObject, c: string) =>
-        p.status?.containerStatuses?.find((s) => s.name === c);
-      const p = await w.pods.waitFor(name, "app Ready", (p) => status(p, "app")?.ready === true);
-      assertEquals(status(p, "plain")?.ready, false, "the skipped container's probe has no secret");
-      assert(!isReady(p), "the Pod is not Ready while one container is not");
-      const log = await w.pods.waitForLog(name, (l) => l.includes("plain sees"), 30_000, "plain");
-      assertStringIncludes(log, "plain sees secrets-store:demo-kv/data/myapp-secret#DB_PASS");
-    } finally {
-      await w.pods.delete(name);
-    }
+    const status = (p: PodObject, c: string) =>
+      p.status?.containerStatuses?.find((s) => s.name === c);
+    const p = await w.pods.waitFor(name, "app Ready", (p) => status(p, "app")?.ready === true);
+    assertEquals(status(p, "plain")?.ready, false, "the skipped container's probe has no secret");
+    assert(!isReady(p), "the Pod is not Ready while one container is not");
+    const log = await w.pods.waitForLog(name, (l) => l.includes("plain sees"), 30_000, "plain");
+    assertStringIncludes(log, "plain sees secrets-store:demo-kv/data/myapp-secret#DB_PASS");
   },
 );
 
@@ -313,15 +312,11 @@ example(
         },
       ),
     );
-    try {
-      const p = await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
-      const log = await w.pods.logs(name);
-      assert(!log.includes("app started"), `the app must not start:\n${log}`);
-      assertStringIncludes(log, "demo-kv/data/no-such-secret");
-      assertEquals(p.status?.phase, "Failed");
-    } finally {
-      await w.pods.delete(name);
-    }
+    const p = await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
+    const strictLog = await w.pods.logs(name);
+    assert(!strictLog.includes("app started"), `the app must not start:\n${strictLog}`);
+    assertStringIncludes(strictLog, "demo-kv/data/no-such-secret");
+    assertEquals(p.status?.phase, "Failed");
   },
 );
 
@@ -353,12 +348,8 @@ example("tls-secret: the store's CA comes from the Secret's ca.crt", async (w) =
       command: PRINTENV,
     }], { restartPolicy: "Never" }),
   );
-  try {
-    await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
-    assertStringIncludes((await w.pods.logs(name)).toLowerCase(), "certificate");
-  } finally {
-    await w.pods.delete(name);
-  }
+  await w.pods.waitFor(name, "failed", (p) => p.status?.phase === "Failed");
+  assertStringIncludes((await w.pods.logs(name)).toLowerCase(), "certificate");
 });
 
 example(
@@ -468,23 +459,19 @@ example(
       command: ["sh", "-c", "echo started; sleep 3600"],
       volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
     }], { volumes: [csiVolume("secrets", "bad-keytab-ssi")] }));
-    try {
-      let events: string[] = [];
-      await w.pods.explain(name, async () => {
-        const deadline = Date.now() + 60_000;
-        while (!events.some((e) => e.startsWith("FailedMount") && e.includes("keytab"))) {
-          if (Date.now() > deadline) throw new Error("no FailedMount event naming the file");
-          await new Promise((r) => setTimeout(r, 1000));
-          events = await w.pods.events(name);
-        }
-      });
-      const failed = events.find((e) => e.startsWith("FailedMount"))!;
-      assertStringIncludes(failed.toLowerCase(), "base64");
-      const p = await w.pods.get(name);
-      assertEquals(p.status?.containerStatuses?.[0]?.state?.waiting?.reason, "ContainerCreating");
-    } finally {
-      await w.pods.delete(name);
-    }
+    let events: string[] = [];
+    await w.pods.explain(name, async () => {
+      const deadline = Date.now() + 60_000;
+      while (!events.some((e) => e.startsWith("FailedMount") && e.includes("keytab"))) {
+        if (Date.now() > deadline) throw new Error("no FailedMount event naming the file");
+        await new Promise((r) => setTimeout(r, 1000));
+        events = await w.pods.events(name);
+      }
+    });
+    const failed = events.find((e) => e.startsWith("FailedMount"))!;
+    assertStringIncludes(failed.toLowerCase(), "base64");
+    const p = await w.pods.get(name);
+    assertEquals(p.status?.containerStatuses?.[0]?.state?.waiting?.reason, "ContainerCreating");
   },
 );
 
@@ -510,38 +497,34 @@ example(
         { name: "secrets", mountPath: "/mnt/sub/token", subPath: "token" },
       ],
     }], { volumes: [csiVolume("secrets", "rotating-ssi")] }));
+    const before = await w.pods.waitForLog(name, (l) => l.includes("value=first"));
+    const mtime0 = before.match(/value=first mtime=(\d+)/)![1];
+    // The guide's Python watch, on the very file the container reads: the volume as the
+    // kubelet mounted it on the node (the image has no Python, and its busybox no inotifyd).
+    const uid = (await w.pods.get(name)).metadata.uid;
+    const file =
+      `${w.cluster.kubeletDir}/pods/${uid}/volumes/kubernetes.io~csi/secrets/mount/token`;
+    const watch = await watchFile(file, 60);
     try {
-      const before = await w.pods.waitForLog(name, (l) => l.includes("value=first"));
-      const mtime0 = before.match(/value=first mtime=(\d+)/)![1];
-      // The guide's Python watch, on the very file the container reads: the volume as the
-      // kubelet mounted it on the node (the image has no Python, and its busybox no inotifyd).
-      const uid = (await w.pods.get(name)).metadata.uid;
-      const file =
-        `${w.cluster.kubeletDir}/pods/${uid}/volumes/kubernetes.io~csi/secrets/mount/token`;
-      const watch = await watchFile(file, 60);
-      try {
-        await new Promise((r) => setTimeout(r, 1100)); // so the new mtime is a later second
-        await w.store("PUT", "demo-kv/data/e2e/rotating", { data: { TOKEN: "second" } });
-        const after = await w.pods.waitForLog(
-          name,
-          (l) => l.includes("value=second"),
-          (w.product.rotationSeconds * 2 + 10) * 1000,
-        );
-        const line = after.split("\n").find((l) => l.startsWith("value=second"))!;
-        const mtime1 = line.match(/mtime=(\d+)/)![1];
-        assert(Number(mtime1) > Number(mtime0), `mtime did not move: ${mtime0} -> ${mtime1}`);
-        // The guide calls subPath files never updated; here the first inode, which a subPath
-        // mount pins, is rewritten after the swap (docs/csi.md, "subPath").
-        await w.pods.waitForLog(name, (l) => l.includes("sub=second"), 10_000);
-        await waitUntil("IN_MODIFY on the file", () =>
-          Promise.resolve(
-            watch.lines.some((l) => l.includes("IN_MODIFY")),
-          ), 10_000);
-      } finally {
-        await watch.stop();
-      }
+      await new Promise((r) => setTimeout(r, 1100)); // so the new mtime is a later second
+      await w.store("PUT", "demo-kv/data/e2e/rotating", { data: { TOKEN: "second" } });
+      const after = await w.pods.waitForLog(
+        name,
+        (l) => l.includes("value=second"),
+        (w.product.rotationSeconds * 2 + 10) * 1000,
+      );
+      const line = after.split("\n").find((l) => l.startsWith("value=second"))!;
+      const mtime1 = line.match(/mtime=(\d+)/)![1];
+      assert(Number(mtime1) > Number(mtime0), `mtime did not move: ${mtime0} -> ${mtime1}`);
+      // The guide calls subPath files never updated; here the first inode, which a subPath
+      // mount pins, is rewritten after the swap (docs/csi.md, "subPath").
+      await w.pods.waitForLog(name, (l) => l.includes("sub=second"), 10_000);
+      await waitUntil("IN_MODIFY on the file", () =>
+        Promise.resolve(
+          watch.lines.some((l) => l.includes("IN_MODIFY")),
+        ), 10_000);
     } finally {
-      await w.pods.delete(name);
+      await watch.stop();
     }
   },
 );

@@ -21,6 +21,9 @@ export interface PodObject {
 }
 
 export class Pods {
+  /** Pods created since the last cleanUp(): described on failure, then deleted. */
+  readonly #created = new Set<string>();
+
   constructor(private readonly kube: KubeApi, readonly namespace: string) {}
 
   #path(name = "") {
@@ -29,11 +32,24 @@ export class Pods {
 
   /** Creates the Pod (as `d8 k create -f`); returns the stored object (mutated or not). */
   async create(pod: Record<string, unknown>): Promise<PodObject> {
-    return await this.kube.api<PodObject>("POST", this.#path(), {
+    const created = await this.kube.api<PodObject>("POST", this.#path(), {
       apiVersion: "v1",
       kind: "Pod",
       ...pod,
     });
+    this.#created.add(created.metadata.name);
+    return created;
+  }
+
+  /** What `describe` says of every Pod created since the last cleanUp(). */
+  async describeCreated(): Promise<string> {
+    return (await Promise.all([...this.#created].map((n) => this.describe(n)))).join("\n");
+  }
+
+  /** Deletes every Pod created since the last cleanUp(). */
+  async cleanUp(): Promise<void> {
+    for (const name of this.#created) await this.delete(name);
+    this.#created.clear();
   }
 
   async get(name: string): Promise<PodObject> {
