@@ -3,6 +3,7 @@
  * scratch, no shell (layout.ts). A file appears under its final name only once it is whole, so
  * a container never starts a half-copied injector. Runs as any user: it only writes into `dir`. */
 import { INJECTOR_FILE, LIB_DIR, LOADER_FILE } from "./layout.ts";
+import { sameBytes } from "../sys/bytes.ts";
 import { interpreterSlot, readHead, setInterpreterInFile } from "./elf.ts";
 
 export interface CopyResult {
@@ -88,7 +89,7 @@ function sameContent(a: string, b: string): boolean {
       const nb = readFull(fb, bb);
       if (na !== nb) return false;
       if (na === 0) return true;
-      if (!equalBytes(ba.subarray(0, na), bb.subarray(0, nb))) return false;
+      if (!sameBytes(ba.subarray(0, na), bb.subarray(0, nb))) return false;
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
@@ -107,15 +108,4 @@ function readFull(file: Deno.FsFile, buf: Uint8Array): number {
     n += got;
   }
   return n;
-}
-
-/** Byte equality, a word at a time. */
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  const words = Math.floor(a.length / 4);
-  const wa = new Uint32Array(a.buffer, a.byteOffset, words);
-  const wb = new Uint32Array(b.buffer, b.byteOffset, words);
-  for (let i = 0; i < words; i++) if (wa[i] !== wb[i]) return false;
-  for (let i = words * 4; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

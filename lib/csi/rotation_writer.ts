@@ -13,6 +13,7 @@
  * a watch on an inode that is neither the first nor among the last KEEP_GENERATIONS goes
  * silent, and a reader that opened the file more than GRACE_MS before a rotation and reads
  * from that descriptor after it can see the replaced inode being rewritten. */
+import { sameBytes } from "../sys/bytes.ts";
 import type { Ownership, VolumeFile } from "./files.ts";
 
 /** How long reads already under way get before replaced inodes are rewritten in place. */
@@ -34,7 +35,7 @@ export class RotationWriter {
     for (const f of files) {
       const path = `${this.dir}/${f.name}`;
       const current = readOrUndefined(path);
-      if (current && equal(current, f.bytes)) continue;
+      if (current && sameBytes(current, f.bytes)) continue;
       const tmp = `${this.dir}/.${f.name}.${crypto.randomUUID()}`;
       Deno.writeFileSync(tmp, f.bytes, { mode: own.mode });
       Deno.chmodSync(tmp, own.mode);
@@ -85,8 +86,4 @@ function readOrUndefined(path: string): Uint8Array | undefined {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

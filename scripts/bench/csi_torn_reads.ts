@@ -6,7 +6,8 @@
  * guide's app does, on each IN_MODIFY of a watch on the file. Needs root. Results and
  * conclusions: docs/csi-rotation-writes.md.
  * Run: deno run -A scripts/bench/csi_torn_reads.ts [seconds-per-case] [max-rewrites-per-case] */
-import { rewriteInPlace, updateFiles, writeFiles } from "../../lib/csi/files.ts";
+import { writeFiles } from "../../lib/csi/files.ts";
+import { rewriteInPlace, updateFiles } from "./in_place_writer.ts";
 import { mountTmpfs, unmount } from "../../lib/csi/mount.ts";
 
 const seconds = Number(Deno.args[0] ?? 10);
