@@ -93,8 +93,10 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   stopped = true;
   clearTimeout(timer);
   // Unregistered first (the kubelet notices the socket going away), then the CSI socket.
-  await registration?.close();
-  await Deno.remove(registration?.path ?? "").catch(() => {});
+  if (registration) {
+    await registration.close();
+    await Deno.remove(registration.path).catch(() => {}); // already gone is fine
+  }
   await endpoint.close();
   await health?.close();
   pool.close();
