@@ -43,17 +43,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.base ?? {};
   const emit = (level: LogLevel, msg: string, fields: LogFields = {}) => {
     if (LOG_LEVELS.indexOf(level) < min) return;
-    const all = { ...base, ...fields };
     const time = new Date().toISOString();
     if (options.json) {
-      write(JSON.stringify({ time, level, msg, ...all }));
+      write(JSON.stringify({ time, level, msg, ...base, ...fields }));
       return;
     }
-    const extra = Object.entries(all)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${formatValue(v)}`)
-      .join(" ");
-    write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? " " + extra : ""}`);
+    // A plain loop: the webhook logs every admission, and this line is on its hot path.
+    let line = `${time} ${LABELS[level]} ${msg}`;
+    for (const all of [base, fields]) {
+      for (const k in all) {
+        if (all[k] !== undefined && !(all === base && k in fields)) {
+          line += ` ${k}=${formatValue(all[k])}`;
+        }
+      }
+    }
+    write(line);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
@@ -63,9 +67,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
 }
 
+const LABELS = Object.fromEntries(LOG_LEVELS.map((l) => [l, l.toUpperCase().padEnd(5)]));
+
 function formatValue(v: string | number | boolean | undefined): string {
-  const s = String(v);
-  return /^[\w./:@#,-]*$/.test(s) && s !== "" ? s : JSON.stringify(s);
+  if (typeof v !== "string") return String(v);
+  return /^[\w./:@#,-]+$/.test(v) ? v : JSON.stringify(v);
 }
 
 /** A logger that drops everything, for library callers that want silence. */

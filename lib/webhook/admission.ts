@@ -1,5 +1,5 @@
-/** AdmissionReview v1 in, AdmissionReview v1 out: a plain Request -> Response function, so
- * it is tested without a socket. Every answer carries the request's uid; nothing here
+/** AdmissionReview v1 in, AdmissionReview v1 out: a plain function from the request body to
+ * the answer, so it is tested without a socket. Every answer carries the request's uid; nothing here
  * crashes the server, whatever the body. */
 import { z } from "zod";
 import type { StoreDefaults } from "../config/connection.ts";
@@ -9,9 +9,11 @@ import { type Pod, PodSchema } from "../kube/pod.ts";
 import { AnnotationError, PREFIX, readPodOptions, wantsInjection } from "./annotations.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { type ImageCommand, imagesNeeded, isMutated, mutatePod, MutationError } from "./mutate.ts";
+import type { Answer } from "./http1.ts";
 import { podPatch } from "./patch.ts";
 
-/** Kubernetes objects stay below 1.5 MiB; a review holds at most two of them. */
+/** Kubernetes objects stay below 1.5 MiB; a review holds at most two of them. The server
+ * refuses larger bodies with 413 before reading them. */
 export const MAX_BODY = 4 * 1024 * 1024;
 
 const Review = z.object({
@@ -42,7 +44,7 @@ export interface AdmissionDeps {
   metrics: WebhookMetrics;
 }
 
-interface Answer {
+interface Decision {
   allowed: boolean;
   patch?: unknown[];
   message?: string;
@@ -50,15 +52,15 @@ interface Answer {
   warnings?: string[];
 }
 
-/** Handles POST /mutate. */
-export async function handleAdmission(req: Request, deps: AdmissionDeps): Promise<Response> {
+const utf8 = new TextDecoder();
+
+/** Handles the body of POST /mutate. */
+export async function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): Promise<Answer> {
   const started = performance.now();
-  const length = Number(req.headers.get("content-length") ?? 0);
-  if (length > MAX_BODY) return plain(413, `AdmissionReview larger than ${MAX_BODY} bytes`);
   let body: unknown;
   try {
-    const text = await readLimited(req, MAX_BODY);
-    body = JSON.parse(text);
+    if (bytes.length === 0) throw new TypeError("empty body");
+    body = JSON.parse(utf8.decode(bytes));
   } catch (e) {
     deps.metrics.admission("error", seconds(started));
     return plain(400, `Cannot read AdmissionReview: ${(e as Error).message}`);
@@ -69,7 +71,7 @@ export async function handleAdmission(req: Request, deps: AdmissionDeps): Promis
     return plain(400, `Invalid AdmissionReview: ${describeIssues(review.error.issues)}`);
   }
   const r = review.data.request;
-  let answer: Answer;
+  let answer: Decision;
   try {
     answer = await decide(r, deps);
   } catch (e) {
@@ -93,7 +95,7 @@ export async function handleAdmission(req: Request, deps: AdmissionDeps): Promis
     outcome,
     ms: Math.round(performance.now() - started),
   });
-  return Response.json({
+  return json({
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
     response: {
@@ -108,7 +110,10 @@ export async function handleAdmission(req: Request, deps: AdmissionDeps): Promis
   });
 }
 
-async function decide(r: z.infer<typeof Review>["request"], deps: AdmissionDeps): Promise<Answer> {
+async function decide(
+  r: z.infer<typeof Review>["request"],
+  deps: AdmissionDeps,
+): Promise<Decision> {
   if (r.kind.kind !== "Pod" || r.kind.group !== "" || r.operation !== "CREATE") {
     return { allowed: true };
   }
@@ -151,30 +156,18 @@ export class ImageResolveError extends Error {
   override name = "ImageResolveError";
 }
 
-function deny(message: string): Answer {
+function deny(message: string): Decision {
   return { allowed: false, code: 400, message };
 }
 
-function plain(status: number, text: string): Response {
-  return new Response(text + "\n", { status, headers: { "content-type": "text/plain" } });
+function plain(status: number, text: string): Answer {
+  return { status, contentType: "text/plain", body: text + "\n" };
+}
+
+function json(value: unknown): Answer {
+  return { status: 200, contentType: "application/json", body: JSON.stringify(value) };
 }
 
 function seconds(started: number): number {
   return (performance.now() - started) / 1000;
-}
-
-/** Reads a body, refusing to buffer more than `max` bytes even without a content-length. */
-async function readLimited(req: Request, max: number): Promise<string> {
-  if (!req.body) throw new TypeError("empty body");
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.length;
-    if (size > max) throw new RangeError(`body larger than ${max} bytes`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) (all.set(c, off), off += c.length);
-  return new TextDecoder().decode(all);
 }

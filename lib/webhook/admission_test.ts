@@ -42,17 +42,14 @@ const annotated = (containers: unknown[], annotations: Record<string, string> = 
 
 async function post(body: unknown, d = deps()) {
   const res = await handleAdmission(
-    new Request("https://x/mutate", {
-      method: "POST",
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    }),
+    new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body)),
     d,
   );
-  const text = await res.text();
+  const text = res.body as string;
   return {
     status: res.status,
     text,
-    json: res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : undefined,
+    json: res.contentType.includes("json") ? JSON.parse(text) : undefined,
   };
 }
 
@@ -127,14 +124,12 @@ Deno.test("tls-skip-verify is allowed but warned about", async () => {
   assertStringIncludes(r.json.response.warnings[0], "tls-skip-verify");
 });
 
-Deno.test("malformed, wrong and oversized bodies get an answer, never a crash", async () => {
+// Oversized bodies never reach this function: the server refuses them (server_test.ts).
+Deno.test("malformed and wrong bodies get an answer, never a crash", async () => {
+  assertEquals((await post("")).status, 400);
   assertEquals((await post("{not json")).status, 400);
   assertEquals((await post({ apiVersion: "v1", kind: "Pod" })).status, 400);
   assertEquals((await post({ ...review({}), request: { uid: "" } })).status, 400);
-  const huge = JSON.stringify(
-    review({ metadata: { annotations: { x: "a".repeat(5 * 1024 * 1024) } }, spec: {} }),
-  );
-  assertEquals((await post(huge)).status, 400);
   const unknown = await post({
     ...review(annotated([{ name: "a", image: "i", command: ["x"] }])),
     extra: { field: 1 },

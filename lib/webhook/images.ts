@@ -40,8 +40,15 @@ export function imageResolver(
   metrics: WebhookMetrics,
   logger: Logger,
 ): ImageResolver {
-  const recent = new Map<string, { at: number; secrets: Promise<PullSecret[]> }>();
-  const secretsFor = (namespace: string, pod: Pod) => {
+  // Per (namespace, ServiceAccount, pull secret names): the secrets, and the credentials they
+  // give for each repository (parsing a dockerconfigjson per admission cost more than the
+  // rest of a cached lookup).
+  const recent = new Map<string, {
+    at: number;
+    secrets: Promise<PullSecret[]>;
+    credentials: Map<string, RegistryCredential[]>;
+  }>();
+  const entryFor = (namespace: string, pod: Pod) => {
     const key = JSON.stringify([
       namespace,
       pod.spec.serviceAccountName ?? "",
@@ -49,22 +56,31 @@ export function imageResolver(
     ]);
     const now = Date.now();
     const hit = recent.get(key);
-    if (hit && now - hit.at < PULL_SECRETS_TTL_MS) return hit.secrets;
+    if (hit && now - hit.at < PULL_SECRETS_TTL_MS) return hit;
     for (const [k, v] of recent) if (now - v.at >= PULL_SECRETS_TTL_MS) recent.delete(k);
-    const secrets = pullSecrets(kube, namespace, pod, logger);
-    recent.set(key, { at: now, secrets });
-    return secrets;
+    const entry = {
+      at: now,
+      secrets: pullSecrets(kube, namespace, pod, logger),
+      credentials: new Map<string, RegistryCredential[]>(),
+    };
+    recent.set(key, entry);
+    return entry;
   };
   return async (pod, namespace, wanted) => {
-    const secrets = await secretsFor(namespace, pod);
+    const entry = entryFor(namespace, pod);
+    const secrets = await entry.secrets;
     const out = new Map<string, ImageCommand>();
     for (const { container, image } of wanted) {
       if (out.has(image)) continue;
       try {
-        const { config, cached } = await registry.lookup(
-          image,
-          credentialsFor(parseReference(image), secrets),
-        );
+        const ref = parseReference(image);
+        const repository = `${ref.registry}/${ref.repository}`;
+        let credentials = entry.credentials.get(repository);
+        if (!credentials) {
+          credentials = credentialsFor(ref, secrets);
+          entry.credentials.set(repository, credentials);
+        }
+        const { config, cached } = await registry.lookup(image, credentials);
         metrics.imageLookup(cached ? "cached" : "fetched");
         out.set(image, config);
       } catch (e) {

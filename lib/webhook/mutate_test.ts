@@ -295,16 +295,19 @@ Deno.test("skip-mutate-containers leaves the named containers untouched", () => 
   assertEquals(mutate(none), none);
 });
 
+/** An app container and an init container with a template in its env. */
+const WITH_MIGRATION = {
+  initContainers: [{
+    name: "db-migrate",
+    image: "m",
+    command: ["migrate"],
+    env: [{ name: "P", value: "secrets-store:kv/data/db#P" }],
+  }],
+  containers: [{ name: "app", image: "i", command: ["run"] }],
+};
+
 Deno.test("init containers with templates in their env are mutated, after copy-self", () => {
-  const m = mutate(pod({
-    initContainers: [{
-      name: "db-migrate",
-      image: "m",
-      command: ["migrate"],
-      env: [{ name: "P", value: "secrets-store:kv/data/db#P" }],
-    }],
-    containers: [{ name: "app", image: "i", command: ["run"] }],
-  }));
+  const m = mutate(pod(WITH_MIGRATION));
   assertEquals(m.spec.initContainers!.map((c) => c.name), [INIT_CONTAINER, "db-migrate"]);
   assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
 });
@@ -340,6 +343,18 @@ Deno.test("podPatch() turns the original into the mutated Pod, keeping unknown f
     limits: { cpu: "1" },
   });
   assertEquals(podPatch(p, p), []);
+});
+
+Deno.test("podPatch() leaves out the lists the mutation did not change", () => {
+  const p = pod(WITH_MIGRATION, { "secrets-store.deckhouse.io/skip-mutate-containers": "app" });
+  assertEquals(podPatch(p, mutate(p)).map((op) => op.path), [
+    "/spec/initContainers",
+    "/spec/volumes",
+  ]);
+  const none = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] }, {
+    "secrets-store.deckhouse.io/skip-mutate-containers": "app",
+  });
+  assertEquals(podPatch(none, mutate(none)), []);
 });
 
 Deno.test("mutatePod() never writes into the Pod it was given, whatever it changes", () => {

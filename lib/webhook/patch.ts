@@ -9,13 +9,21 @@ export interface PatchOp {
   value: unknown;
 }
 
-/** The ops that turn `before` into `after`; empty when nothing changed. */
+/** The ops that turn `before` into `after`; empty when nothing changed. Lists are compared
+ * item by item by identity: mutatePod copies only what it changes, and serializing both Pods
+ * to compare them was a tenth of an admission's CPU time. */
 export function podPatch(before: Pod, after: Pod): PatchOp[] {
   const ops: PatchOp[] = [];
   for (const field of ["initContainers", "containers", "volumes"] as const) {
-    if (JSON.stringify(before.spec[field]) !== JSON.stringify(after.spec[field])) {
+    if (!sameItems(before.spec[field], after.spec[field])) {
       ops.push({ op: "add", path: `/spec/${field}`, value: after.spec[field] });
     }
   }
   return ops;
+}
+
+function sameItems(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined) {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((item, i) => item === b[i]);
 }

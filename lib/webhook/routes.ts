@@ -1,18 +1,27 @@
 /** URL routing of the webhook server. */
 import { type AdmissionDeps, handleAdmission } from "./admission.ts";
+import type { Answer } from "./http1.ts";
+import type { Handler } from "./server.ts";
 
 /** POST /mutate, GET /healthz, /readyz and /metrics. */
-export function webhookRoutes(deps: AdmissionDeps): (req: Request) => Promise<Response> {
+export function webhookRoutes(deps: AdmissionDeps): Handler {
   return async (req) => {
-    const { pathname } = new URL(req.url);
-    if (pathname === "/mutate" && req.method === "POST") return await handleAdmission(req, deps);
-    if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
-    if (pathname === "/healthz" || pathname === "/readyz") return new Response("ok\n");
-    if (pathname === "/metrics") {
-      return new Response(deps.metrics.render(), {
-        headers: { "content-type": "text/plain; version=0.0.4" },
-      });
+    if (req.path === "/mutate" && req.method === "POST") {
+      return await handleAdmission(req.body, deps);
     }
-    return new Response("not found\n", { status: 404 });
+    if (req.method !== "GET") return text(405, "method not allowed\n");
+    if (req.path === "/healthz" || req.path === "/readyz") return text(200, "ok\n");
+    if (req.path === "/metrics") {
+      return {
+        status: 200,
+        contentType: "text/plain; version=0.0.4",
+        body: deps.metrics.render(),
+      };
+    }
+    return text(404, "not found\n");
   };
+}
+
+function text(status: number, body: string): Answer {
+  return { status, contentType: "text/plain", body };
 }

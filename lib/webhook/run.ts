@@ -1,9 +1,10 @@
 /** `webhook serve`: settings, Kubernetes access, the store defaults, then the HTTPS server
  * until SIGTERM. With `--workers N`, N-1 more threads (worker.ts) each run the same server on
  * the same port (SO_REUSEPORT, the kernel spreads connections), sharing one set of metrics:
- * one JavaScript thread tops out near 4,000 admissions a second, and its garbage collection
- * pauses every request queued behind it (docs/benchmarks.md). */
+ * one JavaScript thread tops out near 15,000 admissions a second on this project's machines,
+ * and a second one adds about half of that again when cores are free (docs/benchmarks.md). */
 import { untilSignal } from "../cli/signals.ts";
+import { batchedStderr } from "../log/batched.ts";
 import { createLogger } from "../log/logger.ts";
 import { versionLine } from "../version.ts";
 import { WebhookMetrics } from "./metrics.ts";
@@ -13,7 +14,13 @@ export type { WebhookFlags } from "./serving.ts";
 
 /** Runs the webhook until `until` resolves. */
 export async function runWebhook(f: WebhookFlags): Promise<void> {
-  const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "webhook" } });
+  const out = batchedStderr();
+  const log = createLogger({
+    level: f.logLevel,
+    json: f.jsonLog,
+    base: { component: "webhook" },
+    write: out.write,
+  });
   const workers = Number(f.workers ?? 1);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw new TypeError(`Invalid --workers "${f.workers}": expected a whole number from 1 to 64`);
@@ -32,6 +39,7 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
   await (f.until ?? untilSignal());
   log.info("shutting down");
   await Promise.all([main.stop(), ...threads.map((t) => t.stop())]);
+  out.flush();
 }
 
 interface Thread {
@@ -73,10 +81,7 @@ function startWorker(
         });
       } else if (e.data?.type === "failed") {
         worker.terminate();
-        const shared = /address already in use/i.test(e.data.error)
-          ? " (sharing a port needs SO_REUSEPORT, which this runtime's node:net lacks; use --workers=1)"
-          : "";
-        reject(new Error(`webhook worker ${id} failed to start: ${e.data.error}${shared}`));
+        reject(new Error(`webhook worker ${id} failed to start: ${e.data.error}`));
       }
     };
     worker.postMessage(message);

@@ -1,12 +1,18 @@
-/** The HTTPS endpoint the API server calls, on node:https: Deno.serve writes a response's
- * headers and body separately without TCP_NODELAY, and with the client's delayed ACKs that
- * cost 40 ms on every admission answer larger than about 1 KB (docs/benchmarks.md). The
- * certificate is re-read when its files change and swapped in with setSecureContext, without
- * a restart and without dropping connections. */
-import { Buffer } from "node:buffer";
-import https from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
+/** The HTTPS endpoint the API server calls: Deno.listenTls (rustls) and the HTTP/1.1 framing
+ * of http1.ts, one write per answer, TCP_NODELAY on the listener. The certificate is re-read
+ * when its files change: a new listener with the new pair joins the port (SO_REUSEPORT) before
+ * the old one closes, so there is no restart and open connections carry on. */
 import type { Logger } from "../log/logger.ts";
+import { setNoDelayOnListeners } from "../sys/tcp_nodelay.ts";
+import { type Answer, CONTINUE, headEnd, HttpError, parseHead, serializeAnswer } from "./http1.ts";
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  body: Uint8Array;
+}
+
+export type Handler = (req: HttpRequest) => Answer | Promise<Answer>;
 
 export interface ServeOptions {
   hostname: string;
@@ -15,7 +21,16 @@ export interface ServeOptions {
   keyFile: string;
   /** How often the certificate files are checked for changes. */
   reloadEveryMs?: number;
-  handler: (req: Request) => Response | Promise<Response>;
+  /** Bodies above this are refused with 413 without being read. */
+  bodyLimit: number;
+  /** A kept-alive connection without a request is closed after this long; 120 s by default,
+   * longer than the Go client's 90 s idle timeout, so the client closes first and never sends
+   * into a closing socket. */
+  idleTimeoutMs?: number;
+  /** From a request's first byte to its last, and for writing the answer; 30 s by default,
+   * the most the API server gives a webhook. */
+  requestTimeoutMs?: number;
+  handler: Handler;
   logger: Logger;
 }
 
@@ -26,27 +41,53 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
+/** Request line and headers above this get 431: a webhook request's head is a few hundred bytes. */
+const HEAD_LIMIT = 64 * 1024;
+/** How long the rest of a refused request is read and thrown away before closing. */
+const LINGER_MS = 2_000;
+/** On shutdown, requests in progress get this long to finish. */
+const DRAIN_MS = 10_000;
+
 /** Starts serving; resolves once listening. */
 export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   let pair = await readPair(o);
-  const server = https.createServer({ ...pair, noDelay: true }, (req, res) => {
-    respond(o, req, res).catch((e) => {
-      o.logger.error("request failed", { error: (e as Error).message });
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end("internal error\n");
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ port: o.port, host: o.hostname, reusePort: true }, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  const connections = new Set<Connection>();
+  const accepting = new Set<Promise<void>>();
+  let listener = listen(o, o.port, pair);
+  const port = listener.addr.port;
+  const acceptFrom = (l: Deno.TlsListener) => {
+    const loop = (async () => {
+      try {
+        for await (const conn of l) {
+          const c = new Connection(conn, o);
+          connections.add(c);
+          c.serve().finally(() => connections.delete(c));
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BadResource)) {
+          o.logger.error("listener failed", { error: (e as Error).message });
+        }
+      }
+    })();
+    accepting.add(loop);
+    loop.finally(() => accepting.delete(loop));
+  };
+  acceptFrom(listener);
+  // One sweep a second instead of a timer per request: timers were a tenth of the CPU time.
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const c of connections) if (c.deadline < now) c.close();
+  }, Math.min(1000, o.idleTimeoutMs ?? 1000, o.requestTimeoutMs ?? 1000));
+
   let reloads = 0;
   const timer = setInterval(async () => {
     try {
       const next = await readPair(o);
       if (next.cert === pair.cert && next.key === pair.key) return;
-      server.setSecureContext(next);
+      const fresh = listen(o, port, next);
+      acceptFrom(fresh);
+      listener.close();
+      listener = fresh;
       pair = next;
       reloads++;
       o.logger.info("serving certificate reloaded", { file: o.certFile });
@@ -58,65 +99,185 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
       });
     }
   }, o.reloadEveryMs ?? 10_000);
+
   return {
     port,
     reloads: () => reloads,
     async shutdown() {
       clearInterval(timer);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearInterval(sweeper);
+      listener.close();
+      await Promise.all(accepting);
+      for (const c of connections) c.closeWhenIdle();
+      const drained = Promise.all([...connections].map((c) => c.done));
+      let force: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        drained,
+        new Promise((r) => force = setTimeout(r, DRAIN_MS)),
+      ]);
+      clearTimeout(force);
+      for (const c of connections) c.close();
     },
   };
 }
 
-/** Bodies above this are not read at all: the answer is 413 and the connection is closed. */
-const BODY_LIMIT = 16 * 1024 * 1024;
-
-/** Adapts node's request/response to the web Request -> Response handler. The body is read
- * into one buffer first: a streamed body cost more than the admission itself. */
-async function respond(o: ServeOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  const body = hasBody ? await readBody(req, BODY_LIMIT) : undefined;
-  let response: Response;
-  if (body === null) {
-    res.shouldKeepAlive = false;
-    response = new Response(`request body larger than ${BODY_LIMIT} bytes\n`, { status: 413 });
-  } else {
-    response = await o.handler(
-      new Request(`https://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
-        method: req.method,
-        headers: {
-          "content-length": req.headers["content-length"] ?? "",
-          "content-type": req.headers["content-type"] ?? "",
-        },
-        body,
-      }),
-    );
-  }
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  res.writeHead(response.status, {
-    ...Object.fromEntries(response.headers),
-    "content-length": String(bytes.length),
+function listen(o: ServeOptions, port: number, pair: { cert: string; key: string }) {
+  const l = Deno.listenTls({
+    hostname: o.hostname,
+    port,
+    ...pair,
+    alpnProtocols: ["http/1.1"],
+    reusePort: true,
   });
-  // One write for headers and body: see the comment at the top.
-  res.end(bytes);
+  try {
+    setNoDelayOnListeners(l.addr.port);
+  } catch (e) {
+    o.logger.warn("TCP_NODELAY not set: a new connection's first answer may wait 40 ms", {
+      error: (e as Error).message,
+    });
+  }
+  return l;
 }
 
-/** The whole body, or null once it passes `limit` (the rest is then not read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  if (Number(req.headers["content-length"] ?? 0) > limit) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array<ArrayBuffer>[] = [];
-    let size = 0;
-    req.on("data", (chunk: Uint8Array<ArrayBuffer>) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.pause();
-        resolve(null);
-      } else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+/** One client connection: requests are read and answered in turn. */
+class Connection {
+  done: Promise<void> = Promise.resolve();
+  private buf = new Uint8Array(16 * 1024);
+  private len = 0;
+  private busy = false;
+  private closing = false;
+  private closed = false;
+  /** When the wait in progress has lasted too long (Date.now() ms); the server's sweep closes
+   * the connection then. */
+  deadline = Infinity;
+
+  private readonly idleMs: number;
+  private readonly requestMs: number;
+
+  constructor(private conn: Deno.TlsConn, private o: ServeOptions) {
+    this.idleMs = o.idleTimeoutMs ?? 120_000;
+    this.requestMs = o.requestTimeoutMs ?? 30_000;
+  }
+
+  serve(): Promise<void> {
+    this.done = this.loop().catch((e) => {
+      if (!this.closed) this.o.logger.debug("connection ended", { error: (e as Error).message });
+    }).finally(() => this.close());
+    return this.done;
+  }
+
+  /** Closes now if waiting for a request, else after the answer in progress. */
+  closeWhenIdle() {
+    this.closing = true;
+    if (!this.busy) this.close();
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by the peer
+    }
+  }
+
+  private async loop() {
+    let scanned = 0;
+    while (!this.closing) {
+      this.waitAtMost(this.len ? this.requestMs : this.idleMs);
+      let end = headEnd(this.buf, scanned, this.len);
+      while (end < 0) {
+        if (this.len >= HEAD_LIMIT) {
+          return await this.fail(new HttpError(431, "request head too large"));
+        }
+        scanned = Math.max(0, this.len - 3);
+        if (!await this.fill(this.len + 1)) return;
+        this.busy = true;
+        this.waitAtMost(this.requestMs);
+        end = headEnd(this.buf, scanned, this.len);
+      }
+      this.busy = true;
+      let head;
+      try {
+        head = parseHead(this.buf.subarray(0, end));
+      } catch (e) {
+        if (e instanceof HttpError) return await this.fail(e);
+        throw e;
+      }
+      if (head.contentLength > this.o.bodyLimit) {
+        return await this.fail(
+          new HttpError(413, `request body larger than ${this.o.bodyLimit} bytes`),
+        );
+      }
+      if (head.expectContinue && this.len === end) await this.write(CONTINUE);
+      const total = end + head.contentLength;
+      if (!await this.fill(total)) return;
+      const body = this.buf.slice(end, total);
+      this.buf.copyWithin(0, total, this.len);
+      this.len -= total;
+      scanned = 0;
+      this.deadline = Infinity;
+      const answer = await this.answer({ method: head.method, path: head.path, body });
+      const keepAlive = head.keepAlive && !this.closing;
+      this.waitAtMost(this.requestMs);
+      await this.write(serializeAnswer(answer, keepAlive));
+      this.busy = false;
+      if (!keepAlive) return;
+    }
+  }
+
+  private async answer(req: HttpRequest): Promise<Answer> {
+    try {
+      return await this.o.handler(req);
+    } catch (e) {
+      this.o.logger.error("request failed", { path: req.path, error: (e as Error).message });
+      return { status: 500, contentType: "text/plain", body: "internal error\n" };
+    }
+  }
+
+  /** Reads until the buffer holds `want` bytes; false if the peer closed first. */
+  private async fill(want: number): Promise<boolean> {
+    if (want > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(want, this.buf.length * 2));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+    while (this.len < want) {
+      const n = await this.conn.read(this.buf.subarray(this.len));
+      if (n === null) return false;
+      this.len += n;
+    }
+    return true;
+  }
+
+  private async write(bytes: Uint8Array) {
+    for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+  }
+
+  /** Answers a request that cannot be served and ends the connection. */
+  private async fail(e: HttpError) {
+    this.o.logger.debug("bad request", { status: e.status, error: e.message });
+    await this.write(
+      serializeAnswer(
+        { status: e.status, contentType: "text/plain", body: `${e.message}\n` },
+        false,
+      ),
+    );
+    // Lingering close: closing with unread bytes resets the connection, and a client still
+    // sending its body (fetch does) would see "broken pipe" instead of this answer.
+    await this.conn.closeWrite();
+    this.waitAtMost(LINGER_MS);
+    const sink = new Uint8Array(64 * 1024);
+    while (await this.conn.read(sink) !== null) {
+      // discarded
+    }
+  }
+
+  /** Closes the connection if the current wait lasts longer than `ms`. */
+  private waitAtMost(ms: number) {
+    this.deadline = Date.now() + ms;
+  }
 }
 
 async function readPair(o: ServeOptions): Promise<{ cert: string; key: string }> {

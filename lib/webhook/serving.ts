@@ -7,6 +7,7 @@ import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { ImageLookup } from "../oci/lookup.ts";
+import { MAX_BODY } from "./admission.ts";
 import { imageResolver } from "./images.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { webhookRoutes } from "./routes.ts";
@@ -63,6 +64,7 @@ export async function startServing(
     certFile: f.tlsCert,
     keyFile: f.tlsKey,
     reloadEveryMs: parseDuration(f.tlsReloadEvery),
+    bodyLimit: MAX_BODY,
     logger: log,
     handler: webhookRoutes({
       defaults,

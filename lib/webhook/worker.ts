@@ -1,5 +1,6 @@
 /** Entry of a `--workers` thread of `webhook serve` (run.ts starts it): the same serving code
  * on the same port, counting into the main thread's shared metrics. */
+import { batchedStderr } from "../log/batched.ts";
 import { createLogger } from "../log/logger.ts";
 import { WebhookMetrics } from "./metrics.ts";
 import { type Serving, startServing, type ToWorker } from "./serving.ts";
@@ -11,6 +12,7 @@ const scope = self as unknown as {
 };
 
 let serving: Serving | undefined;
+const out = batchedStderr();
 scope.onmessage = async (e) => {
   const m = e.data;
   if (m.type === "start") {
@@ -19,6 +21,7 @@ scope.onmessage = async (e) => {
       level: f.logLevel,
       json: f.jsonLog,
       base: { component: "webhook", worker: m.id },
+      write: out.write,
     });
     try {
       serving = await startServing(f, new WebhookMetrics(m.metrics), log);
@@ -28,6 +31,7 @@ scope.onmessage = async (e) => {
     }
   } else {
     await serving?.stop();
+    out.flush();
     scope.postMessage({ type: "stopped" });
   }
 };

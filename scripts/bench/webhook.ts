@@ -130,6 +130,24 @@ async function cell(concurrency: number, withCommand: boolean) {
   return { p50: q(0.5), p99: q(0.99), rps: Math.round(perCell / seconds) };
 }
 
+/** New connections one after another, each with one admission: the TLS handshake and the
+ * first answer, which waits for the client's delayed ACK (40 ms) unless the server sets
+ * TCP_NODELAY. */
+async function freshConnections(n: number) {
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const conn = await Http1Connection.open(w.url, w.caCert);
+    const r = await conn.post("/mutate", review(i, true));
+    latencies.push(performance.now() - t);
+    conn.close();
+    if (!JSON.parse(r.body).response?.patch) throw new Error(`not mutated: ${r.body}`);
+  }
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.floor(p * (n - 1))]!.toFixed(2);
+  return { p50: q(0.5), p99: q(0.99), max: q(1), over40: latencies.filter((l) => l >= 40).length };
+}
+
 function rssMiB(): string {
   const pid = new TextDecoder().decode(
     new Deno.Command("pgrep", {
@@ -162,6 +180,10 @@ try {
       console.log(`| ${label} | ${c} | ${r.p50} | ${r.p99} | ${r.rps} |`);
     }
   }
+  const f = await freshConnections(200);
+  console.log(
+    `new connection + first admission, 200 in a row: p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, ${f.over40} of 200 at 40 ms or more`,
+  );
   console.log(`webhook resident memory after the run: ${rssMiB()} MiB`);
 } finally {
   await w.stop();

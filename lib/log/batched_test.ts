@@ -1,0 +1,28 @@
+import { assertEquals } from "../../tests/harness/assert.ts";
+import { batchedStderr } from "./batched.ts";
+import { createLogger } from "./logger.ts";
+
+Deno.test("lines logged in one turn of the event loop leave in one write, in order", async () => {
+  const writes: string[] = [];
+  const out = batchedStderr((b) => (writes.push(new TextDecoder().decode(b)), b.length));
+  const log = createLogger({ write: out.write });
+  log.info("one");
+  log.info("two");
+  assertEquals(writes.length, 0, "nothing is written before the turn ends");
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals(writes.length, 1);
+  assertEquals(writes[0]!.trimEnd().split("\n").map((l) => l.split(" ").at(-1)), ["one", "two"]);
+  log.info("three");
+  out.flush();
+  assertEquals(writes.length, 2, "flush() writes at once");
+  assertEquals(writes[1]!.trimEnd().split(" ").at(-1), "three");
+});
+
+Deno.test("a short write is continued until every byte is out", () => {
+  const got: number[] = [];
+  // A pipe may take fewer bytes than offered.
+  const out = batchedStderr((b) => (got.push(...b.subarray(0, 3)), Math.min(3, b.length)));
+  out.write("abcdefgh");
+  out.flush();
+  assertEquals(new TextDecoder().decode(new Uint8Array(got)), "abcdefgh\n");
+});

@@ -1,0 +1,86 @@
+import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { headEnd, HttpError, parseHead, serializeAnswer } from "./http1.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("parseHead() reads the API server's request", () => {
+  const head = bytes(
+    "POST /mutate?timeout=10s HTTP/1.1\r\nHost: webhook.svc:443\r\nUser-Agent: kube-apiserver-admission\r\n" +
+      "Content-Length: 1432\r\nAccept: application/json, */*\r\nContent-Type: application/json\r\n" +
+      "Accept-Encoding: gzip\r\n\r\n",
+  );
+  assertEquals(parseHead(head), {
+    method: "POST",
+    path: "/mutate",
+    contentLength: 1432,
+    keepAlive: true,
+    expectContinue: false,
+  });
+});
+
+Deno.test("parseHead() follows HTTP/1.1 and 1.0 keep-alive rules and Expect", () => {
+  const parse = (s: string) => parseHead(bytes(s + "\r\n\r\n"));
+  assertEquals(parse("GET /healthz HTTP/1.1").keepAlive, true);
+  assertEquals(parse("GET /healthz HTTP/1.1\r\nConnection: Close").keepAlive, false);
+  assertEquals(parse("GET /healthz HTTP/1.1\r\nConnection: TE, close").keepAlive, false);
+  assertEquals(parse("GET /healthz HTTP/1.0").keepAlive, false);
+  assertEquals(parse("GET /healthz HTTP/1.0\r\nConnection: keep-alive").keepAlive, true);
+  assertEquals(parse("GET /x HTTP/1.1").contentLength, 0);
+  assertEquals(
+    parse("POST /mutate HTTP/1.1\r\nContent-Length: 9\r\nExpect: 100-continue").expectContinue,
+    true,
+  );
+  // The same length twice is allowed (RFC 9112, 6.3).
+  assertEquals(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5").contentLength, 5);
+});
+
+Deno.test("parseHead() refuses malformed heads with the status to answer", () => {
+  const cases: Array<[string, number, string]> = [
+    ["GARBAGE", 400, "malformed request line"],
+    ["GET /  HTTP/1.1", 400, "malformed request line"],
+    ["G(T / HTTP/1.1", 400, "malformed request line"],
+    ["GET / HTTP/2.0", 505, "unsupported version"],
+    ["GET / HTTP/1.1\r\nno colon here", 400, "malformed header line"],
+    ["GET / HTTP/1.1\r\n folded: value", 400, "malformed header line"],
+    ["GET / HTTP/1.1\r\n: empty name", 400, "malformed header line"],
+    ["POST / HTTP/1.1\r\nContent-Length: -1", 400, "invalid Content-Length"],
+    ["POST / HTTP/1.1\r\nContent-Length: 12abc", 400, "invalid Content-Length"],
+    ["POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2", 400, "invalid Content-Length"],
+    ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked", 411, "Transfer-Encoding is not supported"],
+  ];
+  for (const [head, status, message] of cases) {
+    const e = assertThrows(() => parseHead(bytes(head + "\r\n\r\n")), HttpError);
+    assertEquals(
+      [e.status, e.message.startsWith(message)],
+      [status, true],
+      `${head}: ${e.message}`,
+    );
+  }
+});
+
+Deno.test("headEnd() finds the blank line, also when it arrives split across reads", () => {
+  const b = bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT");
+  assertEquals(headEnd(b, 0, b.length), b.length - 4);
+  assertEquals(headEnd(b, 0, b.length - 6), -1, "cut inside the blank line");
+  // Resuming from where the last search stopped still sees a terminator straddling reads.
+  assertEquals(headEnd(b, b.length - 9, b.length), b.length - 4);
+});
+
+Deno.test("serializeAnswer() writes status, type, length and body in one buffer", () => {
+  const text = new TextDecoder().decode(
+    serializeAnswer({ status: 200, contentType: "application/json", body: '{"é":1}' }, true),
+  );
+  assertEquals(
+    text,
+    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\n\r\n{"é":1}',
+  );
+  const closing = new TextDecoder().decode(
+    serializeAnswer({ status: 413, contentType: "text/plain", body: "too big\n" }, false),
+  );
+  assertEquals(closing.split("\r\n\r\n")[0]!.split("\r\n"), [
+    "HTTP/1.1 413 Content Too Large",
+    "content-type: text/plain",
+    "content-length: 8",
+    "connection: close",
+  ]);
+});
