@@ -6,7 +6,13 @@ import type { StoreDefaults } from "../config/connection.ts";
 import { describeIssues } from "../config/connection.ts";
 import type { Logger } from "../log/logger.ts";
 import { type Pod, PodSchema } from "../kube/pod.ts";
-import { AnnotationError, PREFIX, readPodOptions, wantsInjection } from "./annotations.ts";
+import {
+  AnnotationError,
+  type PodOptions,
+  PREFIX,
+  readPodOptions,
+  wantsInjection,
+} from "./annotations.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { type ImageCommand, imagesNeeded, isMutated, mutatePod, MutationError } from "./mutate.ts";
 import type { Answer } from "./http1.ts";
@@ -54,8 +60,10 @@ interface Decision {
 
 const utf8 = new TextDecoder();
 
-/** Handles the body of POST /mutate. */
-export async function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): Promise<Answer> {
+/** Handles the body of POST /mutate. Synchronous unless an image must be looked up: every
+ * `await` lets all other requests in flight run first, and with a few of them on the path
+ * the answers of a burst all left together, at its end (docs/benchmarks.md). */
+export function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): Answer | Promise<Answer> {
   const started = performance.now();
   let body: unknown;
   try {
@@ -71,21 +79,36 @@ export async function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): P
     return plain(400, `Invalid AdmissionReview: ${describeIssues(review.error.issues)}`);
   }
   const r = review.data.request;
-  let answer: Decision;
-  try {
-    answer = await decide(r, deps);
-  } catch (e) {
-    // A bug must not take the server down; the Pod is denied (failurePolicy: Fail semantics).
+  // A bug must not take the server down; the Pod is denied (failurePolicy: Fail semantics).
+  const failed = (e: unknown): Decision => {
     deps.logger.error("admission failed", { uid: r.uid, error: (e as Error).message });
-    answer = {
+    return {
       allowed: false,
       code: 500,
       message: `secrets-store webhook error: ${(e as Error).message}`,
     };
+  };
+  let decision: Decision | Promise<Decision>;
+  try {
+    decision = decide(r, deps);
+  } catch (e) {
+    decision = failed(e);
   }
-  const outcome = !answer.allowed
-    ? (answer.code === 500 ? "error" : "denied")
-    : answer.patch
+  return decision instanceof Promise
+    ? decision.catch(failed).then((d) => answer(r, d, started, deps))
+    : answer(r, decision, started, deps);
+}
+
+/** The AdmissionReview answering `r`, counted and logged. */
+function answer(
+  r: z.infer<typeof Review>["request"],
+  decision: Decision,
+  started: number,
+  deps: AdmissionDeps,
+): Answer {
+  const outcome = !decision.allowed
+    ? (decision.code === 500 ? "error" : "denied")
+    : decision.patch
     ? "mutated"
     : "skipped";
   deps.metrics.admission(outcome, seconds(started));
@@ -100,20 +123,22 @@ export async function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): P
     kind: "AdmissionReview",
     response: {
       uid: r.uid,
-      allowed: answer.allowed,
-      ...(answer.patch
-        ? { patchType: "JSONPatch", patch: btoa(JSON.stringify(answer.patch)) }
+      allowed: decision.allowed,
+      ...(decision.patch
+        ? { patchType: "JSONPatch", patch: btoa(JSON.stringify(decision.patch)) }
         : {}),
-      ...(answer.message ? { status: { code: answer.code ?? 400, message: answer.message } } : {}),
-      ...(answer.warnings?.length ? { warnings: answer.warnings } : {}),
+      ...(decision.message
+        ? { status: { code: decision.code ?? 400, message: decision.message } }
+        : {}),
+      ...(decision.warnings?.length ? { warnings: decision.warnings } : {}),
     },
   });
 }
 
-async function decide(
+function decide(
   r: z.infer<typeof Review>["request"],
   deps: AdmissionDeps,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   if (r.kind.kind !== "Pod" || r.kind.group !== "" || r.operation !== "CREATE") {
     return { allowed: true };
   }
@@ -127,28 +152,42 @@ async function decide(
   try {
     const options = readPodOptions(pod.metadata.annotations ?? {});
     const wanted = imagesNeeded(pod, options);
-    const images = wanted.length
-      ? await deps.resolveImages(pod, r.namespace ?? "", wanted)
-      : new Map();
-    const mutated = mutatePod(pod, {
-      options,
-      defaults: deps.defaults,
-      injector: deps.injector,
-      images,
-    });
-    const patch = podPatch(pod, mutated);
-    const warnings = options.tlsSkipVerify
-      ? [`${PREFIX}tls-skip-verify is true: the store's TLS certificate is not verified`]
-      : [];
-    return patch.length ? { allowed: true, patch, warnings } : { allowed: true, warnings };
+    if (wanted.length === 0) return mutation(pod, options, new Map(), deps);
+    return deps.resolveImages(pod, r.namespace ?? "", wanted)
+      .then((images) => mutation(pod, options, images, deps))
+      .catch(refusal);
   } catch (e) {
-    if (
-      e instanceof AnnotationError || e instanceof MutationError || e instanceof ImageResolveError
-    ) {
-      return deny(`secrets-store: ${e.message}`);
-    }
-    throw e;
+    return refusal(e);
   }
+}
+
+function mutation(
+  pod: Pod,
+  options: PodOptions,
+  images: Map<string, ImageCommand>,
+  deps: AdmissionDeps,
+): Decision {
+  const mutated = mutatePod(pod, {
+    options,
+    defaults: deps.defaults,
+    injector: deps.injector,
+    images,
+  });
+  const patch = podPatch(pod, mutated);
+  const warnings = options.tlsSkipVerify
+    ? [`${PREFIX}tls-skip-verify is true: the store's TLS certificate is not verified`]
+    : [];
+  return patch.length ? { allowed: true, patch, warnings } : { allowed: true, warnings };
+}
+
+/** A user's mistake denies the Pod with its message; anything else is a bug and goes on up. */
+function refusal(e: unknown): Decision {
+  if (
+    e instanceof AnnotationError || e instanceof MutationError || e instanceof ImageResolveError
+  ) {
+    return deny(`secrets-store: ${e.message}`);
+  }
+  throw e;
 }
 
 /** An image's entrypoint could not be found; the message is shown to the user as is. */

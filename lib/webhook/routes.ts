@@ -5,10 +5,9 @@ import type { Handler } from "./server.ts";
 
 /** POST /mutate, GET /healthz, /readyz and /metrics. */
 export function webhookRoutes(deps: AdmissionDeps): Handler {
-  return async (req) => {
-    if (req.path === "/mutate" && req.method === "POST") {
-      return await handleAdmission(req.body, deps);
-    }
+  // Not async: an admission that needs no image lookup is answered without yielding.
+  return (req) => {
+    if (req.path === "/mutate" && req.method === "POST") return handleAdmission(req.body, deps);
     if (req.method !== "GET") return text(405, "method not allowed\n");
     if (req.path === "/healthz" || req.path === "/readyz") return text(200, "ok\n");
     if (req.path === "/metrics") {

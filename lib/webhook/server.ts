@@ -218,7 +218,9 @@ class Connection {
       this.len -= total;
       scanned = 0;
       this.deadline = Infinity;
-      const answer = await this.answer({ method: head.method, path: head.path, body });
+      // Awaited only when the handler is asynchronous; see handleAdmission.
+      let answer = this.answer({ method: head.method, path: head.path, body });
+      if (answer instanceof Promise) answer = await answer;
       const keepAlive = head.keepAlive && !this.closing;
       this.waitAtMost(this.requestMs);
       await this.write(serializeAnswer(answer, keepAlive));
@@ -227,12 +229,16 @@ class Connection {
     }
   }
 
-  private async answer(req: HttpRequest): Promise<Answer> {
-    try {
-      return await this.o.handler(req);
-    } catch (e) {
+  private answer(req: HttpRequest): Answer | Promise<Answer> {
+    const failed = (e: unknown): Answer => {
       this.o.logger.error("request failed", { path: req.path, error: (e as Error).message });
       return { status: 500, contentType: "text/plain", body: "internal error\n" };
+    };
+    try {
+      const answer = this.o.handler(req);
+      return answer instanceof Promise ? answer.catch(failed) : answer;
+    } catch (e) {
+      return failed(e);
     }
   }
 
