@@ -142,6 +142,19 @@ Deno.test("a Pod without the role annotation is stored exactly as sent", async (
   assertEquals(pod!.spec.containers[0]!.command, ["sleep", "1"]);
 });
 
+Deno.test("a mutated Pod keeps text beyond Latin-1 exactly as written", async () => {
+  const text = "пароль é 🔑";
+  const { pod, denied } = await createPod([{
+    name: "app",
+    image: "alpine:3.20",
+    command: ["echo", text],
+    env: [{ name: "GREETING", value: text }],
+  }]);
+  assertEquals(denied, undefined);
+  assertEquals(pod!.spec.containers[0]!.command, [...LAUNCH, "echo", text]);
+  assertEquals(envOf(pod!.spec.containers[0]!).GREETING, text);
+});
+
 Deno.test("a bad annotation is refused by the API with the webhook's reason", async () => {
   const { denied } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }], {
     [A + "role"]: "myapp-role",

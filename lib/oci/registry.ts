@@ -1,6 +1,7 @@
 /** The distribution API for one repository: GET manifests and blobs, with the registry's
  * own authentication dance (anonymous first, then each credential; Basic or a Bearer token
  * from the realm the registry names), redirects to blob storage, and size limits. */
+import { base64Utf8 } from "../sys/base64.ts";
 import { z } from "zod";
 import { VERSION } from "../version.ts";
 import { classify } from "../vault/transport.ts";
@@ -146,7 +147,7 @@ export class RegistrySession {
     credential: RegistryCredential | undefined,
   ): Promise<string | undefined> {
     const basic = credential?.password !== undefined
-      ? "Basic " + base64(`${credential.username ?? ""}:${credential.password}`)
+      ? "Basic " + base64Utf8(`${credential.username ?? ""}:${credential.password}`)
       : undefined;
     if (challenge.scheme === "basic") return basic;
     if (challenge.scheme !== "bearer") {
@@ -302,9 +303,4 @@ export class RegistrySession {
     }
     return this.#fail(t.kind, `${url.host}: ${t.message}`, undefined, e);
   }
-}
-
-/** Base64 of UTF-8 text, since btoa alone refuses characters above U+00FF. */
-function base64(text: string): string {
-  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }

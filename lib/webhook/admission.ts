@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { StoreDefaults } from "../config/connection.ts";
 import { describeIssues } from "../config/connection.ts";
 import type { Logger } from "../log/logger.ts";
+import { base64Utf8 } from "../sys/base64.ts";
 import { type Pod, PodSchema } from "../kube/pod.ts";
 import {
   AnnotationError,
@@ -125,7 +126,7 @@ function answer(
       uid: r.uid,
       allowed: decision.allowed,
       ...(decision.patch
-        ? { patchType: "JSONPatch", patch: btoa(JSON.stringify(decision.patch)) }
+        ? { patchType: "JSONPatch", patch: base64Utf8(JSON.stringify(decision.patch)) }
         : {}),
       ...(decision.message
         ? { status: { code: decision.code ?? 400, message: decision.message } }

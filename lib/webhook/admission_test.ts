@@ -66,6 +66,23 @@ Deno.test("an annotated Pod gets a JSONPatch answer carrying the request's uid",
   ]);
 });
 
+Deno.test("text beyond Latin-1 in the Pod reaches the patch as UTF-8, unchanged", async () => {
+  const text = "пароль é 🔑";
+  const r = await post(review(annotated([{
+    name: "app",
+    image: "alpine:3.20",
+    command: ["echo", text],
+    env: [{ name: "GREETING", value: text }],
+  }])));
+  assertEquals(r.json.response.allowed, true, r.text);
+  // The API server reads the patch as base64 of UTF-8 JSON.
+  const bytes = Uint8Array.from(atob(r.json.response.patch), (c) => c.charCodeAt(0));
+  const patch = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  const app = patch.find((p: { path: string }) => p.path === "/spec/containers").value[0];
+  assertEquals(app.command.at(-1), text);
+  assertEquals(app.env.find((e: { name: string }) => e.name === "GREETING").value, text);
+});
+
 Deno.test("Pods without the role annotation, other kinds and other operations pass untouched", async () => {
   const plainPod = { metadata: { name: "p" }, spec: { containers: [{ name: "a", image: "i" }] } };
   for (
