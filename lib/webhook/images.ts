@@ -9,6 +9,7 @@ import { parseReference } from "../oci/reference.ts";
 import { ImageResolveError, type ImageResolver } from "./admission.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import type { ImageCommand } from "./mutate.ts";
+import { RefreshingCache } from "./refreshing_cache.ts";
 
 /** The registry side, as lib/oci's ImageLookup provides it. */
 export interface EntrypointSource {
@@ -29,8 +30,9 @@ const ServiceAccountSchema = z.object({
 });
 
 /** How long the pull secrets of a (namespace, ServiceAccount, secret names) are reused: a
- * rollout's Pods share them, and two API reads per admission would dominate its latency. A
- * changed pull secret is seen after at most this long. Kept in memory only. */
+ * rollout's Pods share them, and two API reads per admission would dominate its latency.
+ * After this they are refreshed in the background, so a changed pull secret is seen within
+ * two of these. Kept in memory only. */
 const PULL_SECRETS_TTL_MS = 10_000;
 
 /** Builds the resolver the admission handler calls. */
@@ -40,35 +42,23 @@ export function imageResolver(
   metrics: WebhookMetrics,
   logger: Logger,
 ): ImageResolver {
-  // Per (namespace, ServiceAccount, pull secret names): the secrets, and the credentials they
-  // give for each repository (parsing a dockerconfigjson per admission cost more than the
-  // rest of a cached lookup).
-  const recent = new Map<string, {
-    at: number;
-    secrets: Promise<PullSecret[]>;
+  // The secrets, and the credentials they give for each repository (parsing a
+  // dockerconfigjson per admission cost more than the rest of a cached lookup).
+  const recent = new RefreshingCache<{
+    secrets: PullSecret[];
     credentials: Map<string, RegistryCredential[]>;
-  }>();
-  const entryFor = (namespace: string, pod: Pod) => {
+  }>(PULL_SECRETS_TTL_MS);
+  return async (pod, namespace, wanted) => {
     const key = JSON.stringify([
       namespace,
       pod.spec.serviceAccountName ?? "",
       pod.spec.imagePullSecrets ?? [],
     ]);
-    const now = Date.now();
-    const hit = recent.get(key);
-    if (hit && now - hit.at < PULL_SECRETS_TTL_MS) return hit;
-    for (const [k, v] of recent) if (now - v.at >= PULL_SECRETS_TTL_MS) recent.delete(k);
-    const entry = {
-      at: now,
-      secrets: pullSecrets(kube, namespace, pod, logger),
-      credentials: new Map<string, RegistryCredential[]>(),
-    };
-    recent.set(key, entry);
-    return entry;
-  };
-  return async (pod, namespace, wanted) => {
-    const entry = entryFor(namespace, pod);
-    const secrets = await entry.secrets;
+    const entry = await recent.get(key, async () => ({
+      secrets: await pullSecrets(kube, namespace, pod, logger),
+      credentials: new Map(),
+    }));
+    const secrets = entry.secrets;
     const out = new Map<string, ImageCommand>();
     for (const { container, image } of wanted) {
       if (out.has(image)) continue;
