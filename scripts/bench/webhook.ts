@@ -2,9 +2,11 @@
  * loopback at concurrency 1, 16 and 64, for annotated Pods with a command, and for Pods
  * without one whose image entrypoint is already cached; plus the server's resident memory.
  * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell] [--workers=N] [--wrk]
+ * [--binary=dist/secrets-store]
  * (needs scripts/peers/install.sh). --wrk drives the load with wrk (Debian's package, a C
  * client like the API server's Go one) instead of this script's own Deno client, which takes
- * a good part of the two cores itself; wrk runs each cell for 5 s. */
+ * a good part of the two cores itself; wrk runs each cell for 10 s, after 5 s of warm-up per
+ * kind of Pod at 64 connections (the JIT reaches its steady state). */
 import { startKube } from "../../tests/harness/kube.ts";
 import { startRegistry } from "../../tests/harness/registry.ts";
 import { startWebhook } from "../../tests/harness/webhook.ts";
@@ -14,6 +16,8 @@ const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const perCell = Number(positional[0] ?? 3000);
 const workers = Number(Deno.args.find((a) => a.startsWith("--workers="))?.split("=")[1] ?? 1);
 const useWrk = Deno.args.includes("--wrk");
+// The deno compile executable instead of `deno run main.ts` (scripts/compile.sh).
+const binary = Deno.args.find((a) => a.startsWith("--binary="))?.split("=")[1];
 const dir = await Deno.makeTempDir({ prefix: "bench-webhook-" });
 const kube = await startKube(dir);
 const registry = await startRegistry(dir);
@@ -31,6 +35,7 @@ const w = await startWebhook({
   ].join("\n"),
   kube: { url: kube.url, caFile: kube.caFile, adminToken: kube.adminToken },
   workers,
+  binary,
 });
 const auths = {
   [registry.host]: { username: registry.user.username, password: registry.user.password },
@@ -70,7 +75,7 @@ function review(i: number, withCommand: boolean): string {
 }
 
 /** The same cell driven by wrk: one thread, `concurrency` keep-alive connections. */
-async function wrkCell(concurrency: number, withCommand: boolean) {
+async function wrkCell(concurrency: number, withCommand: boolean, seconds = 10) {
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
     script,
@@ -85,7 +90,15 @@ async function wrkCell(concurrency: number, withCommand: boolean) {
     ].join("\n"),
   );
   const out = await new Deno.Command("wrk", {
-    args: ["-t1", `-c${concurrency}`, "-d5s", "--latency", "-s", script, `${w.url}/mutate`],
+    args: [
+      "-t1",
+      `-c${concurrency}`,
+      `-d${seconds}s`,
+      "--latency",
+      "-s",
+      script,
+      `${w.url}/mutate`,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -162,10 +175,11 @@ function rssMiB(): string {
 try {
   await cell(8, true); // warm-up: JIT and connection pool
   await cell(8, false); // warm-up, and the image entrypoint gets cached
+  if (useWrk) { for (const withCommand of [true, false]) await wrkCell(64, withCommand, 5); }
   console.log(
-    `${
-      useWrk ? "wrk, 5 s" : `requests: ${perCell}`
-    } per cell, --workers=${workers}, deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+    `${useWrk ? "wrk, 10 s" : `requests: ${perCell}`} per cell, --workers=${workers}, ${
+      binary ?? `deno ${Deno.version.deno}`
+    }, ${navigator.hardwareConcurrency} cores`,
   );
   console.log("| Pod | concurrency | p50 (ms) | p99 (ms) | admissions/s |");
   console.log("|---|---|---|---|---|");
