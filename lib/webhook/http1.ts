@@ -100,13 +100,16 @@ const REASONS: Record<number, string> = {
 
 const utf8 = new TextEncoder();
 
-/** Status line, headers and body in one buffer, so they leave in one write. */
-export function serializeAnswer(a: Answer, keepAlive: boolean): Uint8Array {
-  const body = typeof a.body === "string" ? utf8.encode(a.body) : a.body;
+/** Status line, headers and body in one buffer, so they leave in one write. An answer to HEAD
+ * has the headers of the GET answer and no body (RFC 9110, 9.3.2): a body there would be
+ * read as the start of the next answer on a kept-alive connection. */
+export function serializeAnswer(a: Answer, keepAlive: boolean, method = "GET"): Uint8Array {
+  const full = typeof a.body === "string" ? utf8.encode(a.body) : a.body;
+  const body = method === "HEAD" ? full.subarray(0, 0) : full;
   const head = utf8.encode(
     `HTTP/1.1 ${a.status} ${REASONS[a.status] ?? "Unknown"}\r\n` +
       `content-type: ${a.contentType}\r\n` +
-      `content-length: ${body.length}\r\n` +
+      `content-length: ${full.length}\r\n` +
       (keepAlive ? "" : "connection: close\r\n") +
       "\r\n",
   );

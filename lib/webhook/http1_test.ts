@@ -83,4 +83,8 @@ Deno.test("serializeAnswer() writes status, type, length and body in one buffer"
     "content-length: 8",
     "connection: close",
   ]);
+  const head = new TextDecoder().decode(
+    serializeAnswer({ status: 200, contentType: "text/plain", body: "ok\n" }, true, "HEAD"),
+  );
+  assertEquals(head, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\n");
 });

@@ -8,7 +8,7 @@ export function webhookRoutes(deps: AdmissionDeps): Handler {
   // Not async: an admission that needs no image lookup is answered without yielding.
   return (req) => {
     if (req.path === "/mutate" && req.method === "POST") return handleAdmission(req.body, deps);
-    if (req.method !== "GET") return text(405, "method not allowed\n");
+    if (req.method !== "GET" && req.method !== "HEAD") return text(405, "method not allowed\n");
     if (req.path === "/healthz" || req.path === "/readyz") return text(200, "ok\n");
     if (req.path === "/metrics") {
       return {

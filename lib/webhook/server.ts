@@ -223,7 +223,7 @@ class Connection {
       if (answer instanceof Promise) answer = await answer;
       const keepAlive = head.keepAlive && !this.closing;
       this.waitAtMost(this.requestMs);
-      await this.write(serializeAnswer(answer, keepAlive));
+      await this.write(serializeAnswer(answer, keepAlive, head.method));
       this.busy = false;
       if (!keepAlive) return;
     }

@@ -62,8 +62,9 @@ class Client {
     for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
   }
 
-  /** The next answer: status, headers (lower-case names) and body; null at end of stream. */
-  async answer(): Promise<
+  /** The next answer: status, headers (lower-case names) and body; null at end of stream.
+   * `bodyLength` overrides Content-Length, for answers to HEAD. */
+  async answer(bodyLength?: number): Promise<
     { status: number; headers: Record<string, string>; body: string } | null
   > {
     let end: number;
@@ -75,7 +76,7 @@ class Client {
         return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()];
       }),
     );
-    const length = Number(headers["content-length"] ?? 0);
+    const length = bodyLength ?? Number(headers["content-length"] ?? 0);
     while (this.buf.length < end + 4 + length) if (!await this.more()) return null;
     const body = new TextDecoder().decode(this.buf.subarray(end + 4, end + 4 + length));
     this.buf = this.buf.slice(end + 4 + length);
@@ -150,6 +151,16 @@ Deno.test("one kept-alive connection carries request after request; the query is
     const a = await c.answer();
     assertEquals([a?.status, a?.body, a?.headers.connection], [200, "/mutate:6", undefined]);
     assertEquals(s.seen.map((r) => r.body), ["first", "second"]);
+  });
+});
+
+Deno.test("an answer to HEAD has the GET answer's length and no body; the next answer follows", async () => {
+  await withConnection(async (c) => {
+    await c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const head = await c.answer(0);
+    assertEquals([head?.status, head?.headers["content-length"], head?.body], [200, "10", ""]);
+    await c.send(post("/after", "x"));
+    assertEquals((await c.answer())?.body, "/after:1");
   });
 });
 
