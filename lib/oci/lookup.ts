@@ -34,7 +34,8 @@ export interface ImageLookupOptions {
   caCerts?: string[];
   /** Platform whose entry of a multi-arch index is used; default "linux/amd64". */
   platform?: string;
-  /** How long a tag is trusted to point at the same manifest; default 5 minutes. */
+  /** How long a tag is trusted to point at the same manifest; default 5 minutes. For as long
+   * again the cached answer still serves while the tag is looked up anew. */
   cacheTtlMs?: number;
   /** Bound on one whole lookup, all requests included; default 2000 ms. */
   timeoutMs?: number;
@@ -53,7 +54,7 @@ export class ImageLookup {
   readonly #timeoutMs: number;
   readonly #plainHttp: ReadonlySet<string>;
   /** "<reference>|<platform>|<credentials fingerprint>" -> digest of the platform manifest. */
-  readonly #digests: LruCache<string, string>;
+  readonly #digests: LruCache<string, { digest: string; freshUntil: number }>;
   /** Digest of a platform manifest -> its config. Content-addressed, so it never goes stale,
    * and it may be shared by all repositories that hold the same image. */
   readonly #configs: LruCache<string, ImageConfig>;
@@ -94,17 +95,35 @@ export class ImageLookup {
     const key = `${formatReference(ref)}|${formatPlatform(this.platform)}|${
       fingerprint(credentials)
     }`;
-    const digest = this.#digests.get(key);
-    const hit = digest === undefined ? undefined : this.#configs.get(digest);
-    if (hit) return { config: hit, cached: true };
+    const known = this.#digests.get(key);
+    const hit = known && this.#configs.get(known.digest);
+    if (hit) {
+      // Past cacheTtl, the tag is looked up again in the background while the cached answer
+      // still serves: no admission waits for it, and a registry outage at that moment
+      // costs nothing until the entry is twice cacheTtl old.
+      if (performance.now() >= known.freshUntil) {
+        this.#shared(image, ref, key, credentials).catch(() => {});
+      }
+      return { config: hit, cached: true };
+    }
+    const pending = this.#shared(image, ref, key, credentials);
+    return { config: await untilAborted(pending, image, signal), cached: false };
+  }
 
+  /** The registry requests for `key`, shared by all who ask while they run. */
+  #shared(
+    image: string,
+    ref: ImageReference,
+    key: string,
+    credentials: RegistryCredential[],
+  ): Promise<ImageConfig> {
     let pending = this.#inFlight.get(key);
     if (!pending) {
       pending = this.#resolve(image, ref, key, credentials)
         .finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, pending);
     }
-    return { config: await untilAborted(pending, image, signal), cached: false };
+    return pending;
   }
 
   /** Closes pooled connections, so a process or test can end promptly. */
@@ -180,8 +199,14 @@ export class ImageLookup {
   }
 
   #remember(key: string, ref: ImageReference, config: ImageConfig): ImageConfig {
-    // A reference by digest can never point elsewhere; a tag can be pushed again.
-    this.#digests.set(key, config.digest, ref.digest ? Infinity : this.#ttlMs);
+    // A reference by digest can never point elsewhere; a tag can be pushed again, and is
+    // kept twice cacheTtl: fresh for the first, served while refreshing in the second.
+    const ttl = ref.digest ? Infinity : this.#ttlMs;
+    this.#digests.set(
+      key,
+      { digest: config.digest, freshUntil: performance.now() + ttl },
+      2 * ttl,
+    );
     return config;
   }
 }
