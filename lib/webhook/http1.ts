@@ -1,8 +1,8 @@
 /** The slice of HTTP/1.1 (RFC 9112) the webhook needs: requests with a Content-Length body,
  * keep-alive, `Expect: 100-continue`, and answers written as one buffer. Pure functions over
- * bytes, so every malformed input is tested without a socket. It exists because Deno.serve
- * cannot set TCP_NODELAY and so sends an admission answer 40 ms late (docs/benchmarks.md),
- * and node:https costs twice the CPU per request. */
+ * bytes, so every malformed input is tested without a socket. It exists for what Deno.serve
+ * does not let a server set (head and body limits, idle and request timeouts, a lingering
+ * close), and because node:https costs twice the CPU per request (docs/webhook.md). */
 
 export interface RequestHead {
   method: string;
