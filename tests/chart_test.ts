@@ -27,6 +27,11 @@ async function helm(...args: string[]) {
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
+/** `helm template` of the chart as release "secrets-store" in NS, with `args` added. */
+function template(...args: string[]) {
+  return helm("template", "secrets-store", CHART, "--namespace", NS, ...args);
+}
+
 const CLUSTER_KINDS = new Set([
   "ClusterRole",
   "ClusterRoleBinding",
@@ -84,13 +89,7 @@ Deno.test("helm lint passes with the default and the guide's Manual settings", a
 });
 
 Deno.test("Manual without connection.url is refused at render time, naming the setting", async () => {
-  const r = await helm(
-    "template",
-    "secrets-store",
-    CHART,
-    "--set",
-    "connectionConfiguration=Manual",
-  );
+  const r = await template("--set", "connectionConfiguration=Manual");
   assert(r.code !== 0);
   assertStringIncludes(r.stderr, "connection.url is required with connectionConfiguration: Manual");
 });
@@ -99,7 +98,7 @@ Deno.test("every rendered object passes the API server's validation (server-side
   for (const ns of [NS, "d8-stronghold"]) {
     await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: ns } }, [409]);
   }
-  const r = await helm("template", "secrets-store", CHART, "--namespace", NS, "--include-crds");
+  const r = await template("--include-crds");
   assertEquals(r.code, 0, r.stderr);
   const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o);
   const kinds = objects.map((o) => o.kind).sort();
@@ -149,12 +148,7 @@ Deno.test("every rendered object passes the API server's validation (server-side
 
 Deno.test("hostNetwork and pull secrets for the product image render valid Pods", async () => {
   await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: NS } }, [409]);
-  const r = await helm(
-    "template",
-    "secrets-store",
-    CHART,
-    "--namespace",
-    NS,
+  const r = await template(
     "--set",
     "webhook.hostNetwork=true,csi.hostNetwork=true,webhook.port=9443",
     "--set",
@@ -195,16 +189,7 @@ Deno.test("the rendered settings are what webhook serve and csi serve accept, CA
       ],
     ]
   ) {
-    const r = await helm(
-      "template",
-      "secrets-store",
-      CHART,
-      "--namespace",
-      NS,
-      "-s",
-      "templates/settings.yaml",
-      ...args,
-    );
+    const r = await template("-s", "templates/settings.yaml", ...args);
     assertEquals(r.code, 0, r.stderr);
     const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) =>
       o?.kind === "ConfigMap"

@@ -8,7 +8,7 @@ import { testEnv } from "./harness/env.ts";
 import { ROOT, waitUntil } from "./harness/process.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { startWebhook } from "./harness/webhook.ts";
-import { listeningInodes } from "../lib/sys/tcp_nodelay.ts";
+import { socketInodes } from "../lib/sys/tcp_nodelay.ts";
 
 const env = testEnv();
 const BIN = `${env.dir}/compiled/secrets-store`;
@@ -89,7 +89,7 @@ Deno.test("the compiled webhook serves admissions from two threads sharing the p
     const port = Number(new URL(w.url).port);
     await waitUntil(
       "two listeners",
-      () => Promise.resolve(listeningInodes(port).size === 2),
+      () => Promise.resolve(socketInodes(port).size === 2),
       10_000,
       w.logFile,
     );

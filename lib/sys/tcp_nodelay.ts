@@ -12,7 +12,7 @@ const LISTEN = "0A";
 /** Sets TCP_NODELAY on this process's listening sockets on `port`; returns how many. Throws
  * when one cannot be set. */
 export function setNoDelayOnListeners(port: number): number {
-  const inodes = listeningInodes(port);
+  const inodes = socketInodes(port);
   const fds = socketFds(inodes);
   if (fds.length === 0) return 0;
   const libc = Deno.dlopen("libc.so.6", {
@@ -33,8 +33,9 @@ export function setNoDelayOnListeners(port: number): number {
   }
 }
 
-/** Socket inodes listening on `port`, from the kernel's tables (IPv4 and IPv6). */
-export function listeningInodes(port: number, state = LISTEN): Set<string> {
+/** Inodes of the sockets with local `port` in TCP `state` (hex, as in the kernel's tables;
+ * listening by default), IPv4 and IPv6, of every process in this network namespace. */
+export function socketInodes(port: number, state = LISTEN): Set<string> {
   const inodes = new Set<string>();
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;

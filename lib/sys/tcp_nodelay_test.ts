@@ -1,6 +1,6 @@
 import { assertEquals } from "../../tests/harness/assert.ts";
 import { makeCa, makeLeaf } from "../../tests/harness/pki.ts";
-import { listeningInodes, setNoDelayOnListeners, socketFds } from "./tcp_nodelay.ts";
+import { setNoDelayOnListeners, socketFds, socketInodes } from "./tcp_nodelay.ts";
 
 /** TCP_NODELAY of this process's accepted connections on `port`, read with getsockopt(2). */
 function acceptedNoDelay(port: number): number[] {
@@ -9,7 +9,7 @@ function acceptedNoDelay(port: number): number[] {
   });
   try {
     const ESTABLISHED = "01";
-    return socketFds(listeningInodes(port, ESTABLISHED)).map((fd) => {
+    return socketFds(socketInodes(port, ESTABLISHED)).map((fd) => {
       const value = new Int32Array(1);
       const size = new Uint32Array([4]);
       if (libc.symbols.getsockopt(fd, 6, 1, value, size) !== 0) throw new Error("getsockopt");
@@ -48,6 +48,23 @@ Deno.test("a TLS listener's accepted connections get TCP_NODELAY once it is set 
   }
 });
 
-Deno.test("setNoDelayOnListeners() touches only this process's listeners on that port", () => {
-  assertEquals(setNoDelayOnListeners(1), 0);
+Deno.test("setNoDelayOnListeners() touches only this process's listeners on that port", async () => {
+  // Another process listens; its socket shows in the kernel's table but not among our files.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const l = Deno.listen({ port: 0 }); console.log(l.addr.port); await l.accept();",
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const port = Number((await reader.read()).value);
+    assertEquals(socketInodes(port).size, 1, "the other process listens");
+    assertEquals(setNoDelayOnListeners(port), 0);
+  } finally {
+    child.kill();
+    await reader.cancel();
+    await child.status;
+  }
 });
