@@ -212,10 +212,15 @@ test("a second lookup is served from the cache without any registry request", as
   const image = `${basic.host}/team/cached:v1`;
   const creds = [{ registry: basic.host, ...basic.user }];
   await withLookup(basic, async (l) => {
+    assertEquals(l.cached(image, creds), undefined, "nothing cached before a lookup");
     assertEquals((await l.lookup(image, creds)).cached, false);
     const before = await basic.pulls();
     const again = await l.lookup(image, creds);
     assertEquals([again.cached, again.config.entrypoint], [true, ["/cached"]]);
+    // The webhook's synchronous path: the same answer without a promise.
+    assertEquals(l.cached(image, creds)?.entrypoint, ["/cached"]);
+    assertEquals(l.cached(image, []), undefined, "other credentials do not share the entry");
+    assertEquals(l.cached("Not/Valid:", creds), undefined);
     assertEquals(await basic.pulls() - before, 0);
   });
 });

@@ -72,6 +72,21 @@ function setUp(): Promise<WebhookServer> {
   })();
 }
 
+/** A counter of the webhook's /metrics, named without its `secrets_store_webhook_` prefix.
+ * A fresh connection per read: the kernel hands each to either serving thread, and both
+ * must report the same process-wide totals. */
+async function counted(w: WebhookServer, name: string): Promise<number> {
+  const client = Deno.createHttpClient({ caCerts: [w.caCert] });
+  try {
+    const text = await (await fetch(`${w.url}/metrics`, { client })).text();
+    const line = text.split("\n").find((l) => l.startsWith(`secrets_store_webhook_${name} `));
+    assert(line, `no ${name} in:\n${text}`);
+    return Number(line.split(" ").at(-1));
+  } finally {
+    client.close();
+  }
+}
+
 interface PodOut {
   metadata: { name: string; annotations?: Record<string, string> };
   spec: {
@@ -192,19 +207,7 @@ Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async
 
 Deno.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
   const w = await setUp();
-  // A fresh connection per read: the kernel hands each to either serving thread, and both
-  // must report the same process-wide totals.
-  const errorsCounted = async () => {
-    const client = Deno.createHttpClient({ caCerts: [w.caCert] });
-    try {
-      const text = await (await fetch(`${w.url}/metrics`, { client })).text();
-      const m = text.match(/^secrets_store_webhook_admissions_total\{outcome="error"\} (\d+)$/m);
-      assert(m, `no error counter in:\n${text}`);
-      return Number(m[1]);
-    } finally {
-      client.close();
-    }
-  };
+  const errorsCounted = () => counted(w, 'admissions_total{outcome="error"}');
   const before = await errorsCounted();
   const client = Deno.createHttpClient({ caCerts: [w.caCert] });
   try {
@@ -253,6 +256,30 @@ Deno.test("a container without command gets its image's ENTRYPOINT and CMD throu
     "-g",
     "daemon off;",
   ]]);
+});
+
+Deno.test("a rollout's Pods share the image lookup: after the first, the cache answers", async () => {
+  const w = await setUp();
+  await registry.push.image("team/rollout", "3.0", IMAGES.app);
+  const lookups = async () => ({
+    fetched: await counted(w, 'image_lookups_total{result="fetched"}'),
+    cached: await counted(w, 'image_lookups_total{result="cached"}'),
+  });
+  const before = await lookups();
+  for (let i = 0; i < 4; i++) {
+    const { pod, denied } = await createPod(
+      [{ name: "web", image: `${registry.host}/team/rollout:3.0` }],
+      undefined,
+      { imagePullSecrets: [{ name: "regcred" }] },
+    );
+    assertEquals(denied, undefined);
+    assertEquals(pod!.spec.containers[0]!.command, [...LAUNCH, "/docker-entrypoint.sh"]);
+  }
+  const after = await lookups();
+  const fetched = after.fetched - before.fetched;
+  // Each of the two serving threads keeps its own cache, so at most two fetch.
+  assert(fetched >= 1 && fetched <= 2, `${fetched} fetched`);
+  assertEquals(after.cached - before.cached, 4 - fetched);
 });
 
 Deno.test("the ServiceAccount's imagePullSecrets are used, and an index resolves to linux/amd64", async () => {

@@ -59,6 +59,7 @@ export class ImageLookup {
    * and it may be shared by all repositories that hold the same image. */
   readonly #configs: LruCache<string, ImageConfig>;
   readonly #inFlight = new Map<string, Promise<ImageConfig>>();
+  readonly #names = new WeakMap<RegistryCredential[], Map<string, Named>>();
 
   constructor(o: ImageLookupOptions = {}) {
     this.platform = parsePlatform(o.platform ?? "linux/amd64");
@@ -83,38 +84,73 @@ export class ImageLookup {
     credentials: RegistryCredential[],
     signal?: AbortSignal,
   ): Promise<{ config: ImageConfig; cached: boolean }> {
-    let ref: ImageReference;
+    let named: Named;
     try {
-      ref = parseReference(image);
+      named = this.#named(image, credentials);
     } catch (e) {
       throw new ImageLookupError(image, "invalid_reference", (e as Error).message, { cause: e });
     }
-    // The credentials are part of the key: a Pod that cannot read a private image must not
-    // learn its entrypoint from another Pod's lookup. Pods of one rollout share pull secrets,
-    // so they still share the cache and, when concurrent, one request.
-    const key = `${formatReference(ref)}|${formatPlatform(this.platform)}|${
-      fingerprint(credentials)
-    }`;
+    const hit = this.#cached(image, named, credentials);
+    if (hit) return { config: hit, cached: true };
+    const pending = this.#shared(image, named, credentials);
+    return { config: await untilAborted(pending, image, signal), cached: false };
+  }
+
+  /** What lookup() would answer from the cache alone, without waiting: undefined when the
+   * registry must be asked, or the name is invalid (lookup() then says why). The webhook
+   * answers an admission whose images are all cached in one turn of the event loop. */
+  cached(image: string, credentials: RegistryCredential[]): ImageConfig | undefined {
+    let named: Named;
+    try {
+      named = this.#named(image, credentials);
+    } catch {
+      return undefined;
+    }
+    return this.#cached(image, named, credentials);
+  }
+
+  /** The parsed reference of `image` and its cache key with these credentials. The
+   * credentials are part of the key: a Pod that cannot read a private image must not learn
+   * its entrypoint from another Pod's lookup. Pods of one rollout share pull secrets, so
+   * they still share the cache and, when concurrent, one request. Kept per credentials
+   * array: the webhook passes the same array while a Pod's pull secrets are cached, so a
+   * cached lookup parses and hashes nothing (both were a tenth of an admission's CPU). */
+  #named(image: string, credentials: RegistryCredential[]): Named {
+    let names = this.#names.get(credentials);
+    if (!names) this.#names.set(credentials, names = new Map());
+    let named = names.get(image);
+    if (!named) {
+      const ref = parseReference(image);
+      named = {
+        ref,
+        key: `${formatReference(ref)}|${formatPlatform(this.platform)}|${fingerprint(credentials)}`,
+      };
+      if (names.size >= 1000) names.clear();
+      names.set(image, named);
+    }
+    return named;
+  }
+
+  #cached(
+    image: string,
+    { ref, key }: Named,
+    credentials: RegistryCredential[],
+  ): ImageConfig | undefined {
     const known = this.#digests.get(key);
     const hit = known && this.#configs.get(known.digest);
-    if (hit) {
-      // Past cacheTtl, the tag is looked up again in the background while the cached answer
-      // still serves: no admission waits for it, and a registry outage at that moment
-      // costs nothing until the entry is twice cacheTtl old.
-      if (performance.now() >= known.freshUntil) {
-        this.#shared(image, ref, key, credentials).catch(() => {});
-      }
-      return { config: hit, cached: true };
+    // Past cacheTtl, the tag is looked up again in the background while the cached answer
+    // still serves: no admission waits for it, and a registry outage at that moment
+    // costs nothing until the entry is twice cacheTtl old.
+    if (hit && performance.now() >= known.freshUntil) {
+      this.#shared(image, { ref, key }, credentials).catch(() => {});
     }
-    const pending = this.#shared(image, ref, key, credentials);
-    return { config: await untilAborted(pending, image, signal), cached: false };
+    return hit;
   }
 
   /** The registry requests for `key`, shared by all who ask while they run. */
   #shared(
     image: string,
-    ref: ImageReference,
-    key: string,
+    { ref, key }: Named,
     credentials: RegistryCredential[],
   ): Promise<ImageConfig> {
     let pending = this.#inFlight.get(key);
@@ -242,6 +278,11 @@ function untilAborted<T>(p: Promise<T>, image: string, signal?: AbortSignal): Pr
 
 /** A hash of the credentials, so equal sets share a lookup without keeping them as map keys.
  * node:crypto's, because it is synchronous: crypto.subtle's took 70 µs a lookup. */
+interface Named {
+  ref: ImageReference;
+  key: string;
+}
+
 function fingerprint(credentials: RegistryCredential[]): string {
   const text = JSON.stringify(
     credentials.map((c) => [c.username ?? "", c.password ?? "", c.identityToken ?? ""]),

@@ -35,13 +35,14 @@ const Review = z.object({
   }),
 });
 
-/** Finds ENTRYPOINT/CMD for the images of containers without a command; throws an Error
- * whose message says which container and image, why, and what to do. */
+/** Finds ENTRYPOINT/CMD for the images of containers without a command, at once when all
+ * are cached; fails with an ImageResolveError whose message says which container and image,
+ * why, and what to do. */
 export type ImageResolver = (
   pod: Pod,
   namespace: string,
   wanted: Array<{ container: string; image: string }>,
-) => Promise<Map<string, ImageCommand>>;
+) => Map<string, ImageCommand> | Promise<Map<string, ImageCommand>>;
 
 export interface AdmissionDeps {
   defaults: StoreDefaults;
@@ -61,7 +62,7 @@ interface Decision {
 
 const utf8 = new TextDecoder();
 
-/** Handles the body of POST /mutate. Synchronous unless an image must be looked up, so an
+/** Handles the body of POST /mutate. Synchronous unless an image must be fetched, so an
  * admission runs start to end without interleaving with the others in flight and without
  * promise hops (34 µs inside the server, docs/benchmarks.md). */
 export function handleAdmission(bytes: Uint8Array, deps: AdmissionDeps): Answer | Promise<Answer> {
@@ -153,10 +154,9 @@ function decide(
   try {
     const options = readPodOptions(pod.metadata.annotations ?? {});
     const wanted = imagesNeeded(pod, options);
-    if (wanted.length === 0) return mutation(pod, options, new Map(), deps);
-    return deps.resolveImages(pod, r.namespace ?? "", wanted)
-      .then((images) => mutation(pod, options, images, deps))
-      .catch(refusal);
+    const images = wanted.length ? deps.resolveImages(pod, r.namespace ?? "", wanted) : new Map();
+    if (!(images instanceof Promise)) return mutation(pod, options, images, deps);
+    return images.then((found) => mutation(pod, options, found, deps)).catch(refusal);
   } catch (e) {
     return refusal(e);
   }

@@ -18,6 +18,8 @@ export interface EntrypointSource {
     credentials: RegistryCredential[],
     signal?: AbortSignal,
   ): Promise<{ config: ImageCommand; cached: boolean }>;
+  /** lookup()'s answer when it needs no registry request, else undefined. */
+  cached(image: string, credentials: RegistryCredential[]): ImageCommand | undefined;
 }
 
 const SecretSchema = z.object({
@@ -42,35 +44,51 @@ export function imageResolver(
   metrics: WebhookMetrics,
   logger: Logger,
 ): ImageResolver {
-  // The secrets, and the credentials they give for each repository (parsing a
-  // dockerconfigjson per admission cost more than the rest of a cached lookup).
-  const recent = new RefreshingCache<{
-    secrets: PullSecret[];
-    credentials: Map<string, RegistryCredential[]>;
-  }>(PULL_SECRETS_TTL_MS);
-  return async (pod, namespace, wanted) => {
-    const key = JSON.stringify([
-      namespace,
-      pod.spec.serviceAccountName ?? "",
-      pod.spec.imagePullSecrets ?? [],
-    ]);
-    const entry = await recent.get(key, async () => ({
-      secrets: await pullSecrets(kube, namespace, pod, logger),
-      credentials: new Map(),
-    }));
-    const secrets = entry.secrets;
+  // The secrets, and the credentials they give for each image (parsing a dockerconfigjson
+  // per admission cost more than the rest of a cached lookup).
+  const recent = new RefreshingCache<PullSecretsEntry>(PULL_SECRETS_TTL_MS);
+
+  // The same array for an image while its entry lives: the registry side keys its own
+  // parsing on it.
+  function credentialsOf(entry: PullSecretsEntry, image: string): RegistryCredential[] {
+    let credentials = entry.credentials.get(image);
+    if (!credentials) {
+      credentials = credentialsFor(parseReference(image), entry.secrets);
+      entry.credentials.set(image, credentials);
+    }
+    return credentials;
+  }
+
+  /** The entrypoints at once when the cache has them all (an admission then runs in one
+   * turn of the event loop, docs/benchmarks.md), else a promise of them. */
+  function entrypoints(
+    entry: PullSecretsEntry,
+    wanted: Array<{ container: string; image: string }>,
+  ): Map<string, ImageCommand> | Promise<Map<string, ImageCommand>> {
+    const out = new Map<string, ImageCommand>();
+    try {
+      for (const { image } of wanted) {
+        if (out.has(image)) continue;
+        const config = registry.cached(image, credentialsOf(entry, image));
+        if (!config) return fetched(entry, wanted);
+        out.set(image, config);
+      }
+    } catch {
+      return fetched(entry, wanted); // an invalid name: fetched() says which and why
+    }
+    for (let i = 0; i < out.size; i++) metrics.imageLookup("cached");
+    return out;
+  }
+
+  async function fetched(
+    entry: PullSecretsEntry,
+    wanted: Array<{ container: string; image: string }>,
+  ): Promise<Map<string, ImageCommand>> {
     const out = new Map<string, ImageCommand>();
     for (const { container, image } of wanted) {
       if (out.has(image)) continue;
       try {
-        const ref = parseReference(image);
-        const repository = `${ref.registry}/${ref.repository}`;
-        let credentials = entry.credentials.get(repository);
-        if (!credentials) {
-          credentials = credentialsFor(ref, secrets);
-          entry.credentials.set(repository, credentials);
-        }
-        const { config, cached } = await registry.lookup(image, credentials);
+        const { config, cached } = await registry.lookup(image, credentialsOf(entry, image));
         metrics.imageLookup(cached ? "cached" : "fetched");
         out.set(image, config);
       } catch (e) {
@@ -83,7 +101,28 @@ export function imageResolver(
       }
     }
     return out;
+  }
+
+  return (pod, namespace, wanted) => {
+    const key = JSON.stringify([
+      namespace,
+      pod.spec.serviceAccountName ?? "",
+      pod.spec.imagePullSecrets ?? [],
+    ]);
+    const entry = recent.get(key, async () => ({
+      secrets: await pullSecrets(kube, namespace, pod, logger),
+      credentials: new Map(),
+    }));
+    return entry instanceof Promise
+      ? entry.then((e) => entrypoints(e, wanted))
+      : entrypoints(entry, wanted);
   };
+}
+
+interface PullSecretsEntry {
+  secrets: PullSecret[];
+  /** By image name. */
+  credentials: Map<string, RegistryCredential[]>;
 }
 
 /** The Pod's pull secrets, then its ServiceAccount's, as the kubelet would use them. A

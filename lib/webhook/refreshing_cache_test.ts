@@ -21,6 +21,18 @@ Deno.test("a young value is reused without loading again", async () => {
   assertEquals(t.loads(), 2);
 });
 
+Deno.test("a loaded value comes back as itself, so a caller need not wait a turn", async () => {
+  const t = setUp();
+  const first = t.cache.get("k", t.load);
+  assertEquals(first instanceof Promise, true, "the first load is waited for");
+  assertEquals(await first, "v1");
+  assertEquals(t.cache.get("k", t.load), "v1");
+  t.tick(10_000);
+  assertEquals(t.cache.get("k", t.load), "v1", "also while it refreshes");
+  await settle();
+  assertEquals(t.cache.get("k", t.load), "v2");
+});
+
 Deno.test("past the TTL the old value is answered at once and a fresh one loads behind it", async () => {
   const t = setUp();
   await t.cache.get("k", t.load);
@@ -43,7 +55,7 @@ Deno.test("a failed load is not kept, and a failed refresh keeps the old value",
   const t = setUp();
   const fail = () => Promise.reject(new Error("API down"));
   let failed = "";
-  await t.cache.get("k", fail).catch((e) => failed = e.message);
+  await Promise.resolve(t.cache.get("k", fail)).catch((e) => failed = e.message);
   assertEquals(failed, "API down");
   assertEquals(await t.cache.get("k", t.load), "v1", "the next call loads again");
   t.tick(10_000);
