@@ -2,20 +2,27 @@
  * loopback at concurrency 1, 16 and 64, for annotated Pods with a command, and for Pods
  * without one whose image entrypoint is already cached; plus the server's resident memory.
  * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell] [--workers=N] [--wrk]
- * [--binary=dist/secrets-store]
+ * [--repeat=N] [--binary=dist/secrets-store]
  * (needs scripts/peers/install.sh). --wrk drives the load with wrk (Debian's package, a C
  * client like the API server's Go one) instead of this script's own Deno client, which takes
  * a good part of the two cores itself; wrk runs each cell for 10 s, after 5 s of warm-up per
- * kind of Pod at 64 connections (the JIT reaches its steady state). */
+ * kind of Pod at 64 connections (the JIT reaches its steady state). --repeat=N (with --wrk)
+ * runs the 64-connection cells N more times, each followed by its floor (floorCell): what the
+ * runtime and the machine allow at the same rate. */
 import { startKube } from "../../tests/harness/kube.ts";
 import { startRegistry } from "../../tests/harness/registry.ts";
 import { startWebhook } from "../../tests/harness/webhook.ts";
+import { silentLogger } from "../../lib/log/logger.ts";
+import { MAX_BODY } from "../../lib/webhook/admission.ts";
+import { serveHttps } from "../../lib/webhook/server.ts";
 import { Http1Connection } from "./http1_client.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const perCell = Number(positional[0] ?? 3000);
 const workers = Number(Deno.args.find((a) => a.startsWith("--workers="))?.split("=")[1] ?? 1);
 const useWrk = Deno.args.includes("--wrk");
+// With --wrk: this many more runs of the 64-connection cells, each beside its floor.
+const repeat = Number(Deno.args.find((a) => a.startsWith("--repeat="))?.split("=")[1] ?? 0);
 // The deno compile executable instead of `deno run main.ts` (scripts/compile.sh).
 const binary = Deno.args.find((a) => a.startsWith("--binary="))?.split("=")[1];
 const dir = await Deno.makeTempDir({ prefix: "bench-webhook-" });
@@ -75,7 +82,7 @@ function review(i: number, withCommand: boolean): string {
 }
 
 /** The same cell driven by wrk: one thread, `concurrency` keep-alive connections. */
-async function wrkCell(concurrency: number, withCommand: boolean, seconds = 10) {
+async function wrkCell(concurrency: number, withCommand: boolean, seconds = 10, url = w.url) {
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
     script,
@@ -97,7 +104,7 @@ async function wrkCell(concurrency: number, withCommand: boolean, seconds = 10) 
       "--latency",
       "-s",
       script,
-      `${w.url}/mutate`,
+      `${url}/mutate`,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -113,6 +120,42 @@ async function wrkCell(concurrency: number, withCommand: boolean, seconds = 10) 
     p99: ms("99"),
     rps: Math.round(Number(text.match(/Requests\/sec:\s+([\d.]+)/)![1])),
   };
+}
+
+/** The floor under a 64-connection cell at that moment: the webhook's HTTPS server
+ * (lib/webhook/server.ts) in this otherwise idle process, answering every request with the
+ * webhook's own answer for that Pod, fixed, after spinning on the clock for as long as makes
+ * it serve `rps` a second, the webhook's rate. It costs as much CPU per request as an
+ * admission but allocates nothing, awaits nothing and logs nothing, so its p99 is what the
+ * runtime and the machine give at that rate. */
+async function floorCell(withCommand: boolean, rps: number) {
+  const conn = await Http1Connection.open(w.url, w.caCert);
+  const body = (await conn.post("/mutate", review(0, withCommand))).body;
+  conn.close();
+  let spinMs = 0;
+  const server = await serveHttps({
+    hostname: "127.0.0.1",
+    port: 0,
+    certFile: w.certFile,
+    keyFile: w.keyFile,
+    bodyLimit: MAX_BODY,
+    handler: () => {
+      const until = performance.now() + spinMs;
+      while (performance.now() < until) { /* the admission's CPU time */ }
+      return { status: 200, contentType: "application/json", body };
+    },
+    logger: silentLogger,
+  });
+  const url = `https://127.0.0.1:${server.port}`;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const probe = await wrkCell(64, withCommand, 3, url);
+      spinMs = Math.max(0, spinMs + 1000 / rps - 1000 / probe.rps);
+    }
+    return await wrkCell(64, withCommand, 10, url);
+  } finally {
+    await server.shutdown();
+  }
 }
 
 /** One keep-alive connection per concurrent caller, as the API server's client pool holds. */
@@ -192,6 +235,26 @@ try {
     for (const c of [1, 16, 64]) {
       const r = await cell(c, withCommand);
       console.log(`| ${label} | ${c} | ${r.p50} | ${r.p99} | ${r.rps} |`);
+    }
+  }
+  if (useWrk && repeat > 0) {
+    console.log(
+      `\n64 connections, ${repeat} more runs, each beside its floor (the same server, a fixed answer, as much CPU a request)`,
+    );
+    console.log(
+      "| Pod | run | p50 (ms) | p99 (ms) | admissions/s | floor p50 | floor p99 | floor/s |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|");
+    for (let run = 1; run <= repeat; run++) {
+      for (const withCommand of [true, false]) {
+        const r = await wrkCell(64, withCommand);
+        const f = await floorCell(withCommand, r.rps);
+        console.log(
+          `| ${
+            withCommand ? "with command" : "no command, cached image"
+          } | ${run} | ${r.p50} | ${r.p99} | ${r.rps} | ${f.p50} | ${f.p99} | ${f.rps} |`,
+        );
+      }
     }
   }
   const f = await freshConnections(200);
