@@ -4,5 +4,10 @@
 import { Buffer } from "node:buffer";
 
 export function base64Utf8(text: string): string {
-  return Buffer.from(text, "utf8").toString("base64");
+  // ASCII is its own UTF-8, and btoa makes no ArrayBuffer (Buffer.from takes a slice of a
+  // shared 8 KiB one, a new one every few admissions): each counts as external memory,
+  // which makes V8 run full collections (docs/benchmarks.md).
+  return NOT_ASCII.test(text) ? Buffer.from(text, "utf8").toString("base64") : btoa(text);
 }
+
+const NOT_ASCII = /[\u0080-\uffff]/;

@@ -41,10 +41,7 @@ const annotated = (containers: unknown[], annotations: Record<string, string> = 
 });
 
 async function post(body: unknown, d = deps()) {
-  const res = await handleAdmission(
-    new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body)),
-    d,
-  );
+  const res = await handleAdmission(typeof body === "string" ? body : JSON.stringify(body), d);
   const text = res.body as string;
   return {
     status: res.status,

@@ -104,19 +104,39 @@ const utf8 = new TextEncoder();
  * has the headers of the GET answer and no body (RFC 9110, 9.3.2): a body there would be
  * read as the start of the next answer on a kept-alive connection. */
 export function serializeAnswer(a: Answer, keepAlive: boolean, method = "GET"): Uint8Array {
-  const full = typeof a.body === "string" ? utf8.encode(a.body) : a.body;
-  const body = method === "HEAD" ? full.subarray(0, 0) : full;
-  const head = utf8.encode(
-    `HTTP/1.1 ${a.status} ${REASONS[a.status] ?? "Unknown"}\r\n` +
-      `content-type: ${a.contentType}\r\n` +
-      `content-length: ${full.length}\r\n` +
-      (keepAlive ? "" : "connection: close\r\n") +
-      "\r\n",
-  );
-  const out = new Uint8Array(head.length + body.length);
-  out.set(head);
-  out.set(body, head.length);
-  return out;
+  return new AnswerWriter().write(a, keepAlive, method).slice();
 }
+
+/** serializeAnswer() into a buffer kept for the next answer: a connection answers one request
+ * at a time, and every new ArrayBuffer counts as external memory, which makes V8 run full
+ * collections, each one pausing all the requests in flight (docs/benchmarks.md). */
+export class AnswerWriter {
+  #buf = new Uint8Array(KEPT);
+
+  /** The bytes of the answer; valid until the next call. */
+  write(a: Answer, keepAlive: boolean, method = "GET"): Uint8Array {
+    // The body goes first, after room for the head, whose content-length needs its size.
+    const most = typeof a.body === "string" ? a.body.length * 3 : a.body.length;
+    // A large answer gets a buffer of its own, not kept.
+    const fits = HEAD_ROOM + most <= this.#buf.length;
+    const buf = fits ? this.#buf : new Uint8Array(HEAD_ROOM + most);
+    const size = typeof a.body === "string"
+      ? utf8.encodeInto(a.body, buf.subarray(HEAD_ROOM)).written
+      : (buf.set(a.body, HEAD_ROOM), a.body.length);
+    const head = `HTTP/1.1 ${a.status} ${REASONS[a.status] ?? "Unknown"}\r\n` +
+      `content-type: ${a.contentType}\r\n` +
+      `content-length: ${size}\r\n` +
+      (keepAlive ? "" : "connection: close\r\n") +
+      "\r\n";
+    if (head.length > HEAD_ROOM) throw new TypeError(`answer head too long: ${head.length}`);
+    utf8.encodeInto(head, buf.subarray(HEAD_ROOM - head.length, HEAD_ROOM)); // ASCII
+    return buf.subarray(HEAD_ROOM - head.length, HEAD_ROOM + (method === "HEAD" ? 0 : size));
+  }
+}
+
+/** Room for the status line and headers: all are ASCII and short. */
+const HEAD_ROOM = 256;
+/** Answers up to this size reuse the connection's buffer (an admission answer is a few KiB). */
+const KEPT = 64 * 1024;
 
 export const CONTINUE = utf8.encode("HTTP/1.1 100 Continue\r\n\r\n");

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
-import { headEnd, HttpError, parseHead, serializeAnswer } from "./http1.ts";
+import { AnswerWriter, headEnd, HttpError, parseHead, serializeAnswer } from "./http1.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -87,4 +87,26 @@ Deno.test("serializeAnswer() writes status, type, length and body in one buffer"
     serializeAnswer({ status: 200, contentType: "text/plain", body: "ok\n" }, true, "HEAD"),
   );
   assertEquals(head, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\n");
+});
+
+Deno.test("AnswerWriter reuses one buffer for answers of any size, bytes or text", () => {
+  const w = new AnswerWriter();
+  const text = (a: Uint8Array) => new TextDecoder().decode(a);
+  const long = "é".repeat(20_000); // 40,000 bytes: fits the kept buffer
+  const first = w.write({ status: 200, contentType: "text/plain", body: long }, true);
+  assertEquals(text(first).split("\r\n\r\n")[1], long);
+  const second = w.write({ status: 200, contentType: "text/plain", body: "ok" }, true);
+  assertEquals(second.buffer, first.buffer, "the same buffer again");
+  assertEquals(
+    text(second),
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok",
+  );
+  const huge = new Uint8Array(200_000).fill(65);
+  const big = w.write({ status: 200, contentType: "application/octet-stream", body: huge }, true);
+  assertEquals(big.length - big.indexOf(65), 200_000, "a large answer has its own buffer");
+  assertEquals(
+    text(w.write({ status: 404, contentType: "text/plain", body: "no" }, false)),
+    "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno",
+    "and the kept one still serves",
+  );
 });

@@ -29,7 +29,7 @@ async function start(handler?: Handler, extra: { idleTimeoutMs?: number } = {}):
     bodyLimit: 1024 * 1024,
     logger: silentLogger,
     handler: handler ?? ((req) => {
-      const body = new TextDecoder().decode(req.body);
+      const body = req.body;
       seen.push({ method: req.method, path: req.path, body });
       return { status: 200, contentType: "text/plain", body: `${req.path}:${body.length}` };
     }),
