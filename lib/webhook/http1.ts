@@ -111,15 +111,16 @@ export function serializeAnswer(a: Answer, keepAlive: boolean, method = "GET"): 
  * at a time, and every new ArrayBuffer counts as external memory, which makes V8 run full
  * collections, each one pausing all the requests in flight (docs/benchmarks.md). */
 export class AnswerWriter {
-  #buf = new Uint8Array(KEPT);
+  #buf = new Uint8Array(4 * 1024);
 
   /** The bytes of the answer; valid until the next call. */
   write(a: Answer, keepAlive: boolean, method = "GET"): Uint8Array {
     // The body goes first, after room for the head, whose content-length needs its size.
     const most = typeof a.body === "string" ? a.body.length * 3 : a.body.length;
-    // A large answer gets a buffer of its own, not kept.
-    const fits = HEAD_ROOM + most <= this.#buf.length;
-    const buf = fits ? this.#buf : new Uint8Array(HEAD_ROOM + most);
+    // The kept buffer grows up to KEPT; a larger answer gets a buffer of its own.
+    const need = HEAD_ROOM + most;
+    if (need > this.#buf.length && need <= KEPT) this.#buf = new Uint8Array(KEPT);
+    const buf = need <= this.#buf.length ? this.#buf : new Uint8Array(need);
     const size = typeof a.body === "string"
       ? utf8.encodeInto(a.body, buf.subarray(HEAD_ROOM)).written
       : (buf.set(a.body, HEAD_ROOM), a.body.length);
@@ -136,7 +137,8 @@ export class AnswerWriter {
 
 /** Room for the status line and headers: all are ASCII and short. */
 const HEAD_ROOM = 256;
-/** Answers up to this size reuse the connection's buffer (an admission answer is a few KiB). */
+/** Answers up to this size reuse the connection's buffer (an admission answer is a few KiB;
+ * it starts at 4 KiB, so a connection that only checks health keeps little). */
 const KEPT = 64 * 1024;
 
 export const CONTINUE = utf8.encode("HTTP/1.1 100 Continue\r\n\r\n");

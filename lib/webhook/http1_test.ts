@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/harness/assert.ts";
 import { AnswerWriter, headEnd, HttpError, parseHead, serializeAnswer } from "./http1.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -92,9 +92,11 @@ Deno.test("serializeAnswer() writes status, type, length and body in one buffer"
 Deno.test("AnswerWriter reuses one buffer for answers of any size, bytes or text", () => {
   const w = new AnswerWriter();
   const text = (a: Uint8Array) => new TextDecoder().decode(a);
-  const long = "é".repeat(20_000); // 40,000 bytes: fits the kept buffer
+  const small = w.write({ status: 200, contentType: "text/plain", body: "hi" }, true);
+  const long = "é".repeat(20_000); // 40,000 bytes: the kept buffer grows to hold it
   const first = w.write({ status: 200, contentType: "text/plain", body: long }, true);
   assertEquals(text(first).split("\r\n\r\n")[1], long);
+  assert(first.buffer !== small.buffer, "grown");
   const second = w.write({ status: 200, contentType: "text/plain", body: "ok" }, true);
   assertEquals(second.buffer, first.buffer, "the same buffer again");
   assertEquals(
