@@ -106,9 +106,12 @@ Deno.test("AnswerWriter reuses one buffer for answers of any size, bytes or text
   const huge = new Uint8Array(200_000).fill(65);
   const big = w.write({ status: 200, contentType: "application/octet-stream", body: huge }, true);
   assertEquals(big.length - big.indexOf(65), 200_000, "a large answer has its own buffer");
+  assert(big.buffer !== first.buffer, "not the kept one");
+  const after = w.write({ status: 404, contentType: "text/plain", body: "no" }, false);
   assertEquals(
-    text(w.write({ status: 404, contentType: "text/plain", body: "no" }, false)),
+    text(after),
     "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno",
     "and the kept one still serves",
   );
+  assertEquals(after.buffer, first.buffer, "the large answer did not replace it");
 });
