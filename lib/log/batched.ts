@@ -5,6 +5,11 @@
 
 const encoder = new TextEncoder();
 
+/** Lines are encoded into one buffer kept for the process's life: a new byte array per write
+ * counts as V8 external memory, and at thousands a second that alone set off the full
+ * collections that stalled every request in flight (AnswerWriter in webhook/http1.ts). */
+const BUFFER_BYTES = 64 * 1024;
+
 export interface BatchedWriter {
   write(line: string): void;
   /** Writes what is pending now; call before stopping. */
@@ -15,20 +20,23 @@ export interface BatchedWriter {
 export function batchedStderr(
   sink: (bytes: Uint8Array) => number = (b) => Deno.stderr.writeSync(b),
 ): BatchedWriter {
-  let pending: string[] = [];
+  const buf = new Uint8Array(BUFFER_BYTES);
+  let pending = "";
   let scheduled = false;
   const flush = () => {
     scheduled = false;
-    if (pending.length === 0) return;
-    const bytes = encoder.encode(pending.join("\n") + "\n");
-    pending = [];
-    for (let off = 0; off < bytes.length;) off += sink(bytes.subarray(off));
+    // A longer text goes out a buffer at a time; encodeInto never splits a character.
+    while (pending.length > 0) {
+      const { read, written } = encoder.encodeInto(pending, buf);
+      pending = pending.slice(read);
+      for (let off = 0; off < written;) off += sink(buf.subarray(off, written));
+    }
   };
   // A normal exit still writes the last lines.
   globalThis.addEventListener("unload", flush);
   return {
     write(line) {
-      pending.push(line);
+      pending += line + "\n";
       if (scheduled) return;
       scheduled = true;
       setTimeout(flush, 0);

@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/harness/assert.ts";
+import { assert, assertEquals } from "../../tests/harness/assert.ts";
 import { batchedStderr } from "./batched.ts";
 import { createLogger } from "./logger.ts";
 
@@ -25,4 +25,20 @@ Deno.test("a short write is continued until every byte is out", () => {
   out.write("abcdefgh");
   out.flush();
   assertEquals(new TextDecoder().decode(new Uint8Array(got)), "abcdefgh\n");
+});
+
+Deno.test("more than a buffer of lines goes out whole and in order, characters unsplit", () => {
+  const chunks: Uint8Array[] = [];
+  const out = batchedStderr((b) => (chunks.push(b.slice()), b.length));
+  // 3-byte and 4-byte characters, so a buffer boundary falls inside some of them.
+  const lines = Array.from({ length: 3000 }, (_, i) => `line ${i} ключ 🔑 ${"x".repeat(i % 50)}`);
+  for (const l of lines) out.write(l);
+  out.flush();
+  assert(chunks.length > 1, "the text is larger than one buffer");
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  chunks.reduce((off, c) => (all.set(c, off), off + c.length), 0);
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  assertEquals(strict.decode(all), lines.join("\n") + "\n");
+  // Decoding throws on a chunk that ends or starts inside a character.
+  for (const c of chunks) strict.decode(c);
 });
