@@ -43,6 +43,8 @@ Deno.test("parseHead() refuses malformed heads with the status to answer", () =>
     ["GET / HTTP/1.1\r\nno colon here", 400, "malformed header line"],
     ["GET / HTTP/1.1\r\n folded: value", 400, "malformed header line"],
     ["GET / HTTP/1.1\r\n: empty name", 400, "malformed header line"],
+    ["GET / HTTP/1.1\r\nContent-Lengté: 5", 400, "malformed header line"],
+    ["GET / HTTP/1.1\r\nHost: x\r\nConnection close", 400, "malformed header line"],
     ["POST / HTTP/1.1\r\nContent-Length: -1", 400, "invalid Content-Length"],
     ["POST / HTTP/1.1\r\nContent-Length: 12abc", 400, "invalid Content-Length"],
     ["POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2", 400, "invalid Content-Length"],
@@ -56,6 +58,22 @@ Deno.test("parseHead() refuses malformed heads with the status to answer", () =>
       `${head}: ${e.message}`,
     );
   }
+});
+
+Deno.test("parseHead() reads bytes that are not UTF-8 without taking them for CR, LF or ':'", () => {
+  const head = (...parts: Array<string | number[]>) =>
+    new Uint8Array(parts.flatMap((p) => typeof p === "string" ? [...bytes(p)] : p));
+  // obs-text (0x80-0xFF) in a value the server does not read is allowed.
+  const ok = parseHead(
+    head("GET /x HTTP/1.1\r\nX-Note: ", [0xe9, 0xff], "\r\nContent-Length: 3\r\n\r\n"),
+  );
+  assertEquals([ok.path, ok.contentLength], ["/x", 3]);
+  // In a name it is not a token character.
+  const e = assertThrows(
+    () => parseHead(head("GET / HTTP/1.1\r\nX", [0xe9], ": 1\r\n\r\n")),
+    HttpError,
+  );
+  assertEquals([e.status, e.message], [400, "malformed header line"]);
 });
 
 Deno.test("headEnd() finds the blank line, also when it arrives split across reads", () => {
