@@ -276,13 +276,14 @@ function untilAborted<T>(p: Promise<T>, image: string, signal?: AbortSignal): Pr
   });
 }
 
-/** A hash of the credentials, so equal sets share a lookup without keeping them as map keys.
- * node:crypto's, because it is synchronous: crypto.subtle's took 70 µs a lookup. */
+/** An image name parsed, with its cache key for one list of credentials. */
 interface Named {
   ref: ImageReference;
   key: string;
 }
 
+/** A hash of the credentials, so equal sets share a lookup without keeping them as map keys.
+ * node:crypto's, because it is synchronous: crypto.subtle's took 70 µs a lookup. */
 function fingerprint(credentials: RegistryCredential[]): string {
   const text = JSON.stringify(
     credentials.map((c) => [c.username ?? "", c.password ?? "", c.identityToken ?? ""]),

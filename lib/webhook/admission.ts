@@ -62,7 +62,7 @@ interface Decision {
 
 /** Handles the body of POST /mutate. Synchronous unless an image must be fetched, so an
  * admission runs start to end without interleaving with the others in flight and without
- * promise hops (34 µs inside the server, docs/benchmarks.md). */
+ * promise hops (its cost per admission is in docs/benchmarks.md). */
 export function handleAdmission(text: string, deps: AdmissionDeps): Answer | Promise<Answer> {
   const started = performance.now();
   let body: unknown;

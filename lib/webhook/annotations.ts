@@ -68,7 +68,7 @@ export function readPodOptions(annotations: Record<string, string>): PodOptions 
     const v = get(name)?.toLowerCase();
     if (v === undefined || v === "false") return false;
     if (v === "true") return true;
-    problems.push(`${PREFIX}${name}: "${annotations[PREFIX + name]}" is not true or false`);
+    problems.push(`${FULL_NAME[name]}: "${annotations[FULL_NAME[name]]}" is not true or false`);
     return false;
   };
   const checked = (
@@ -80,12 +80,14 @@ export function readPodOptions(annotations: Record<string, string>): PodOptions 
     try {
       parse(v);
     } catch (e) {
-      problems.push(`${PREFIX}${name}: ${(e as Error).message}`);
+      problems.push(`${FULL_NAME[name]}: ${(e as Error).message}`);
     }
     return v;
   };
   const role = get("role");
-  if (role === undefined) problems.push(`${PREFIX}role: must name the store role to log in with`);
+  if (role === undefined) {
+    problems.push(`${FULL_NAME.role}: must name the store role to log in with`);
+  }
   const addr = checked("addr", (v) => {
     const u = new URL(v);
     if (u.protocol !== "https:" && u.protocol !== "http:") {
