@@ -1,6 +1,7 @@
 /** The SecretsStoreImport custom resource (deckhouse.io/v1alpha1), validated with the same
  * rules as its CRD so the driver never trusts the API server alone. */
 import { z } from "zod";
+import type { Resource } from "../kube/api_path.ts";
 
 /** One path segment: the file name inside the volume. */
 export const FileName = z.string()
@@ -52,11 +53,8 @@ export const SsiSchema = z.object({
 export type SecretsStoreImport = z.infer<typeof SsiSchema>;
 export type SsiFileSpec = z.infer<typeof SsiFile>;
 
-export const SSI_GROUP = "deckhouse.io";
-export const SSI_VERSION = "v1alpha1";
-export const SSI_PLURAL = "secretsstoreimports";
-
-/** API path of one SecretsStoreImport. */
-export function ssiPath(namespace: string, name: string): string {
-  return `/apis/${SSI_GROUP}/${SSI_VERSION}/namespaces/${namespace}/${SSI_PLURAL}/${name}`;
-}
+export const SSI_RESOURCE: Resource = {
+  group: "deckhouse.io",
+  version: "v1alpha1",
+  plural: "secretsstoreimports",
+};

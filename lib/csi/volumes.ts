@@ -2,6 +2,7 @@
  * reads each distinct (identity, path, version) once and rewrites only changed files. */
 import { z } from "zod";
 import { describeIssues, type StoreDefaults } from "../config/connection.ts";
+import { KubeNameError, namespacedObjectPath } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
@@ -11,10 +12,10 @@ import { type Ownership, writeFiles } from "./files.ts";
 import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
 import { FilePlanError, planFiles, readKey } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
-import { ssiPath, SsiSchema } from "./ssi.ts";
+import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
-import { readVolumeContext, tokenFor } from "./volume_context.ts";
+import { readVolumeContext, SSI_ATTRIBUTE, tokenFor } from "./volume_context.ts";
 
 export interface VolumeManagerOptions {
   /** Node-local folder for volume metadata and the writable tmpfs behind each mount. */
@@ -271,9 +272,20 @@ export class VolumeManager {
   }
 
   async #readSsi(namespace: string, name: string) {
+    let path;
+    try {
+      path = namespacedObjectPath(
+        SSI_RESOURCE,
+        { field: "volume context csi.storage.k8s.io/pod.namespace", value: namespace },
+        { field: `volumeAttributes.${SSI_ATTRIBUTE}`, value: name },
+      );
+    } catch (e) {
+      if (e instanceof KubeNameError) throw invalid(e.message);
+      throw e;
+    }
     let raw: unknown;
     try {
-      raw = await this.o.kube.get(ssiPath(namespace, name), z.unknown());
+      raw = await this.o.kube.get(path, z.unknown());
     } catch (e) {
       if (e instanceof KubeError && e.status === 404) {
         throw new CsiError(status.NOT_FOUND, `SecretsStoreImport ${namespace}/${name} not found`);

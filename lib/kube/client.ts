@@ -3,6 +3,7 @@
  * one executable that is copied into every Pod, and about 0.8 s to start-up. */
 import type { z } from "zod";
 import { describeIssues } from "../config/connection.ts";
+import type { ApiPath } from "./api_path.ts";
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -65,8 +66,8 @@ export class KubeClient {
     this.#http = Deno.createHttpClient({ caCerts: o.caCert ? [o.caCert] : undefined });
   }
 
-  /** GETs `path` and validates it with `schema`. */
-  async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+  /** GETs `path` (built by api_path.ts, never by hand) and validates it with `schema`. */
+  async get<T>(path: ApiPath, schema: z.ZodType<T>): Promise<T> {
     const token = this.o.tokenFile
       ? (await Deno.readTextFile(this.o.tokenFile)).trim()
       : this.o.token;

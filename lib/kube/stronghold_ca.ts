@@ -2,13 +2,17 @@
  * DiscoverLocalStronghold: Secret d8-stronghold/stronghold-tls, key ca.crt. */
 import { z } from "zod";
 import { LOCAL_STRONGHOLD } from "../config/connection.ts";
+import { namespacedObjectPath, SECRETS } from "./api_path.ts";
 import type { KubeClient } from "./client.ts";
 
 /** Reads the CA; the error says which Secret is needed and why. */
 export async function readStrongholdCa(kube: KubeClient): Promise<string> {
   const { namespace, name, key } = LOCAL_STRONGHOLD.caSecret;
   const secret = await kube.get(
-    `/api/v1/namespaces/${namespace}/secrets/${name}`,
+    namespacedObjectPath(SECRETS, { field: "Stronghold CA namespace", value: namespace }, {
+      field: "Stronghold CA Secret",
+      value: name,
+    }),
     z.object({ data: z.record(z.string(), z.string()) }),
   ).catch((e) => {
     throw new Error(

@@ -1,6 +1,7 @@
 /** Entrypoints of images for containers without a command: credentials from the Pod's
  * imagePullSecrets and its ServiceAccount's, then the registry (through a cache). */
 import { z } from "zod";
+import { namespacedObjectPath, SECRETS, SERVICE_ACCOUNTS } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Pod } from "../kube/pod.ts";
 import type { Logger } from "../log/logger.ts";
@@ -139,7 +140,10 @@ async function pullSecrets(
   const sa = pod.spec.serviceAccountName || "default";
   try {
     const account = await kube.get(
-      `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}`,
+      namespacedObjectPath(SERVICE_ACCOUNTS, { field: "namespace", value: namespace }, {
+        field: "spec.serviceAccountName",
+        value: sa,
+      }),
       ServiceAccountSchema,
     );
     for (const s of account.imagePullSecrets ?? []) {
@@ -153,7 +157,11 @@ async function pullSecrets(
   const secrets: PullSecret[] = [];
   for (const name of names) {
     try {
-      secrets.push(await kube.get(`/api/v1/namespaces/${namespace}/secrets/${name}`, SecretSchema));
+      const path = namespacedObjectPath(SECRETS, { field: "namespace", value: namespace }, {
+        field: "spec.imagePullSecrets[].name",
+        value: name,
+      });
+      secrets.push(await kube.get(path, SecretSchema));
     } catch (e) {
       logger.warn("pull secret not used", { namespace, secret: name, error: (e as Error).message });
     }
