@@ -2,7 +2,7 @@
  * outside (a Pod spec, a volume context, settings), so each is checked against the rule the
  * API server applies to that kind of name and percent-encoded as a path segment; a name
  * like `../../other-ns/secrets/x` or `a?x=1` is refused here, naming its field, before any
- * request is made. No other file builds an API path (tests/api_path_users_test.ts). */
+ * request is made. No other file builds an API path (api_path_users_test.ts). */
 
 /** A path made here; KubeClient accepts nothing else. */
 export type ApiPath = string & { readonly __apiPath: unique symbol };
@@ -15,7 +15,12 @@ export class KubeNameError extends TypeError {
   }
 }
 
+// The API server's own rules (k8s.io/apimachinery/pkg/util/validation): IsDNS1123Label for
+// namespaces, IsDNS1123Subdomain for object names. The subdomain rule limits only the whole
+// name (253), not each dot-separated label: a stricter check here would refuse Secrets that
+// exist. Both are compiled once; an admission runs them for each name it will read.
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** A DNS-1123 label (namespaces): at most 63 of a-z, 0-9 and "-", alphanumeric at both ends. */
 export function checkNamespace(field: string, value: string): string {
@@ -30,9 +35,9 @@ export function checkNamespace(field: string, value: string): string {
 }
 
 /** A DNS-1123 subdomain (Secrets, ServiceAccounts, custom resources): at most 253
- * characters, dot-separated labels. */
+ * characters of a-z, 0-9, "-" and ".", each dot-separated part alphanumeric at both ends. */
 export function checkObjectName(field: string, value: string): string {
-  if (value.length > 253 || !value.split(".").every((l) => l.length <= 63 && LABEL.test(l))) {
+  if (value.length > 253 || !SUBDOMAIN.test(value)) {
     throw new KubeNameError(
       field,
       value,
@@ -78,6 +83,6 @@ function segment(s: string): string {
 }
 
 /** A value as it is shown in an error: JSON-quoted (control characters visible) and cut. */
-function quote(v: string): string {
+export function quote(v: string): string {
   return JSON.stringify(v.length > 300 ? v.slice(0, 300) + "…" : v);
 }
