@@ -80,7 +80,7 @@ Deno.test("the compiled webhook serves admissions from two threads sharing the p
       `connection: {url: '${env.bao.address}'}`,
       "injector: {image: 'registry.local/secrets-store:test'}",
     ].join("\n"),
-    kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+    kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.webhookToken },
     workers: 2,
   });
   try {

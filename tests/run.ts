@@ -27,7 +27,15 @@ try {
       rootToken: bao.rootToken,
       auditLog: bao.auditLog,
     },
-    kube: { url: kube.url, caCert: kube.caCert, caFile: kube.caFile, adminToken: kube.adminToken },
+    kube: {
+      url: kube.url,
+      caCert: kube.caCert,
+      caFile: kube.caFile,
+      adminToken: kube.adminToken,
+      webhookToken: kube.webhookToken,
+      csiToken: kube.csiToken,
+      auditLog: kube.auditLog,
+    },
   };
   await Deno.writeTextFile(`${dir}/env.json`, JSON.stringify(env));
   const junit = `${dir}/junit.xml`;

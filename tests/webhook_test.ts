@@ -11,9 +11,14 @@ import {
 } from "./harness/webhook.ts";
 import { waitUntil } from "./harness/process.ts";
 import { type Registry, startRegistry } from "./harness/registry.ts";
+import { WEBHOOK_USER } from "./harness/kube.ts";
+import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
 
 const env = testEnv();
 const NS = "webhook-test";
+/** Another tenant: its pull secret can read the private registry, so a name that escaped the
+ * Pod's namespace into it would show (the webhook's user may read every namespace). */
+const OTHER_NS = "webhook-test-other";
 const LABEL = "secrets-store-webhook-test";
 const A = "secrets-store.deckhouse.io/";
 const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
@@ -48,7 +53,7 @@ function setUp(): Promise<WebhookServer> {
         "  caCert: |",
         ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
       ].join("\n"),
-      kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+      kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.webhookToken },
       // Two serving threads (--workers): every test here goes through both.
       workers: 2,
     });
@@ -65,6 +70,22 @@ function setUp(): Promise<WebhookServer> {
     });
     await env.kube.api("POST", `/api/v1/namespaces/${NS}/serviceaccounts`, {
       metadata: { name: "puller" },
+      imagePullSecrets: [{ name: "regcred" }],
+    });
+    await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: OTHER_NS } });
+    for (const ns of [NS, OTHER_NS]) {
+      await env.kube.api("POST", `/api/v1/namespaces/${ns}/secrets`, {
+        metadata: { name: ns === NS ? "regcred-audit" : "regcred" },
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": btoa(JSON.stringify({ auths })) },
+      });
+    }
+    await env.kube.api("POST", `/api/v1/namespaces/${OTHER_NS}/serviceaccounts`, {
+      metadata: { name: "puller" },
+      imagePullSecrets: [{ name: "regcred" }],
+    });
+    await env.kube.api("POST", `/api/v1/namespaces/${NS}/serviceaccounts`, {
+      metadata: { name: "puller-audit" },
       imagePullSecrets: [{ name: "regcred" }],
     });
     await registerWebhook(env.kube, w, LABEL);
@@ -311,12 +332,110 @@ Deno.test("without a pull secret the Pod is denied, naming container, image, rea
   assert(!denied!.includes(registry.user.password));
 });
 
+/** Creates a Pod whose container needs its image's entrypoint (so the webhook must read pull
+ * secrets), and returns what the API answered and what the webhook asked the API server
+ * meanwhile, from the audit log. */
+async function podWithLookup(extra: Record<string, unknown>, namespace?: string) {
+  await setUp();
+  const mark = await auditMark(env.kube.auditLog);
+  const containers = [{ name: "web", image: `${registry.host}/team/app:1.0` }];
+  const res = namespace
+    ? await env.kube.api<{ message?: string; code?: number }>(
+      "POST",
+      `/api/v1/namespaces/${NS}/pods`,
+      {
+        metadata: { name: `p${++n}`, namespace, annotations: { [A + "role"]: "myapp-role" } },
+        spec: { containers, ...extra },
+      },
+      [400, 403, 500],
+    )
+    : await createPod(containers, undefined, extra).then((r) => ({
+      message: r.denied,
+      code: r.denied ? 400 : undefined,
+    }));
+  const asked = await requestsSince(mark, WEBHOOK_USER);
+  return {
+    ...res,
+    asked: describeRequests(asked),
+    outside: asked.filter((r) => r.namespace !== NS),
+  };
+}
+
+Deno.test("a valid pull secret is read from the Pod's namespace, and the audit log shows exactly those reads", async () => {
+  const { message, asked, outside } = await podWithLookup({
+    serviceAccountName: "puller-audit",
+    imagePullSecrets: [{ name: "regcred-audit" }],
+  });
+  assertEquals(message, undefined);
+  assertEquals(asked, [
+    `get ${NS}/serviceaccounts/puller-audit (/api/v1/namespaces/${NS}/serviceaccounts/puller-audit)`,
+    `get ${NS}/secrets/regcred-audit (/api/v1/namespaces/${NS}/secrets/regcred-audit)`,
+    `get ${NS}/secrets/regcred (/api/v1/namespaces/${NS}/secrets/regcred)`,
+  ]);
+  assertEquals(outside, []);
+});
+
+/** Names that, put into a path unchecked, read another namespace's object or another object
+ * than the one named. Each is refused at admission with its field, before any request. */
+const HOSTILE_NAMES: Array<[string, Record<string, unknown>, string, string]> = [
+  ...[
+    `../../${OTHER_NS}/secrets/regcred`,
+    "%2e%2e/%2e%2e/" + OTHER_NS + "/secrets/regcred",
+    "regcred?x=1",
+    "regcred#frag",
+    "regcred/",
+    "%2e%2e",
+    "..",
+    "Regcred",
+    "regcred\u0000",
+  ].map((name): [string, Record<string, unknown>, string, string] => [
+    `imagePullSecrets name ${JSON.stringify(name)}`,
+    { imagePullSecrets: [{ name: "regcred-audit" }, { name }] },
+    "spec.imagePullSecrets[1].name",
+    name,
+  ]),
+  ...[
+    `../../${OTHER_NS}/serviceaccounts/puller`,
+    "../../kube-system/serviceaccounts/default",
+    "puller?x=1",
+    "puller#frag",
+    "puller/",
+    "%2e%2e",
+  ].map((name): [string, Record<string, unknown>, string, string] => [
+    `serviceAccountName ${JSON.stringify(name)}`,
+    { serviceAccountName: name, imagePullSecrets: [{ name: "regcred-audit" }] },
+    "spec.serviceAccountName",
+    name,
+  ]),
+];
+
+for (const [what, extra, field, value] of HOSTILE_NAMES) {
+  Deno.test(`a Pod with ${what} is denied naming the field, and the webhook makes no request`, async () => {
+    const { message, code, asked } = await podWithLookup(extra);
+    assertEquals(code, 400, message);
+    assertStringIncludes(message!, "denied the request");
+    assertStringIncludes(message!, `${field}: ${JSON.stringify(value)} is not a valid object name`);
+    assertEquals(asked, []);
+  });
+}
+
+Deno.test("a Pod claiming another namespace in metadata is refused by the API server, and the webhook makes no request", async () => {
+  const { message, code, asked } = await podWithLookup(
+    { imagePullSecrets: [{ name: "regcred" }] },
+    OTHER_NS,
+  );
+  assertEquals(code, 400, message);
+  assertStringIncludes(message!, "does not match the namespace");
+  assertEquals(asked, []);
+});
+
 Deno.test("stop the webhook", async () => {
   if (webhook) {
     await env.kube.api(
       "DELETE",
       `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
     );
+    await env.kube.api("DELETE", `/api/v1/namespaces/${OTHER_NS}`);
     await (await webhook).stop();
     await registry.stop();
   }

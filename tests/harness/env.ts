@@ -1,5 +1,6 @@
 /** The servers of one test run, started once by tests/run.ts and shared by every test file
  * through a JSON file named in SECRETS_STORE_TEST_ENV. */
+import type { Kube } from "./kube.ts";
 import { type KubeApi, kubeApi } from "./kube_api.ts";
 import { baoApi } from "./store_setup.ts";
 
@@ -7,7 +8,10 @@ export const ENV_VAR = "SECRETS_STORE_TEST_ENV";
 
 export interface TestEnvFile {
   bao: { address: string; caCert: string; caFile: string; rootToken: string; auditLog: string };
-  kube: { url: string; caCert: string; caFile: string; adminToken: string };
+  kube: Pick<
+    Kube,
+    "url" | "caCert" | "caFile" | "adminToken" | "webhookToken" | "csiToken" | "auditLog"
+  >;
   /** Scratch directory of this run, removed at the end. */
   dir: string;
 }

@@ -11,9 +11,29 @@ export interface Kube extends KubeApi {
   caFile: string;
   /** Static token in group system:masters, for the tests and OpenBao's TokenReview calls. */
   adminToken: string;
+  /** Static tokens of the product's serving roles (users WEBHOOK_USER and CSI_USER, also in
+   * system:masters, so an escape would succeed), so the audit log tells their requests from
+   * the tests' own. */
+  webhookToken: string;
+  csiToken: string;
+  /** The API server's audit log: one JSON line per request stage (kube_audit.ts reads it). */
+  auditLog: string;
   logFiles: string[];
   stop(): Promise<void>;
 }
+
+export const WEBHOOK_USER = "secrets-store-webhook";
+export const CSI_USER = "secrets-store-csi";
+
+/** Every request at level Metadata (who, verb, path, object, status; no bodies, so no
+ * secret reaches the file), including the RequestReceived stage: it is written before the
+ * request is served (the log backend blocks by default), so once a component has its
+ * answer, its request is in the file. */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Metadata
+`;
 
 /** Starts etcd and kube-apiserver under `dir`; resolves when /readyz answers 200. */
 export async function startKube(dir: string): Promise<Kube> {
@@ -24,7 +44,19 @@ export async function startKube(dir: string): Promise<Kube> {
   await runOk("openssl", ["genrsa", "-out", `${pki}/sa.key`, "2048"]);
   await runOk("openssl", ["rsa", "-in", `${pki}/sa.key`, "-pubout", "-out", `${pki}/sa.pub`]);
   const adminToken = "admin-" + crypto.randomUUID();
-  await Deno.writeTextFile(`${pki}/tokens.csv`, `${adminToken},admin,admin,"system:masters"\n`);
+  const webhookToken = "webhook-" + crypto.randomUUID();
+  const csiToken = "csi-" + crypto.randomUUID();
+  await Deno.writeTextFile(
+    `${pki}/tokens.csv`,
+    [
+      `${adminToken},admin,admin,"system:masters"`,
+      `${webhookToken},${WEBHOOK_USER},${WEBHOOK_USER},"system:masters"`,
+      `${csiToken},${CSI_USER},${CSI_USER},"system:masters"`,
+      "",
+    ].join("\n"),
+  );
+  await Deno.writeTextFile(`${pki}/audit-policy.yaml`, AUDIT_POLICY);
+  const auditLog = `${dir}/kube-audit.log`;
 
   const [etcdPort, peerPort, kubePort] = [freePort(), freePort(), freePort()];
   const servers: Server[] = [];
@@ -61,6 +93,10 @@ export async function startKube(dir: string): Promise<Kube> {
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
       "--disable-admission-plugins=ServiceAccount",
+      `--audit-policy-file=${pki}/audit-policy.yaml`,
+      `--audit-log-path=${auditLog}`,
+      "--audit-log-format=json",
+      "--audit-log-mode=blocking",
       "--v=1",
     ]);
     servers.push(apiserver);
@@ -79,6 +115,9 @@ export async function startKube(dir: string): Promise<Kube> {
       caCert,
       caFile: ca.certFile,
       adminToken,
+      webhookToken,
+      csiToken,
+      auditLog,
       ...client,
       logFiles: [etcd.logFile, apiserver.logFile],
       async stop() {

@@ -20,7 +20,9 @@ export interface StartWebhook {
   dir: string;
   /** The settings file's YAML text. */
   settings: string;
-  kube: { url: string; caFile: string; adminToken: string };
+  /** The API server, and the token the webhook calls it with (env.kube.webhookToken: its
+   * own user, so the audit log shows what it asked). */
+  kube: { url: string; caFile: string; token: string };
   /** The compiled executable to run instead of `deno run main.ts`. */
   binary?: string;
   /** Serving threads (--workers); 1 when not given. */
@@ -34,7 +36,7 @@ export async function startWebhook(o: StartWebhook): Promise<WebhookServer> {
   const ca = await makeCa(dir, "webhook-ca");
   const leaf = await makeLeaf(dir, "webhook", ca, ["IP:127.0.0.1"]);
   await Deno.writeTextFile(`${dir}/settings.yaml`, o.settings);
-  await Deno.writeTextFile(`${dir}/kube-token`, o.kube.adminToken);
+  await Deno.writeTextFile(`${dir}/kube-token`, o.kube.token);
   const port = freePort();
   const [exe, ...start] = o.binary
     ? [o.binary]
