@@ -40,7 +40,7 @@ const w = await startWebhook({
     "  caCert: |",
     ...registry.caCert.trim().split("\n").map((l) => `    ${l}`),
   ].join("\n"),
-  kube: { url: kube.url, caFile: kube.caFile, adminToken: kube.adminToken },
+  kube: { url: kube.url, caFile: kube.caFile, token: kube.webhookToken },
   workers,
   binary,
 });
