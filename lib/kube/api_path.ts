@@ -22,9 +22,19 @@ export class KubeNameError extends TypeError {
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** True for a DNS-1123 label; lets a hot path check without building a field name. */
+export function isNamespace(value: string): boolean {
+  return value.length <= 63 && LABEL.test(value);
+}
+
+/** True for a DNS-1123 subdomain. */
+export function isObjectName(value: string): boolean {
+  return value.length <= 253 && SUBDOMAIN.test(value);
+}
+
 /** A DNS-1123 label (namespaces): at most 63 of a-z, 0-9 and "-", alphanumeric at both ends. */
 export function checkNamespace(field: string, value: string): string {
-  if (value.length > 63 || !LABEL.test(value)) {
+  if (!isNamespace(value)) {
     throw new KubeNameError(
       field,
       value,
@@ -37,7 +47,7 @@ export function checkNamespace(field: string, value: string): string {
 /** A DNS-1123 subdomain (Secrets, ServiceAccounts, custom resources): at most 253
  * characters of a-z, 0-9, "-" and ".", each dot-separated part alphanumeric at both ends. */
 export function checkObjectName(field: string, value: string): string {
-  if (value.length > 253 || !SUBDOMAIN.test(value)) {
+  if (!isObjectName(value)) {
     throw new KubeNameError(
       field,
       value,

@@ -6,6 +6,7 @@ import type { StoreDefaults } from "../config/connection.ts";
 import { describeIssues } from "../config/connection.ts";
 import type { Logger } from "../log/logger.ts";
 import { base64Utf8 } from "../sys/base64.ts";
+import { KubeNameError } from "../kube/api_path.ts";
 import { type Pod, PodSchema } from "../kube/pod.ts";
 import {
   AnnotationError,
@@ -18,6 +19,7 @@ import type { WebhookMetrics } from "./metrics.ts";
 import { type ImageCommand, imagesNeeded, isMutated, mutatePod, MutationError } from "./mutate.ts";
 import type { Answer } from "./http1.ts";
 import { podPatch } from "./patch.ts";
+import { checkPodNames, NamespaceMismatchError } from "./pod_names.ts";
 
 /** Kubernetes objects stay below 1.5 MiB; a review holds at most two of them. The server
  * refuses larger bodies with 413 before reading them. */
@@ -37,7 +39,8 @@ const Review = z.object({
 
 /** Finds ENTRYPOINT/CMD for the images of containers without a command, at once when all
  * are cached; fails with an ImageResolveError whose message says which container and image,
- * why, and what to do. */
+ * why, and what to do. `namespace` and the Pod's ServiceAccount and pull secret names were
+ * checked by checkPodNames(). */
 export type ImageResolver = (
   pod: Pod,
   namespace: string,
@@ -151,9 +154,12 @@ function decide(
   const pod = parsed.data;
   if (isMutated(pod)) return { allowed: true };
   try {
+    // Before any API call: every name that goes into a path, and the namespace from the API
+    // server rather than from the Pod.
+    const namespace = checkPodNames(r.namespace, pod);
     const options = readPodOptions(pod.metadata.annotations ?? {});
     const wanted = imagesNeeded(pod, options);
-    const images = wanted.length ? deps.resolveImages(pod, r.namespace ?? "", wanted) : new Map();
+    const images = wanted.length ? deps.resolveImages(pod, namespace, wanted) : new Map();
     if (!(images instanceof Promise)) return mutation(pod, options, images, deps);
     return images.then((found) => mutation(pod, options, found, deps)).catch(refusal);
   } catch (e) {
@@ -183,7 +189,9 @@ function mutation(
 /** A user's mistake denies the Pod with its message; anything else is a bug and goes on up. */
 function refusal(e: unknown): Decision {
   if (
-    e instanceof AnnotationError || e instanceof MutationError || e instanceof ImageResolveError
+    e instanceof AnnotationError || e instanceof MutationError ||
+    e instanceof ImageResolveError || e instanceof KubeNameError ||
+    e instanceof NamespaceMismatchError
   ) {
     return deny(`secrets-store: ${e.message}`);
   }

@@ -162,3 +162,109 @@ Deno.test("an unexpected failure denies with code 500 and is counted as an error
   assertEquals([r.json.response.allowed, r.json.response.status.code], [false, 500]);
   assert(d.metrics.render().includes('secrets_store_webhook_admissions_total{outcome="error"} 1'));
 });
+
+/** A resolver that records the namespace it was asked for, and fails the test if it was
+ * asked when it should not have been. */
+function recordingDeps() {
+  const asked: string[] = [];
+  const d = deps({
+    resolveImages: (_pod, ns, wanted) => {
+      asked.push(ns);
+      return new Map(wanted.map((w) => [w.image, { entrypoint: ["/entry"], cmd: ["serve"] }]));
+    },
+  });
+  return { d, asked };
+}
+
+const needsLookup = (spec: Record<string, unknown>, metadata: Record<string, unknown> = {}) => {
+  const pod = annotated([{ name: "app", image: "registry.example.com/app:1" }]);
+  return { metadata: { ...pod.metadata, ...metadata }, spec: { ...pod.spec, ...spec } };
+};
+
+const BAD_NAMES: Array<[Record<string, unknown>, string, string]> = [
+  [
+    { imagePullSecrets: [{ name: "regcred" }, { name: "../../x" }] },
+    "spec.imagePullSecrets[1].name",
+    "../../x",
+  ],
+  [{ imagePullSecrets: [{ name: "regcred?x=1" }] }, "spec.imagePullSecrets[0].name", "regcred?x=1"],
+  [{ imagePullSecrets: [{ name: "%2e%2e" }] }, "spec.imagePullSecrets[0].name", "%2e%2e"],
+  [
+    { serviceAccountName: "../../kube-system/serviceaccounts/default" },
+    "spec.serviceAccountName",
+    "../../kube-system/serviceaccounts/default",
+  ],
+  [{ serviceAccountName: "sa#frag" }, "spec.serviceAccountName", "sa#frag"],
+];
+
+for (const [spec, field, value] of BAD_NAMES) {
+  Deno.test(`a Pod with ${field} ${JSON.stringify(value)} is denied naming it, before any lookup`, async () => {
+    const { d, asked } = recordingDeps();
+    const res = (await post(review(needsLookup(spec)), d)).json.response;
+    assertEquals([res.allowed, res.status.code], [false, 400]);
+    assertStringIncludes(
+      res.status.message,
+      `secrets-store: ${field}: ${JSON.stringify(value)} is not a valid object name`,
+    );
+    assertEquals(asked, []);
+  });
+}
+
+Deno.test("a Pod with a bad name but a command everywhere is denied too", async () => {
+  const pod = annotated([{ name: "app", image: "alpine", command: ["true"] }]);
+  const res = (await post(
+    review({ ...pod, spec: { ...pod.spec, imagePullSecrets: [{ name: "a/b" }] } }),
+  )).json.response;
+  assertEquals(res.allowed, false);
+  assertStringIncludes(res.status.message, 'spec.imagePullSecrets[0].name: "a/b"');
+});
+
+Deno.test("a Pod without the role annotation is allowed untouched whatever its names", async () => {
+  const { d, asked } = recordingDeps();
+  const pod = {
+    metadata: { name: "p" },
+    spec: {
+      containers: [{ name: "app", image: "x" }],
+      serviceAccountName: "../../x",
+      imagePullSecrets: [{ name: "a?b" }],
+    },
+  };
+  const res = (await post(review(pod), d)).json.response;
+  assertEquals([res.allowed, res.patch, res.status], [true, undefined, undefined]);
+  assertEquals(asked, []);
+});
+
+Deno.test("lookups use request.namespace, and an empty pull secret name or ServiceAccount is no error", async () => {
+  const { d, asked } = recordingDeps();
+  const res = (await post(
+    review(needsLookup(
+      { serviceAccountName: "", imagePullSecrets: [{ name: "" }, {}, { name: "a.b-c" }] },
+      { namespace: "myapp-namespace" },
+    )),
+    d,
+  )).json.response;
+  assertEquals(res.allowed, true);
+  assertEquals(asked, ["myapp-namespace"]);
+});
+
+Deno.test("a Pod whose metadata.namespace differs from request.namespace is denied naming both", async () => {
+  const { d, asked } = recordingDeps();
+  const res = (await post(review(needsLookup({}, { namespace: "other-ns" })), d)).json.response;
+  assertEquals([res.allowed, res.status.code], [false, 400]);
+  assertStringIncludes(res.status.message, 'metadata.namespace "other-ns"');
+  assertStringIncludes(res.status.message, 'request.namespace "myapp-namespace"');
+  assertEquals(asked, []);
+});
+
+Deno.test("a review without a valid request.namespace denies an annotated Pod, never a 500", async () => {
+  for (const namespace of [undefined, "", "../x", "A"]) {
+    const { d, asked } = recordingDeps();
+    const res = (await post(review(needsLookup({}), { namespace }), d)).json.response;
+    assertEquals([res.allowed, res.status.code], [false, 400]);
+    assertStringIncludes(
+      res.status.message,
+      `request.namespace: ${JSON.stringify(namespace ?? "")} is not a valid namespace name`,
+    );
+    assertEquals(asked, []);
+  }
+});

@@ -127,28 +127,31 @@ interface PullSecretsEntry {
 }
 
 /** The Pod's pull secrets, then its ServiceAccount's, as the kubelet would use them. A
- * missing one is skipped (the kubelet skips it too); a refused read is logged. */
+ * missing one is skipped (the kubelet skips it too); a refused read is logged. The Pod's
+ * names were checked at admission; the ServiceAccount's come from the API server and are
+ * checked here, by the path builder. */
 async function pullSecrets(
   kube: KubeClient,
   namespace: string,
   pod: Pod,
   logger: Logger,
 ): Promise<PullSecret[]> {
-  const names = (pod.spec.imagePullSecrets ?? []).map((s) => s.name).filter((n): n is string =>
-    !!n
-  );
+  const ns = { field: "request.namespace", value: namespace };
+  const names: Array<{ field: string; value: string }> = [];
+  (pod.spec.imagePullSecrets ?? []).forEach((s, i) => {
+    if (s.name) names.push({ field: `spec.imagePullSecrets[${i}].name`, value: s.name });
+  });
   const sa = pod.spec.serviceAccountName || "default";
   try {
     const account = await kube.get(
-      namespacedObjectPath(SERVICE_ACCOUNTS, { field: "namespace", value: namespace }, {
-        field: "spec.serviceAccountName",
-        value: sa,
-      }),
+      namespacedObjectPath(SERVICE_ACCOUNTS, ns, { field: "spec.serviceAccountName", value: sa }),
       ServiceAccountSchema,
     );
-    for (const s of account.imagePullSecrets ?? []) {
-      if (s.name && !names.includes(s.name)) names.push(s.name);
-    }
+    (account.imagePullSecrets ?? []).forEach((s, i) => {
+      if (s.name && !names.some((n) => n.value === s.name)) {
+        names.push({ field: `ServiceAccount ${sa} imagePullSecrets[${i}].name`, value: s.name });
+      }
+    });
   } catch (e) {
     if (!(e instanceof KubeError && e.status === 404)) {
       logger.warn("cannot read ServiceAccount", { namespace, sa, error: (e as Error).message });
@@ -157,13 +160,13 @@ async function pullSecrets(
   const secrets: PullSecret[] = [];
   for (const name of names) {
     try {
-      const path = namespacedObjectPath(SECRETS, { field: "namespace", value: namespace }, {
-        field: "spec.imagePullSecrets[].name",
-        value: name,
-      });
-      secrets.push(await kube.get(path, SecretSchema));
+      secrets.push(await kube.get(namespacedObjectPath(SECRETS, ns, name), SecretSchema));
     } catch (e) {
-      logger.warn("pull secret not used", { namespace, secret: name, error: (e as Error).message });
+      logger.warn("pull secret not used", {
+        namespace,
+        secret: name.value,
+        error: (e as Error).message,
+      });
     }
   }
   return secrets;
