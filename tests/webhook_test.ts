@@ -88,6 +88,12 @@ function setUp(): Promise<WebhookServer> {
       metadata: { name: "puller-audit" },
       imagePullSecrets: [{ name: "regcred" }],
     });
+    // The API server does not check the names a ServiceAccount lists, so whoever may edit
+    // ServiceAccounts in a namespace can write this one.
+    await env.kube.api("POST", `/api/v1/namespaces/${NS}/serviceaccounts`, {
+      metadata: { name: "puller-hostile" },
+      imagePullSecrets: [{ name: `../../${OTHER_NS}/secrets/regcred` }, { name: "regcred?x=1" }],
+    });
     await registerWebhook(env.kube, w, LABEL);
     return w;
   })();
@@ -415,6 +421,22 @@ for (const [what, extra, field, value] of HOSTILE_NAMES) {
     assertEquals(asked, []);
   });
 }
+
+Deno.test("a ServiceAccount listing hostile pull secret names gets them skipped, and nothing outside the namespace is read", async () => {
+  const w = await setUp();
+  const { code, message, asked, outside } = await podWithLookup({
+    serviceAccountName: "puller-hostile",
+  });
+  assertEquals(outside, []);
+  assertEquals(asked, [
+    `get ${NS}/serviceaccounts/puller-hostile (/api/v1/namespaces/${NS}/serviceaccounts/puller-hostile)`,
+  ]);
+  // No credential was left, so the private image cannot be read.
+  assertEquals(code, 400, message);
+  assertStringIncludes(message!, "unauthorized");
+  const log = await Deno.readTextFile(w.logFile);
+  assertStringIncludes(log, "ServiceAccount puller-hostile imagePullSecrets[0].name");
+});
 
 Deno.test("a Pod claiming another namespace in metadata is refused by the API server, and the webhook makes no request", async () => {
   const { message, code, asked } = await podWithLookup(
