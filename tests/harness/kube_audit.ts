@@ -55,14 +55,13 @@ export async function requestsSince(
   user?: string,
 ): Promise<AuditedRequest[]> {
   const file = await Deno.open(mark.file);
-  let text: string;
   try {
     await file.seek(mark.offset, Deno.SeekMode.Start);
-    text = await new Response(file.readable).text();
   } catch (e) {
     file.close();
     throw e;
   }
+  const text = await new Response(file.readable).text(); // reading to the end closes it
   const byId = new Map<string, AuditedRequest>();
   // The last line may still be being written: only whole lines are read.
   for (const line of text.slice(0, text.lastIndexOf("\n") + 1).split("\n")) {
