@@ -80,15 +80,8 @@ export class StorePool {
     const e = this.#entry(identity);
     const held: Held = { jwt, expiresAt, proven: false };
     const known = [...e.tokens.values()].flat().some((t) => t.jwt === jwt && t.proven);
-    if (!known) {
-      await e.login?.catch(() => {});
-      const login = this.#loginWith(e, [held], signal);
-      e.login = login.finally(() => {
-        if (e.login === login) e.login = undefined;
-      });
-      e.login.catch(() => {}); // the caller below hears of a failure; readers waiting do too
-      await login;
-    }
+    // Not shared with readers waiting for a login: its failure is this volume's alone.
+    if (!known) await this.#loginWith(e, [held], signal);
     held.proven = true;
     this.#hold(e, volumeId, held);
   }
@@ -189,18 +182,18 @@ export class StorePool {
   async #ensureLogin(e: Entry, signal?: AbortSignal): Promise<void> {
     if (Date.now() < e.expiresAt - (this.o.renewBeforeMs ?? 60_000)) return;
     // Concurrent reads of one identity share one login: no login storms.
-    if (!e.login) {
-      const now = Date.now();
-      const seen = new Set<string>();
-      const candidates = [...e.tokens.values()].flat()
-        .filter((t) => t.expiresAt > now && !seen.has(t.jwt) && seen.add(t.jwt))
-        .sort((a, b) => b.expiresAt - a.expiresAt);
-      const login = this.#loginWith(e, candidates, signal);
-      e.login = login.finally(() => {
-        if (e.login === login) e.login = undefined;
-      });
-    }
-    await e.login;
+    if (e.login) return await e.login;
+    const now = Date.now();
+    const seen = new Set<string>();
+    const candidates = [...e.tokens.values()].flat()
+      .filter((t) => t.expiresAt > now && !seen.has(t.jwt) && seen.add(t.jwt))
+      .sort((a, b) => b.expiresAt - a.expiresAt);
+    // Cleared when it settles, so a failed login is tried again next time.
+    const p: Promise<void> = this.#loginWith(e, candidates, signal).finally(() => {
+      if (e.login === p) e.login = undefined;
+    });
+    e.login = p;
+    await p;
   }
 
   /** Logs in with the first of `candidates` the store accepts; a refused token is dropped
