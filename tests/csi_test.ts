@@ -19,7 +19,9 @@ import { registrationService } from "../lib/csi/proto.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { watchFile } from "./harness/inotify.ts";
-import { isMountPoint } from "../lib/csi/mount.ts";
+import { bindReadOnly, isMountPoint, mountTmpfs } from "../lib/csi/mount.ts";
+import { saveState } from "../lib/csi/state.ts";
+import { SsiSpec } from "../lib/csi/ssi.ts";
 
 const env = testEnv();
 const NS = GUIDE.namespace;
@@ -351,31 +353,68 @@ Deno.test("a store outage during rotation keeps the last good files; rotation re
   await unpublish(volumeId, dir);
 });
 
-Deno.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes", async () => {
+Deno.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes, for a volume of the previous version too", async () => {
   const c = await setUp();
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: "before-restart" } });
   const { volumeId, target, pod } = await publish("rotate-ssi");
   c.client.close();
   await c.driver.stop();
   assertEquals(await Deno.readTextFile(`${target}/token`), "before-restart"); // no driver, still readable
+  // A volume as the previous version left it: its folder named by replacing characters.
+  const old = await newPod();
+  const oldId = `csi:${old.pod.uid}`;
+  const oldDir = `${DIR}/state/mounts/csi_${old.pod.uid}`;
+  const oldTarget = targetOf(old.pod);
+  await Deno.mkdir(oldDir, { recursive: true });
+  mountTmpfs(oldDir, { sizeBytes: 1 << 20 });
+  await Deno.writeTextFile(`${oldDir}/token`, "before-restart", { mode: 0o444 });
+  await Deno.mkdir(oldTarget, { recursive: true });
+  bindReadOnly(oldDir, oldTarget);
+  await saveState(`${DIR}/state/volumes`, {
+    volumeId: oldId,
+    targetPath: oldTarget,
+    sourceDir: oldDir,
+    pod: old.pod,
+    ssiName: "rotate-ssi",
+    spec: SsiSpec.parse({
+      type: "CSI",
+      role: "csi-test-role",
+      files: [{ name: "token", source: { path: "demo-kv/data/csi-rotate", key: "TOKEN" } }],
+    }),
+  });
   const driver = await startCsi(DRIVER_OPTS());
   const client = csiClient(driver.socket);
   ctx = Promise.resolve({ driver, client });
   assert(isMountPoint(target));
-  await client.call("Node", "NodePublishVolume", {
-    volumeId,
-    targetPath: target,
-    volumeCapability: CAPABILITY,
-    readonly: true,
-    volumeContext: kubeletContext("rotate-ssi", pod, { "": await podToken(env.kube, pod) }),
-  });
+  for (
+    const [id, path, p, jwt] of [[volumeId, target, pod, undefined], [
+      oldId,
+      oldTarget,
+      old.pod,
+      old.jwt,
+    ]] as const
+  ) {
+    await client.call("Node", "NodePublishVolume", {
+      volumeId: id,
+      targetPath: path,
+      volumeCapability: CAPABILITY,
+      readonly: true,
+      volumeContext: kubeletContext("rotate-ssi", p, { "": jwt ?? await podToken(env.kube, p) }),
+    });
+  }
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: "after-restart" } });
-  await waitUntil(
-    "rotation after restart",
-    async () => (await Deno.readTextFile(`${target}/token`)) === "after-restart",
-    15_000,
-  );
+  for (const t of [target, oldTarget]) {
+    await waitUntil(
+      `rotation after restart at ${t}`,
+      async () => (await Deno.readTextFile(`${t}/token`)) === "after-restart",
+      15_000,
+    );
+  }
+  assertEquals(await Deno.readTextFile(`${oldDir}/token`), "after-restart"); // still its folder
   await unpublish(volumeId, target);
+  await unpublish(oldId, oldTarget);
+  assert(!isMountPoint(oldTarget) && !isMountPoint(oldDir));
+  assertEquals(await Deno.stat(oldDir).then(() => "exists", () => "gone"), "gone");
 });
 
 Deno.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
@@ -791,6 +830,14 @@ Deno.test("attack: unpublish acts only on the volume recorded for that id and ta
   });
   assertRefused(e, 9, [target, second]);
   assert(!isMountPoint(second));
+  // Another id at this volume's target: refused, and the live volume stays as it was.
+  const over = await publishAs({
+    volumeId: `csi-over-${pod.uid}`,
+    targetPath: target,
+    volumeContext: kubeletContext("keytab-ssi", pod, { "": await podToken(env.kube, pod) }),
+  });
+  assertRefused(over, 9, ["already mounted", target]);
+  assertEquals([...Deno.readDirSync(target)].map((f) => f.name), ["db-password"]);
   // The same id and target again is the kubelet republishing: fine.
   assertEquals(
     await publishAs({

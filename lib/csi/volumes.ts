@@ -62,6 +62,8 @@ export class VolumeManager {
   readonly #volumes = new Map<string, VolumeState>();
   readonly #busy = new Map<string, Promise<unknown>>();
   readonly #writers = new Map<string, RotationWriter>();
+  /** Identities of publishes under way, by volume id: their logins are not forgotten yet. */
+  readonly #pending = new Map<string, string>();
 
   constructor(readonly o: VolumeManagerOptions) {}
 
@@ -106,7 +108,10 @@ export class VolumeManager {
   #forget(volumeId: string): void {
     this.o.pool.forget(volumeId);
     this.o.pool.retain(
-      new Set([...this.#volumes.values()].map((s) => identityKey(this.#identity(s)))),
+      new Set([
+        ...[...this.#volumes.values()].map((s) => identityKey(this.#identity(s))),
+        ...this.#pending.values(),
+      ]),
     );
   }
 
@@ -231,6 +236,7 @@ export class VolumeManager {
       }
       return;
     }
+    if (isMountPoint(target)) throw mountedElse(req.targetPath); // before reading anything
     if (!tokens.size) {
       throw invalid(
         "volume context has no csi.storage.k8s.io/serviceAccount.tokens: the CSIDriver object must set tokenRequests",
@@ -239,9 +245,11 @@ export class VolumeManager {
     try {
       await this.#publishNew(req, vr.ssiName, tokens, target, known?.sourceDir);
     } catch (e) {
+      this.#pending.delete(req.volumeId);
       if (!this.#volumes.has(req.volumeId)) this.#forget(req.volumeId);
       throw e;
     }
+    this.#pending.delete(req.volumeId);
   }
 
   async #publishNew(
@@ -276,6 +284,7 @@ export class VolumeManager {
     };
     const where = `SecretsStoreImport ${state.pod.namespace}/${ssiName}`;
     const identity = this.#identity(state);
+    this.#pending.set(req.volumeId, identityKey(identity));
     try {
       await this.o.pool.admit(identity, req.volumeId, token.jwt, token.claims.expiresAt);
     } catch (e) {
@@ -334,13 +343,7 @@ export class VolumeManager {
       await Deno.mkdir(target, { recursive: true });
       // Again right before the mount: a symlink put in the way since the first check.
       recheckTarget(this.o.kubeletDir, target, s.targetPath);
-      if (isMountPoint(target)) {
-        // Not this volume's (that case republishes above): another volume, or a stranger.
-        throw new CsiError(
-          status.FAILED_PRECONDITION,
-          `something else is already mounted at ${s.targetPath}`,
-        );
-      }
+      if (isMountPoint(target)) throw mountedElse(s.targetPath);
       bindReadOnly(s.sourceDir, target); // undoes itself when it fails
     } catch (e) {
       unmount(s.sourceDir);
@@ -434,6 +437,12 @@ export class VolumeManager {
     }).catch(() => {});
     return run;
   }
+}
+
+/** A target with a mount that is not this volume's (that case republishes): another
+ * volume's, or a stranger's; mounting over it would hide it and unpublish would take it. */
+function mountedElse(target: string): CsiError {
+  return new CsiError(status.FAILED_PRECONDITION, `something else is already mounted at ${target}`);
 }
 
 /** A republish names the Pod the volume was published for, or it is someone else's call. */
