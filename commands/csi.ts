@@ -16,6 +16,11 @@ export function csiCommand(): Command {
       "node-local folder for volume metadata and mounts",
       "/var/lib/secrets-store-csi",
     )
+    .option(
+      "--kubelet-dir <dir>",
+      "the kubelet's root folder; every target path must lie in a Pod's folder under it",
+      "/var/lib/kubelet",
+    )
     .option("--config <file>", "installation connection settings (YAML)")
     .option(
       "--rotation-interval <duration>",

@@ -209,3 +209,22 @@ Deno.test("the rendered settings are what webhook serve and csi serve accept, CA
     }
   }
 });
+
+Deno.test("csi.kubeletDir sets the driver's --kubelet-dir, its state folder and its mount of the kubelet folder", async () => {
+  const r = await template("--set", "csi.kubeletDir=/data/kubelet");
+  assertEquals(r.code, 0, r.stderr);
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o);
+  const spec = objects.find((x) => x.kind === "DaemonSet").spec.template.spec;
+  const args: string[] = spec.containers[0].args;
+  assert(args.includes("--kubelet-dir=/data/kubelet"), args.join(" "));
+  assert(
+    args.includes("--state-dir=/data/kubelet/plugins/secrets-store.csi.deckhouse.io/state"),
+    args.join(" "),
+  );
+  const volume = spec.volumes.find((v: { name: string }) => v.name === "kubelet-dir");
+  assertEquals(volume.hostPath.path, "/data/kubelet");
+  const mount = spec.containers[0].volumeMounts.find((m: { name: string }) =>
+    m.name === "kubelet-dir"
+  );
+  assertEquals([mount.mountPath, mount.mountPropagation], ["/data/kubelet", "Bidirectional"]);
+});

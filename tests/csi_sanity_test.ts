@@ -11,13 +11,15 @@ const env = testEnv();
 
 Deno.test("csi-sanity passes against csi serve", async () => {
   const dir = `${env.dir}/csi-sanity`;
+  // csi-sanity's mount and staging folders play the kubelet's: its targets lie under them.
+  await Deno.mkdir(`${dir}/sanity`, { recursive: true });
   const driver = await startCsi({
     dir,
+    kubeletDir: `${dir}/sanity`,
     kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
     settings: `connectionConfiguration: Manual\nconnection: {url: "${env.bao.address}"}\n`,
   });
   try {
-    await Deno.mkdir(`${dir}/sanity`, { recursive: true });
     const out = await new Deno.Command(peerBinary("csi-sanity"), {
       args: [
         `--csi.endpoint=unix://${driver.socket}`,

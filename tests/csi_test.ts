@@ -3,20 +3,25 @@
  * TokenRequest) and real tmpfs and bind mounts. */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./harness/assert.ts";
 import {
+  createPod,
   type CsiClient,
   csiClient,
   type CsiDriver,
   kubeletContext,
+  podToken,
   startCsi,
+  type TestPod,
 } from "./harness/csi.ts";
 import { testEnv } from "./harness/env.ts";
 import * as grpc from "@grpc/grpc-js";
 import { freePort, ROOT, waitUntil } from "./harness/process.ts";
 import { registrationService } from "../lib/csi/proto.ts";
-import { GUIDE } from "./harness/store_setup.ts";
+import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { watchFile } from "./harness/inotify.ts";
-import { isMountPoint } from "../lib/csi/mount.ts";
+import { bindReadOnly, isMountPoint, mountTmpfs } from "../lib/csi/mount.ts";
+import { saveState } from "../lib/csi/state.ts";
+import { SsiSpec } from "../lib/csi/ssi.ts";
 
 const env = testEnv();
 const NS = GUIDE.namespace;
@@ -149,21 +154,35 @@ function csiSettings(address: string): string {
 }
 
 let n = 0;
+/** A new Pod of the guide's ServiceAccount, through the API server, and a token bound to it. */
+async function newPod(
+  namespace = NS,
+  serviceAccount: string = GUIDE.serviceAccount,
+): Promise<{ pod: TestPod; jwt: string }> {
+  const pod = await createPod(env.kube, namespace, `myapp3-${++n}`, serviceAccount);
+  return { pod, jwt: await podToken(env.kube, pod) };
+}
+
+/** Where the kubelet asks a CSI driver to mount an inline volume of `pod`. */
+function targetOf(pod: TestPod, volume = "secrets"): string {
+  return `${DIR}/pods/${pod.uid}/volumes/kubernetes.io~csi/${volume}/mount`;
+}
+
+const CAPABILITY = { mount: {}, accessMode: { mode: "SINGLE_NODE_READER_ONLY" } };
+
 /** NodePublishVolume as the kubelet sends it for a new Pod; returns the target path. */
 async function publish(
   ssiName: string,
   c?: CsiClient,
-): Promise<{ volumeId: string; target: string; pod: Record<string, string> }> {
+): Promise<{ volumeId: string; target: string; pod: TestPod }> {
   const { client } = await setUp();
-  const uid = `pod-uid-${++n}`;
-  const pod = { namespace: NS, name: `myapp3-${n}`, uid, serviceAccount: GUIDE.serviceAccount };
-  const target = `${DIR}/pods/${uid}/volumes/kubernetes.io~csi/secrets/mount`;
-  const volumeId = `csi-${uid}`;
-  const jwt = await env.kube.tokenFor(NS, GUIDE.serviceAccount);
+  const { pod, jwt } = await newPod();
+  const target = targetOf(pod);
+  const volumeId = `csi-${pod.uid}`;
   await (c ?? client).call("Node", "NodePublishVolume", {
     volumeId,
     targetPath: target,
-    volumeCapability: { mount: {}, accessMode: { mode: "SINGLE_NODE_READER_ONLY" } },
+    volumeCapability: CAPABILITY,
     readonly: true,
     volumeContext: kubeletContext(ssiName, pod, { "": jwt }),
   });
@@ -236,13 +255,13 @@ Deno.test("the CRD refuses file names like .. and a/b", async () => {
 Deno.test("publish is idempotent and unpublish removes everything", async () => {
   const { client } = await setUp();
   const first = await publish("myapp-ssi");
-  const jwt = await env.kube.tokenFor(NS, GUIDE.serviceAccount);
+  const jwt = await podToken(env.kube, first.pod);
   await client.call("Node", "NodePublishVolume", {
     volumeId: first.volumeId,
     targetPath: first.target,
-    volumeCapability: { mount: {}, accessMode: { mode: "SINGLE_NODE_READER_ONLY" } },
+    volumeCapability: CAPABILITY,
     readonly: true,
-    volumeContext: kubeletContext("myapp-ssi", first.pod as never, { "": jwt }),
+    volumeContext: kubeletContext("myapp-ssi", first.pod, { "": jwt }),
   });
   assertEquals(await Deno.readTextFile(`${first.target}/db-password`), "secret-password");
   await unpublish(first.volumeId, first.target);
@@ -334,33 +353,68 @@ Deno.test("a store outage during rotation keeps the last good files; rotation re
   await unpublish(volumeId, dir);
 });
 
-Deno.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes", async () => {
+Deno.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes, for a volume of the previous version too", async () => {
   const c = await setUp();
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: "before-restart" } });
   const { volumeId, target, pod } = await publish("rotate-ssi");
   c.client.close();
   await c.driver.stop();
   assertEquals(await Deno.readTextFile(`${target}/token`), "before-restart"); // no driver, still readable
+  // A volume as the previous version left it: its folder named by replacing characters.
+  const old = await newPod();
+  const oldId = `csi:${old.pod.uid}`;
+  const oldDir = `${DIR}/state/mounts/csi_${old.pod.uid}`;
+  const oldTarget = targetOf(old.pod);
+  await Deno.mkdir(oldDir, { recursive: true });
+  mountTmpfs(oldDir, { sizeBytes: 1 << 20 });
+  await Deno.writeTextFile(`${oldDir}/token`, "before-restart", { mode: 0o444 });
+  await Deno.mkdir(oldTarget, { recursive: true });
+  bindReadOnly(oldDir, oldTarget);
+  await saveState(`${DIR}/state/volumes`, {
+    volumeId: oldId,
+    targetPath: oldTarget,
+    sourceDir: oldDir,
+    pod: old.pod,
+    ssiName: "rotate-ssi",
+    spec: SsiSpec.parse({
+      type: "CSI",
+      role: "csi-test-role",
+      files: [{ name: "token", source: { path: "demo-kv/data/csi-rotate", key: "TOKEN" } }],
+    }),
+  });
   const driver = await startCsi(DRIVER_OPTS());
   const client = csiClient(driver.socket);
   ctx = Promise.resolve({ driver, client });
   assert(isMountPoint(target));
-  await client.call("Node", "NodePublishVolume", {
-    volumeId,
-    targetPath: target,
-    volumeCapability: { mount: {}, accessMode: { mode: "SINGLE_NODE_READER_ONLY" } },
-    readonly: true,
-    volumeContext: kubeletContext("rotate-ssi", pod as never, {
-      "": await env.kube.tokenFor(NS, GUIDE.serviceAccount),
-    }),
-  });
+  for (
+    const [id, path, p, jwt] of [[volumeId, target, pod, undefined], [
+      oldId,
+      oldTarget,
+      old.pod,
+      old.jwt,
+    ]] as const
+  ) {
+    await client.call("Node", "NodePublishVolume", {
+      volumeId: id,
+      targetPath: path,
+      volumeCapability: CAPABILITY,
+      readonly: true,
+      volumeContext: kubeletContext("rotate-ssi", p, { "": jwt ?? await podToken(env.kube, p) }),
+    });
+  }
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: "after-restart" } });
-  await waitUntil(
-    "rotation after restart",
-    async () => (await Deno.readTextFile(`${target}/token`)) === "after-restart",
-    15_000,
-  );
+  for (const t of [target, oldTarget]) {
+    await waitUntil(
+      `rotation after restart at ${t}`,
+      async () => (await Deno.readTextFile(`${t}/token`)) === "after-restart",
+      15_000,
+    );
+  }
+  assertEquals(await Deno.readTextFile(`${oldDir}/token`), "after-restart"); // still its folder
   await unpublish(volumeId, target);
+  await unpublish(oldId, oldTarget);
+  assert(!isMountPoint(oldTarget) && !isMountPoint(oldDir));
+  assertEquals(await Deno.stat(oldDir).then(() => "exists", () => "gone"), "gone");
 });
 
 Deno.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
@@ -410,8 +464,399 @@ Deno.test("the driver registers itself with the kubelet and answers its liveness
   }
 });
 
+// ---- Attacks: what a hostile socket client (or a confused kubelet) sends ----
+
+const NS_B = "csi-tenant-b";
+const B_AUTH = "csi-b-kube";
+const B_SECRET = "demo-kv/data/csi-b-secret";
+/** What the attacks aim at: B's other secret, readable by B's role, never read by B's volume. */
+const B_TARGET = "demo-kv/data/csi-b-target";
+const A_ROTATE = "demo-kv/data/csi-a-rotate";
+
+type GrpcFailure = Error & { code: number; details: string };
+
+/** NodePublishVolume with any arguments; resolves to the gRPC failure, or undefined. */
+async function publishAs(
+  req: { volumeId: string; targetPath: string; volumeContext: Record<string, string> },
+): Promise<GrpcFailure | undefined> {
+  const { client } = await setUp();
+  return await client.call("Node", "NodePublishVolume", {
+    ...req,
+    volumeCapability: CAPABILITY,
+    readonly: true,
+  }).then(() => undefined, (e) => e as GrpcFailure);
+}
+
+/** Asserts a refusal: its gRPC code and the words naming the field; never the token. */
+function assertRefused(
+  e: GrpcFailure | undefined,
+  code: number,
+  parts: string[],
+  tokens: string[] = [],
+) {
+  assert(e, `accepted, expected code ${code} with ${parts.join(", ")}`);
+  assertEquals(e.code, code, e.details);
+  for (const p of parts) assertStringIncludes(e.details, p);
+  for (const t of tokens) {
+    for (const piece of t.split(".")) {
+      if (piece.length > 8) assert(!e.details.includes(piece), "the token is in the error");
+    }
+  }
+}
+
+/** Every request the store saw since line `from` of its audit log: operation, path, role. */
+async function storeRequests(from = 0) {
+  const lines = (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n");
+  return {
+    end: lines.length,
+    requests: lines.slice(from).map((l) => JSON.parse(l))
+      .filter((e) => e.type === "request")
+      .map((e) => ({
+        op: `${e.request.operation} ${e.request.path}` as string,
+        role: e.request.data?.role as string | undefined,
+      })),
+  };
+}
+
+/** The mounts under the test's kubelet folder, from the kernel's own table. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  return (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+    .map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir)).sort();
+}
+
+/** Every name in `dir`, recursively. */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of Deno.readDirSync(d)) {
+      out.push(`${d}/${e.name}`);
+      if (e.isDirectory) walk(`${d}/${e.name}`);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** A JWT with `exp` moved to the past: what an expired token looks like to the driver. */
+function expired(jwt: string): string {
+  const [h, p, sig] = jwt.split(".");
+  const claims = JSON.parse(atob(p!.replace(/-/g, "+").replace(/_/g, "/")));
+  claims.exp = Math.floor(Date.now() / 1000) - 60;
+  const body = btoa(JSON.stringify(claims)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+  return `${h}.${body}.${sig}`;
+}
+
+let tenants: Promise<{ podB: TestPod; jwtB: string }> | undefined;
+
+/** Namespace B with its own ServiceAccount, auth mount, role, secret and SecretsStoreImport;
+ * and in A (the guide's namespace) a role whose logins last 5 s, so every sweep logs in again
+ * with whatever token the driver holds for A. */
+function setUpTenants() {
+  return tenants ??= (async () => {
+    await setUp();
+    await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: NS_B } });
+    await env.kube.api("POST", `/api/v1/namespaces/${NS_B}/serviceaccounts`, {
+      metadata: { name: "b-sa" },
+    });
+    await enableKubeAuth(env.bao, env.kube, B_AUTH);
+    await env.bao.api("PUT", "sys/policies/acl/csi-b", {
+      policy:
+        `path "${B_SECRET}" { capabilities = ["read"] }\npath "${B_TARGET}" { capabilities = ["read"] }\n`,
+    });
+    await env.bao.api("PUT", `auth/${B_AUTH}/role/b-role`, {
+      bound_service_account_names: "b-sa",
+      bound_service_account_namespaces: NS_B,
+      policies: "csi-b",
+      ttl: "10m",
+    });
+    await env.bao.api("PUT", B_SECRET, { data: { K: "b-tenant-value" } });
+    await env.bao.api("PUT", B_TARGET, { data: { K: "b-target-value" } });
+    for (const [name, path] of [["b-ssi", B_SECRET], ["b-target-ssi", B_TARGET]]) {
+      await env.kube.api(
+        "POST",
+        `/apis/deckhouse.io/v1alpha1/namespaces/${NS_B}/secretsstoreimports`,
+        {
+          ...ssi(name!, [{ name: "k", source: { path, key: "K" } }], {
+            role: "b-role",
+            authPath: B_AUTH,
+          }),
+          metadata: { name, namespace: NS_B },
+        },
+      );
+    }
+    await env.bao.api("PUT", "sys/policies/acl/csi-a", {
+      policy: `path "${A_ROTATE}" { capabilities = ["read"] }\n`,
+    });
+    await env.bao.api("PUT", "auth/kubernetes_local/role/csi-a-role", {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: NS,
+      policies: "csi-a",
+      ttl: "5s",
+    });
+    await env.bao.api("PUT", A_ROTATE, { data: { K: "a-first" } });
+    await createSsi(
+      ssi("a-rotate-ssi", [{ name: "k", source: { path: A_ROTATE, key: "K" } }], {
+        role: "csi-a-role",
+      }),
+    );
+    await createSsi(
+      ssi("a-aud-ssi", [{ name: "k", source: { path: A_ROTATE, key: "K" } }], {
+        role: "csi-a-role",
+        audience: "csi-aud",
+      }),
+    );
+    // B's own volume, published as the kubelet would: B's login is now cached in the driver.
+    const podB = await createPod(env.kube, NS_B, "b-app", "b-sa");
+    const jwtB = await podToken(env.kube, podB);
+    const e = await publishAs({
+      volumeId: `csi-${podB.uid}`,
+      targetPath: targetOf(podB),
+      volumeContext: kubeletContext("b-ssi", podB, { "": jwtB }),
+    });
+    assertEquals(e?.details, undefined);
+    assertEquals(await Deno.readTextFile(`${targetOf(podB)}/k`), "b-tenant-value");
+    return { podB, jwtB };
+  })();
+}
+
+Deno.test("attack: a volume context naming namespace B with a token that is not B's is refused; B is never asked for and A keeps rotating", async () => {
+  const { podB, jwtB } = await setUpTenants();
+  const { pod: podA, jwt: jwtA } = await newPod();
+  const targetA = targetOf(podA);
+  const volA = `csi-${podA.uid}`;
+  assertEquals(
+    await publishAs({
+      volumeId: volA,
+      targetPath: targetA,
+      volumeContext: kubeletContext("a-rotate-ssi", podA, { "": jwtA }),
+    }),
+    undefined,
+  );
+  assertEquals(await Deno.readTextFile(`${targetA}/k`), "a-first");
+  const { pod: podA2, jwt: jwtA2 } = await newPod();
+  const { pod: podAud } = await newPod();
+  const otherAudience = await podToken(env.kube, podAud, ["other-aud"]);
+  const { end: mark } = await storeRequests();
+  const before = await mountsUnder(DIR);
+
+  // Pretending to be B's Pod, in B's folder, with A's token, no JWT, an expired B token.
+  const asB = (token: string) =>
+    publishAs({
+      volumeId: `csi-attack-${++n}`,
+      targetPath: targetOf(podB, `attack-${n}`),
+      volumeContext: kubeletContext("b-target-ssi", podB, { "": token }),
+    });
+  assertRefused(await asB(jwtA), 7, ["csi.storage.k8s.io/pod.namespace", NS_B, NS], [jwtA]);
+  assertRefused(await asB("not-a-jwt"), 3, ["csi.storage.k8s.io/serviceAccount.tokens", "JWT"]);
+  assertRefused(await asB(expired(jwtB)), 7, ["expired"], [jwtB]);
+  // A token of the right namespace and ServiceAccount, bound to another Pod.
+  const a2AsA = await publishAs({
+    volumeId: `csi-attack-${++n}`,
+    targetPath: targetOf(podA, "attack"),
+    volumeContext: kubeletContext("a-rotate-ssi", podA, { "": jwtA2 }),
+  });
+  assertRefused(a2AsA, 7, ["csi.storage.k8s.io/pod."], [jwtA2]);
+  // A new volume of A's identity with a token that is not one must not replace A's token.
+  assertRefused(
+    await publishAs({
+      volumeId: `csi-attack-${++n}`,
+      targetPath: targetOf(podA2),
+      volumeContext: kubeletContext("a-rotate-ssi", podA2, { "": "not-a-jwt" }),
+    }),
+    3,
+    ["JWT"],
+  );
+  // Nor a republish of A's volume with B's token, A2's token or an expired one of its own.
+  for (
+    const [token, part] of [[jwtB, "pod.namespace"], [jwtA2, "pod."], [expired(jwtA), "expired"]]
+  ) {
+    assertRefused(
+      await publishAs({
+        volumeId: volA,
+        targetPath: targetA,
+        volumeContext: kubeletContext("a-rotate-ssi", podA, { "": token! }),
+      }),
+      7,
+      [part!],
+      [token!],
+    );
+  }
+  // A token for another audience than the SecretsStoreImport asks for.
+  assertRefused(
+    await publishAs({
+      volumeId: `csi-attack-${++n}`,
+      targetPath: targetOf(podAud),
+      volumeContext: kubeletContext("a-aud-ssi", podAud, { "csi-aud": otherAudience }),
+    }),
+    7,
+    ['audience "csi-aud"'],
+    [otherAudience],
+  );
+
+  assertEquals(await mountsUnder(DIR), before, "an attack mounted something");
+  // A keeps rotating: its logins (5 s) are renewed with A's own token.
+  await env.bao.api("PUT", A_ROTATE, { data: { K: "a-second" } });
+  await waitUntil(
+    "A's rotation",
+    async () => (await Deno.readTextFile(`${targetA}/k`)) === "a-second",
+    20_000,
+  );
+  const { requests } = await storeRequests(mark);
+  // The audit log shows request fields HMAC'd; the store hashes the role name the same way.
+  const hashed = await env.bao.api("POST", "sys/audit-hash/test", { input: "b-role" });
+  const bRole = [
+    "b-role",
+    (hashed.hash ?? (hashed.data as { hash?: string } | undefined)?.hash) as string,
+  ];
+  // B's own volume rotates meanwhile, reading B_SECRET with its cached login; nothing else.
+  const toB = requests.filter((r) =>
+    r.op.includes(B_TARGET) || r.op.includes(`auth/${B_AUTH}/`) || bRole.includes(r.role!)
+  );
+  assertEquals(toB, [], "B's path or role was asked for");
+  assert(requests.some((r) => r.op === `read ${A_ROTATE}`));
+  assertEquals(await Deno.readTextFile(`${targetOf(podB)}/k`), "b-tenant-value");
+  await unpublish(volA, targetA);
+});
+
+Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID_ARGUMENT naming volumeAttributes.secretsStoreImport", async () => {
+  await setUpTenants();
+  const { end: mark } = await storeRequests();
+  for (
+    const name of [`../../${NS_B}/secretsstoreimports/b-ssi`, "a-ssi?x=1", "a-ssi#frag", "a-ssi/"]
+  ) {
+    const { pod, jwt } = await newPod();
+    const e = await publishAs({
+      volumeId: `csi-${pod.uid}`,
+      targetPath: targetOf(pod),
+      volumeContext: kubeletContext(name, pod, { "": jwt }),
+    });
+    assertRefused(e, 3, ["volumeAttributes.secretsStoreImport"], [jwt]);
+    assert(!isMountPoint(targetOf(pod)), name);
+  }
+  assertEquals((await storeRequests(mark)).requests, []);
+});
+
+Deno.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 129 bytes are refused and the state folder is untouched", async () => {
+  await setUp();
+  const one = await newPod();
+  const two = await newPod();
+  const ids = [`x:${n}`, `x_${n}`];
+  assertEquals(
+    await publishAs({
+      volumeId: ids[0]!,
+      targetPath: targetOf(one.pod),
+      volumeContext: kubeletContext("myapp-ssi", one.pod, { "": one.jwt }),
+    }),
+    undefined,
+  );
+  assertEquals(
+    await publishAs({
+      volumeId: ids[1]!,
+      targetPath: targetOf(two.pod),
+      volumeContext: kubeletContext("keytab-ssi", two.pod, { "": two.jwt }),
+    }),
+    undefined,
+  );
+  assertEquals([...Deno.readDirSync(targetOf(one.pod))].map((e) => e.name), ["db-password"]);
+  assertEquals([...Deno.readDirSync(targetOf(two.pod))].map((e) => e.name), ["keytab"]);
+  await unpublish(ids[0]!, targetOf(one.pod));
+  assertEquals(await Deno.readFile(`${targetOf(two.pod)}/keytab`), KEYTAB);
+  await unpublish(ids[1]!, targetOf(two.pod));
+
+  const state = tree(`${DIR}/state`);
+  const mounts = await mountsUnder(DIR);
+  for (
+    const [id, part] of [["..", "volume_id"], ["", "volume_id"], ["v".repeat(129), "128 bytes"]]
+  ) {
+    const { pod, jwt } = await newPod();
+    const e = await publishAs({
+      volumeId: id!,
+      targetPath: targetOf(pod),
+      volumeContext: kubeletContext("myapp-ssi", pod, { "": jwt }),
+    });
+    assertRefused(e, 3, [part!]);
+  }
+  assertEquals(tree(`${DIR}/state`), state);
+  assertEquals(await mountsUnder(DIR), mounts);
+});
+
+Deno.test("attack: target paths with .., outside the kubelet folder, in another Pod's folder or through a symlink are refused and nothing is mounted", async () => {
+  await setUp();
+  const outside = `${env.dir}/csi-outside`;
+  await Deno.mkdir(outside, { recursive: true });
+  const { pod: other } = await newPod();
+  const mounts = await mountsUnder(env.dir);
+  const cases: Array<[(p: TestPod) => string | Promise<string>, string]> = [
+    [(p) => `${DIR}/pods/${p.uid}/volumes/../../../state/mounts`, "target_path"],
+    [(p) => `${DIR}/pods/${p.uid}/volumes/kubernetes.io~csi/./secrets/mount`, "target_path"],
+    [(p) => `${DIR}/pods/${p.uid}//volumes/kubernetes.io~csi/secrets/mount`, "target_path"],
+    [() => `${outside}/mount`, DIR],
+    [() => "relative/mount", "absolute"],
+    [() => targetOf(other), "Pod"],
+    [async (p) => {
+      const dir = `${DIR}/pods/${p.uid}/volumes/kubernetes.io~csi`;
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.symlink(outside, `${dir}/secrets`);
+      return `${dir}/secrets/mount`;
+    }, "symlink"],
+  ];
+  for (const [target, part] of cases) {
+    const { pod, jwt } = await newPod();
+    const path = await target(pod);
+    const e = await publishAs({
+      volumeId: `csi-${pod.uid}`,
+      targetPath: path,
+      volumeContext: kubeletContext("myapp-ssi", pod, { "": jwt }),
+    });
+    assertRefused(e, 3, [part], [jwt]);
+  }
+  assertEquals(await mountsUnder(env.dir), mounts);
+  assertEquals([...Deno.readDirSync(outside)], []);
+});
+
+Deno.test("attack: unpublish acts only on the volume recorded for that id and target; a second target is refused", async () => {
+  const { volumeId, target, pod } = await publish("myapp-ssi");
+  // Unknown id, live target; known id, another target: both OK, both touch nothing.
+  await unpublish("csi-no-such-volume", target);
+  await unpublish(volumeId, `${DIR}/pods/${pod.uid}/volumes/kubernetes.io~csi/other/mount`);
+  assert(isMountPoint(target));
+  assertEquals(await Deno.readTextFile(`${target}/db-password`), "secret-password");
+  const second = `${DIR}/pods/${pod.uid}/volumes/kubernetes.io~csi/second/mount`;
+  const e = await publishAs({
+    volumeId,
+    targetPath: second,
+    volumeContext: kubeletContext("myapp-ssi", pod, { "": await podToken(env.kube, pod) }),
+  });
+  assertRefused(e, 9, [target, second]);
+  assert(!isMountPoint(second));
+  // Another id at this volume's target: refused, and the live volume stays as it was.
+  const over = await publishAs({
+    volumeId: `csi-over-${pod.uid}`,
+    targetPath: target,
+    volumeContext: kubeletContext("keytab-ssi", pod, { "": await podToken(env.kube, pod) }),
+  });
+  assertRefused(over, 9, ["already mounted", target]);
+  assertEquals([...Deno.readDirSync(target)].map((f) => f.name), ["db-password"]);
+  // The same id and target again is the kubelet republishing: fine.
+  assertEquals(
+    await publishAs({
+      volumeId,
+      targetPath: target,
+      volumeContext: kubeletContext("myapp-ssi", pod, { "": await podToken(env.kube, pod) }),
+    }),
+    undefined,
+  );
+  await unpublish(volumeId, target);
+  assert(!isMountPoint(target));
+});
+
 Deno.test("stop the CSI driver; no mount is left behind", async () => {
   if (!ctx) return;
+  if (tenants) {
+    const { podB } = await tenants;
+    await unpublish(`csi-${podB.uid}`, targetOf(podB));
+  }
   const { driver, client } = await ctx;
   client.close();
   await driver.stop();

@@ -1,6 +1,7 @@
 /** CSI Node service: each handler checks its arguments first and answers INVALID_ARGUMENT
  * early, then hands the work to the VolumeManager. */
 import { invalid } from "./errors.ts";
+import { checkVolumeId } from "./volume_id.ts";
 import type { VolumeManager } from "./volumes.ts";
 
 interface VolumeCapability {
@@ -33,13 +34,13 @@ export interface NodeHandlers {
 export function nodeService(volumes: VolumeManager, nodeId: string): NodeHandlers {
   return {
     async NodePublishVolume(req) {
-      if (!req.volumeId) throw invalid("volume_id is required");
+      checkVolumeId(req.volumeId ?? "");
       if (!req.targetPath) throw invalid("target_path is required");
       const cap = req.volumeCapability;
       if (!cap) throw invalid("volume_capability is required");
       if (cap.block || !cap.mount) throw invalid("only mount volumes are supported, not block");
       await volumes.publish({
-        volumeId: req.volumeId,
+        volumeId: req.volumeId!,
         targetPath: req.targetPath,
         volumeContext: req.volumeContext ?? {},
         mountGroup: cap.mount.volumeMountGroup || undefined,

@@ -15,12 +15,15 @@ import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
 import { serveRegistration } from "./registration.ts";
 import { StorePool } from "./store_pool.ts";
+import { kubeletDir } from "./target_path.ts";
 import { VolumeManager } from "./volumes.ts";
 
 export interface CsiFlags extends KubeFlags {
   endpoint: string;
   nodeId: string;
   stateDir: string;
+  /** The kubelet's root folder; every target path must lie in a Pod's folder under it. */
+  kubeletDir: string;
   config?: string;
   rotationInterval: string;
   rotation: boolean;
@@ -42,12 +45,16 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "csi" } });
   if (!f.nodeId) throw new TypeError("--node-id is required (the chart passes spec.nodeName)");
   const socket = f.endpoint.replace(/^unix:\/\//, "");
+  // Resolved once: where a distribution makes it a symlink, the link is the admin's, and
+  // every symlink below it is refused.
+  const kubelet = kubeletDir(f.kubeletDir);
   const settings = await readSettings(f.config);
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   const pool = new StorePool({ requestTimeoutMs: parseDuration(f.storeTimeout), logger: log });
   const volumes = new VolumeManager({
     stateDir: f.stateDir,
+    kubeletDir: kubelet,
     kube,
     defaults,
     pool,
@@ -69,6 +76,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     version: versionLine(),
     endpoint: socket,
     node: f.nodeId,
+    kubeletDir: kubelet.real,
     store: defaults.address,
     registration: registration?.path,
   });

@@ -2,6 +2,7 @@
  * it is and what it holds, never a secret value or a token. One JSON file per volume. */
 import { z } from "zod";
 import { SsiSpec } from "./ssi.ts";
+import { sha256Hex } from "./volume_id.ts";
 
 export const VolumeStateSchema = z.object({
   volumeId: z.string(),
@@ -20,12 +21,10 @@ export const VolumeStateSchema = z.object({
 
 export type VolumeState = z.infer<typeof VolumeStateSchema>;
 
-/** File name for a volume id: ids come from the kubelet and may hold any character. */
+/** File name for a volume id: ids come from the kubelet and may hold any character. Half
+ * of a SHA-256, as the first version named them, so an upgrade still finds their files. */
 async function fileFor(dir: string, volumeId: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(volumeId));
-  const hex = Array.from(new Uint8Array(hash).slice(0, 16), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-  return `${dir}/${hex}.json`;
+  return `${dir}/${(await sha256Hex(volumeId)).slice(0, 32)}.json`;
 }
 
 export async function saveState(dir: string, s: VolumeState): Promise<void> {

@@ -1,6 +1,8 @@
 /** One store login per identity (store, auth path, role, ServiceAccount), reused until its
  * token nears expiry and shared by every volume of that identity; never shared across
- * identities. The ServiceAccount JWTs come from the kubelet and stay in memory only. */
+ * identities. The ServiceAccount JWTs come from the kubelet and stay in memory only, kept
+ * per volume: a login uses the freshest unexpired one and, when the store refuses it, the
+ * next, so one volume's bad token never stops another volume of the same identity. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
 import { createTransport, type Transport } from "../vault/transport.ts";
@@ -30,10 +32,20 @@ export function identityKey(i: Identity): string {
   ]);
 }
 
+/** A ServiceAccount token of one volume. */
+interface Held {
+  jwt: string;
+  /** The token's own expiry (its `exp` claim), in ms since the epoch. */
+  expiresAt: number;
+  /** The store accepted it once. */
+  proven: boolean;
+}
+
 interface Entry {
   identity: Identity;
   client: StoreClient;
-  jwt?: string;
+  /** By volume id: the newest token the kubelet handed over, and the last proven one. */
+  tokens: Map<string, Held[]>;
   expiresAt: number;
   login?: Promise<void>;
 }
@@ -55,9 +67,45 @@ export class StorePool {
 
   constructor(readonly o: PoolOptions) {}
 
-  /** Records the freshest ServiceAccount token the kubelet handed over for `identity`. */
-  setJwt(identity: Identity, jwt: string): void {
-    this.#entry(identity).jwt = jwt;
+  /** A new volume's token: logged in with first (unless the store already accepted this very
+   * token), so a token whose claims look right but that the store refuses never rides on the
+   * login of another volume. Kept for `volumeId` only once accepted; throws StoreError. */
+  async admit(
+    identity: Identity,
+    volumeId: string,
+    jwt: string,
+    expiresAt: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const e = this.#entry(identity);
+    const held: Held = { jwt, expiresAt, proven: false };
+    const known = [...e.tokens.values()].flat().some((t) => t.jwt === jwt && t.proven);
+    // Not shared with readers waiting for a login: its failure is this volume's alone.
+    if (!known) await this.#loginWith(e, [held], signal);
+    held.proven = true;
+    this.#hold(e, volumeId, held);
+  }
+
+  /** A republished volume's fresh token: tried first at the next login; kept beside the
+   * volume's last accepted one until the store accepts it. */
+  offer(identity: Identity, volumeId: string, jwt: string, expiresAt: number): void {
+    const e = this.#entry(identity);
+    const had = e.tokens.get(volumeId)?.find((t) => t.jwt === jwt);
+    if (!had) this.#hold(e, volumeId, { jwt, expiresAt, proven: false });
+  }
+
+  /** Drops a volume's tokens (at unpublish). */
+  forget(volumeId: string): void {
+    for (const e of this.#entries.values()) e.tokens.delete(volumeId);
+  }
+
+  #hold(e: Entry, volumeId: string, held: Held): void {
+    const now = Date.now();
+    const rest = (e.tokens.get(volumeId) ?? []).filter((t) =>
+      t.jwt !== held.jwt && t.expiresAt > now
+    );
+    const lastProven = held.proven ? undefined : rest.find((t) => t.proven);
+    e.tokens.set(volumeId, lastProven ? [held, lastProven] : [held]);
   }
 
   /** Reads one secret as `identity`, logging in first only when needed. */
@@ -74,7 +122,7 @@ export class StorePool {
       return await e.client.read(path, { version, signal });
     } catch (err) {
       // A token revoked or expired early: one fresh login, then one more try.
-      if (err instanceof StoreError && err.kind === "permission_denied" && e.jwt) {
+      if (err instanceof StoreError && err.kind === "permission_denied" && e.tokens.size) {
         e.expiresAt = 0;
         await this.#ensureLogin(e, signal);
         this.stats.reads++;
@@ -116,6 +164,7 @@ export class StorePool {
           requestTimeoutMs: this.o.requestTimeoutMs,
           logger: this.o.logger,
         }),
+        tokens: new Map(),
         expiresAt: 0,
       };
       this.#entries.set(key, e);
@@ -133,23 +182,65 @@ export class StorePool {
   async #ensureLogin(e: Entry, signal?: AbortSignal): Promise<void> {
     if (Date.now() < e.expiresAt - (this.o.renewBeforeMs ?? 60_000)) return;
     // Concurrent reads of one identity share one login: no login storms.
-    e.login ??= (async () => {
-      if (!e.jwt) {
-        throw new StoreError(
-          "permission_denied",
-          "no ServiceAccount token yet: waiting for the kubelet to republish",
-          {
-            address: e.identity.address,
-            operation: "login",
-            path: `auth/${e.identity.authPath}/login`,
-          },
-        );
+    if (e.login) return await e.login;
+    const now = Date.now();
+    const seen = new Set<string>();
+    const candidates = [...e.tokens.values()].flat()
+      .filter((t) => t.expiresAt > now && !seen.has(t.jwt) && seen.add(t.jwt))
+      .sort((a, b) => b.expiresAt - a.expiresAt);
+    // Cleared when it settles, so a failed login is tried again next time.
+    const p: Promise<void> = this.#loginWith(e, candidates, signal).finally(() => {
+      if (e.login === p) e.login = undefined;
+    });
+    e.login = p;
+    await p;
+  }
+
+  /** Logs in with the first of `candidates` the store accepts; a refused token is dropped
+   * from every volume holding it, and the next is tried. A store that cannot be reached ends
+   * the attempt: another token would not help. */
+  async #loginWith(e: Entry, candidates: Held[], signal?: AbortSignal): Promise<void> {
+    const where = {
+      address: e.identity.address,
+      operation: "login" as const,
+      path: `auth/${e.identity.authPath}/login`,
+    };
+    if (!candidates.length) {
+      throw new StoreError(
+        "permission_denied",
+        "no unexpired ServiceAccount token: waiting for the kubelet to republish",
+        where,
+      );
+    }
+    let refused: unknown;
+    for (const t of candidates) {
+      try {
+        const r = await e.client.login(e.identity.authPath, e.identity.role, t.jwt, signal);
+        this.stats.logins++;
+        t.proven = true;
+        // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
+        e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreError) || !REFUSED.has(err.kind)) throw err;
+        refused = err;
+        for (const [volume, held] of e.tokens) {
+          const left = held.filter((h) => h.jwt !== t.jwt);
+          if (left.length) e.tokens.set(volume, left);
+          else e.tokens.delete(volume);
+        }
+        this.o.logger.warn("store refused a ServiceAccount token", {
+          store: e.identity.address,
+          role: e.identity.role,
+          serviceAccount:
+            `${e.identity.serviceAccount.namespace}/${e.identity.serviceAccount.name}`,
+          left: candidates.length - candidates.indexOf(t) - 1,
+        });
       }
-      const r = await e.client.login(e.identity.authPath, e.identity.role, e.jwt, signal);
-      this.stats.logins++;
-      // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
-      e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;
-    })().finally(() => (e.login = undefined));
-    await e.login;
+    }
+    throw refused;
   }
 }
+
+/** Answers that say the store will not take this token (as opposed to cannot be reached). */
+const REFUSED = new Set(["permission_denied", "bad_request"]);

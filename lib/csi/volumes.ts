@@ -15,11 +15,21 @@ import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
-import { readVolumeContext, SSI_ATTRIBUTE, tokenFor } from "./volume_context.ts";
+import { checkTarget, type KubeletDir, recheckTarget } from "./target_path.ts";
+import {
+  bindTokens,
+  type PodIdentity,
+  readVolumeContext,
+  SSI_ATTRIBUTE,
+  tokenFor,
+} from "./volume_context.ts";
+import { volumeFolder } from "./volume_id.ts";
 
 export interface VolumeManagerOptions {
   /** Node-local folder for volume metadata and the writable tmpfs behind each mount. */
   stateDir: string;
+  /** Every target path lies in a Pod's folder under it (resolved once, at start). */
+  kubeletDir: KubeletDir;
   kube: KubeClient;
   defaults: StoreDefaults;
   pool: StorePool;
@@ -52,6 +62,8 @@ export class VolumeManager {
   readonly #volumes = new Map<string, VolumeState>();
   readonly #busy = new Map<string, Promise<unknown>>();
   readonly #writers = new Map<string, RotationWriter>();
+  /** Identities of publishes under way, by volume id: their logins are not forgotten yet. */
+  readonly #pending = new Map<string, string>();
 
   constructor(readonly o: VolumeManagerOptions) {}
 
@@ -65,25 +77,42 @@ export class VolumeManager {
     return this.#serialised(req.volumeId, () => this.#publish(req));
   }
 
-  /** NodeUnpublishVolume: unmount and remove everything created; unknown volumes are fine. */
+  /** NodeUnpublishVolume: unmounts and removes what was created for this volume id at this
+   * target. An unknown id, or a known id with another target, touches nothing: the target
+   * could be another volume's (CSI wants OK for unknown volumes, so it is logged instead). */
   unpublish(volumeId: string, targetPath: string): Promise<void> {
     return this.#serialised(volumeId, async () => {
       const v = this.#volumes.get(volumeId);
+      if (!v || v.targetPath !== targetPath) {
+        this.o.logger.info("unpublish of no volume published here: nothing done", {
+          volume: volumeId,
+          target: targetPath,
+          published: v?.targetPath,
+        });
+        return;
+      }
       unmount(targetPath);
       await Deno.remove(targetPath).catch(() => {});
       this.#writers.get(volumeId)?.close();
       this.#writers.delete(volumeId);
-      if (v) {
-        unmount(v.sourceDir);
-        await Deno.remove(v.sourceDir, { recursive: true }).catch(() => {});
-        await removeState(this.#stateDir, volumeId);
-        this.#volumes.delete(volumeId);
-        this.o.pool.retain(
-          new Set([...this.#volumes.values()].map((s) => identityKey(this.#identity(s)))),
-        );
-      }
+      unmount(v.sourceDir);
+      await Deno.remove(v.sourceDir, { recursive: true }).catch(() => {});
+      await removeState(this.#stateDir, volumeId);
+      this.#volumes.delete(volumeId);
+      this.#forget(volumeId);
       this.o.logger.info("volume unpublished", { volume: volumeId });
     });
+  }
+
+  /** Drops a volume's tokens, and the logins no volume uses any more. */
+  #forget(volumeId: string): void {
+    this.o.pool.forget(volumeId);
+    this.o.pool.retain(
+      new Set([
+        ...[...this.#volumes.values()].map((s) => identityKey(this.#identity(s))),
+        ...this.#pending.values(),
+      ]),
+    );
   }
 
   /** After a restart: takes back the volumes still mounted, cleans up the rest. Their files
@@ -187,14 +216,53 @@ export class VolumeManager {
 
   async #publish(req: PublishRequest): Promise<void> {
     const vr = readVolumeContext(req.volumeContext);
+    // The token's claims are who is asking; a context that says otherwise is refused here,
+    // before anything is read in the namespace it names.
+    const tokens = bindTokens(vr);
+    const target = checkTarget(this.o.kubeletDir, vr.pod.uid, req.targetPath);
     const known = this.#volumes.get(req.volumeId);
-    if (known && known.targetPath === req.targetPath && isMountPoint(req.targetPath)) {
-      if (vr.tokens.size) {
-        this.o.pool.setJwt(this.#identity(known), tokenFor(vr.tokens, known.spec.audience));
+    if (known && known.targetPath !== req.targetPath) {
+      throw new CsiError(
+        status.FAILED_PRECONDITION,
+        `volume ${req.volumeId} is already published at ${known.targetPath}; it cannot also be published at ${req.targetPath}`,
+      );
+    }
+    if (known) samePod(req.volumeId, known.pod, vr.pod);
+    if (known && isMountPoint(req.targetPath)) {
+      // The kubelet republishing with fresh tokens: of this volume's Pod only (checked above).
+      if (tokens.size) {
+        const t = tokenFor(tokens, known.spec.audience);
+        this.o.pool.offer(this.#identity(known), req.volumeId, t.jwt, t.claims.expiresAt);
       }
       return;
     }
-    const ssi = await this.#readSsi(vr.pod.namespace, vr.ssiName);
+    if (isMountPoint(target)) throw mountedElse(req.targetPath); // before reading anything
+    if (!tokens.size) {
+      throw invalid(
+        "volume context has no csi.storage.k8s.io/serviceAccount.tokens: the CSIDriver object must set tokenRequests",
+      );
+    }
+    try {
+      await this.#publishNew(req, vr.ssiName, tokens, target, known?.sourceDir);
+    } catch (e) {
+      this.#pending.delete(req.volumeId);
+      if (!this.#volumes.has(req.volumeId)) this.#forget(req.volumeId);
+      throw e;
+    }
+    this.#pending.delete(req.volumeId);
+  }
+
+  async #publishNew(
+    req: PublishRequest,
+    ssiName: string,
+    tokens: ReturnType<typeof bindTokens>,
+    target: string,
+    sourceDir: string | undefined,
+  ): Promise<void> {
+    // Every token agrees with the context, so any one's claims name the Pod.
+    const claims = tokens.values().next().value!.claims;
+    const ssi = await this.#readSsi(claims.namespace, ssiName);
+    const token = tokenFor(tokens, ssi.spec.audience);
     const gid = req.mountGroup ? Number(req.mountGroup) : undefined;
     if (gid !== undefined && !Number.isInteger(gid)) {
       throw invalid(`volume_mount_group "${req.mountGroup}" is not a group id`);
@@ -202,14 +270,29 @@ export class VolumeManager {
     const state: VolumeState = {
       volumeId: req.volumeId,
       targetPath: req.targetPath,
-      sourceDir: `${this.o.stateDir}/mounts/${req.volumeId.replace(/[^A-Za-z0-9_.-]/g, "_")}`,
-      pod: vr.pod,
-      ssiName: vr.ssiName,
+      // A volume restored from the previous version keeps the folder it was given then.
+      sourceDir: sourceDir ?? `${this.o.stateDir}/mounts/${await volumeFolder(req.volumeId)}`,
+      pod: {
+        namespace: token.claims.namespace,
+        name: token.claims.pod.name,
+        uid: token.claims.pod.uid,
+        serviceAccount: token.claims.serviceAccount.name,
+      },
+      ssiName,
       spec: ssi.spec,
       gid,
     };
+    const where = `SecretsStoreImport ${state.pod.namespace}/${ssiName}`;
     const identity = this.#identity(state);
-    this.o.pool.setJwt(identity, tokenFor(vr.tokens, ssi.spec.audience));
+    this.#pending.set(req.volumeId, identityKey(identity));
+    try {
+      await this.o.pool.admit(identity, req.volumeId, token.jwt, token.claims.expiresAt);
+    } catch (e) {
+      throw storeFailure(
+        e as Error,
+        `${where}: login as ServiceAccount ${state.pod.namespace}/${state.pod.serviceAccount}`,
+      );
+    }
     const wanted = new Map(
       ssi.spec.files.map((f) => [
         `${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`,
@@ -220,18 +303,13 @@ export class VolumeManager {
     const secrets = new Map<string, Secret>();
     for (const f of ssi.spec.files) {
       const r = results.get(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`);
-      if (r instanceof Error) {
-        throw storeFailure(
-          r,
-          `SecretsStoreImport ${vr.pod.namespace}/${vr.ssiName}, file "${f.name}"`,
-        );
-      }
+      if (r instanceof Error) throw storeFailure(r, `${where}, file "${f.name}"`);
       secrets.set(readKey(f.source.path, f.source.version), r!);
     }
     let files;
     try {
       files = planFiles(
-        `${vr.pod.namespace}/${vr.ssiName}`,
+        `${state.pod.namespace}/${ssiName}`,
         ssi.spec.files,
         secrets,
         identity.address,
@@ -240,30 +318,37 @@ export class VolumeManager {
       if (e instanceof FilePlanError) throw new CsiError(status.FAILED_PRECONDITION, e.message);
       throw e;
     }
-    await this.#mount(state, files);
+    await this.#mount(state, files, target);
     await saveState(this.#stateDir, state);
     this.#volumes.set(req.volumeId, state);
     this.o.logger.info("volume published", {
       volume: req.volumeId,
-      pod: `${vr.pod.namespace}/${vr.pod.name}`,
-      ssi: vr.ssiName,
+      pod: `${state.pod.namespace}/${state.pod.name}`,
+      ssi: ssiName,
       files: files.length,
     });
   }
 
   /** Writes into a fresh tmpfs, then shows it read-only at the target; on any failure
    * nothing stays mounted or written. */
-  async #mount(s: VolumeState, files: Parameters<typeof writeFiles>[1]): Promise<void> {
+  async #mount(
+    s: VolumeState,
+    files: Parameters<typeof writeFiles>[1],
+    target: string,
+  ): Promise<void> {
     try {
       await Deno.mkdir(s.sourceDir, { recursive: true, mode: 0o700 });
       if (!isMountPoint(s.sourceDir)) mountTmpfs(s.sourceDir, { sizeBytes: this.o.volumeBytes });
       writeFiles(s.sourceDir, files, ownership(s.gid));
-      await Deno.mkdir(s.targetPath, { recursive: true });
-      if (!isMountPoint(s.targetPath)) bindReadOnly(s.sourceDir, s.targetPath);
+      await Deno.mkdir(target, { recursive: true });
+      // Again right before the mount: a symlink put in the way since the first check.
+      recheckTarget(this.o.kubeletDir, target, s.targetPath);
+      if (isMountPoint(target)) throw mountedElse(s.targetPath);
+      bindReadOnly(s.sourceDir, target); // undoes itself when it fails
     } catch (e) {
-      unmount(s.targetPath);
       unmount(s.sourceDir);
       await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
+      if (e instanceof CsiError) throw e;
       throw new CsiError(
         status.INTERNAL,
         `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}`,
@@ -351,6 +436,27 @@ export class VolumeManager {
       if (this.#busy.get(volumeId) === run) this.#busy.delete(volumeId);
     }).catch(() => {});
     return run;
+  }
+}
+
+/** A target with a mount that is not this volume's (that case republishes): another
+ * volume's, or a stranger's; mounting over it would hide it and unpublish would take it. */
+function mountedElse(target: string): CsiError {
+  return new CsiError(status.FAILED_PRECONDITION, `something else is already mounted at ${target}`);
+}
+
+/** A republish names the Pod the volume was published for, or it is someone else's call. */
+function samePod(volumeId: string, had: PodIdentity, now: PodIdentity): void {
+  for (const k of ["namespace", "name", "uid", "serviceAccount"] as const) {
+    if (had[k] !== now[k]) {
+      const field = k === "serviceAccount" ? "serviceAccount.name" : `pod.${k}`;
+      throw new CsiError(
+        status.PERMISSION_DENIED,
+        `volume ${volumeId} is published for Pod ${had.namespace}/${had.name}; volume context csi.storage.k8s.io/${field} ${
+          JSON.stringify(now[k])
+        } is another`,
+      );
+    }
   }
 }
 

@@ -2,6 +2,7 @@
  * and a gRPC client that calls it the way the kubelet does. */
 import * as grpc from "@grpc/grpc-js";
 import { csiPackage } from "../../lib/csi/proto.ts";
+import type { KubeApi } from "./kube_api.ts";
 import { ROOT, type Server, spawnServer, waitUntil } from "./process.ts";
 
 export interface CsiDriver {
@@ -18,6 +19,8 @@ export interface StartCsi {
   /** Connection settings YAML. */
   settings: string;
   rotationInterval?: string;
+  /** Where targets must lie (--kubelet-dir); `dir` when unset. */
+  kubeletDir?: string;
   extraArgs?: string[];
 }
 
@@ -37,6 +40,7 @@ export async function startCsi(o: StartCsi): Promise<CsiDriver> {
     `--endpoint=unix://${socket}`,
     "--node-id=test-node",
     `--state-dir=${o.dir}/state`,
+    `--kubelet-dir=${o.kubeletDir ?? o.dir}`,
     `--config=${o.dir}/settings.yaml`,
     `--rotation-interval=${o.rotationInterval ?? "2m"}`,
     `--kube-server=${o.kube.url}`,
@@ -113,4 +117,53 @@ export function kubeletContext(
       ),
     ),
   };
+}
+
+/** A Pod as the kubelet describes it in a volume context. */
+export interface TestPod {
+  namespace: string;
+  name: string;
+  uid: string;
+  serviceAccount: string;
+}
+
+/** Creates a Pod object through the API server (never scheduled: there is no kubelet), so
+ * TokenRequest can bind a token to it. */
+export async function createPod(
+  kube: KubeApi,
+  namespace: string,
+  name: string,
+  serviceAccount: string,
+): Promise<TestPod> {
+  const pod = await kube.api<{ metadata: { uid: string } }>(
+    "POST",
+    `/api/v1/namespaces/${namespace}/pods`,
+    {
+      metadata: { name },
+      spec: {
+        serviceAccountName: serviceAccount,
+        automountServiceAccountToken: false,
+        containers: [{ name: "app", image: "registry.invalid/app" }],
+      },
+    },
+  );
+  return { namespace, name, uid: pod.metadata.uid, serviceAccount };
+}
+
+/** A token bound to `pod`, as the kubelet requests it for the CSIDriver's tokenRequests. */
+export async function podToken(kube: KubeApi, pod: TestPod, audiences?: string[]): Promise<string> {
+  const res = await kube.api<{ status: { token: string } }>(
+    "POST",
+    `/api/v1/namespaces/${pod.namespace}/serviceaccounts/${pod.serviceAccount}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: {
+        expirationSeconds: 600,
+        ...(audiences ? { audiences } : {}),
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid },
+      },
+    },
+  );
+  return res.status.token;
 }
