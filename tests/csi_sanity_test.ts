@@ -16,7 +16,7 @@ Deno.test("csi-sanity passes against csi serve", async () => {
   const driver = await startCsi({
     dir,
     kubeletDir: `${dir}/sanity`,
-    kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+    kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.csiToken },
     settings: `connectionConfiguration: Manual\nconnection: {url: "${env.bao.address}"}\n`,
   });
   try {

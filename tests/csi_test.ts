@@ -13,6 +13,8 @@ import {
   type TestPod,
 } from "./harness/csi.ts";
 import { testEnv } from "./harness/env.ts";
+import { CSI_USER } from "./harness/kube.ts";
+import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
 import * as grpc from "@grpc/grpc-js";
 import { freePort, ROOT, waitUntil } from "./harness/process.ts";
 import { registrationService } from "../lib/csi/proto.ts";
@@ -35,7 +37,7 @@ interface Ctx {
 
 const DRIVER_OPTS = () => ({
   dir: DIR,
-  kube: { url: env.kube.url, caFile: env.kube.caFile, adminToken: env.kube.adminToken },
+  kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.csiToken },
   settings: csiSettings(env.bao.address),
   rotationInterval: "500ms",
 });
@@ -638,6 +640,7 @@ Deno.test("attack: a volume context naming namespace B with a token that is not 
   const { pod: podAud } = await newPod();
   const otherAudience = await podToken(env.kube, podAud, ["other-aud"]);
   const { end: mark } = await storeRequests();
+  const kubeMark = await auditMark(env.kube.auditLog);
   const before = await mountsUnder(DIR);
 
   // Pretending to be B's Pod, in B's folder, with A's token, no JWT, an expired B token.
@@ -716,12 +719,15 @@ Deno.test("attack: a volume context naming namespace B with a token that is not 
   assertEquals(toB, [], "B's path or role was asked for");
   assert(requests.some((r) => r.op === `read ${A_ROTATE}`));
   assertEquals(await Deno.readTextFile(`${targetOf(podB)}/k`), "b-tenant-value");
+  // Every refusal came before the API: the driver read no SecretsStoreImport meanwhile.
+  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
   await unpublish(volA, targetA);
 });
 
 Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID_ARGUMENT naming volumeAttributes.secretsStoreImport", async () => {
   await setUpTenants();
   const { end: mark } = await storeRequests();
+  const kubeMark = await auditMark(env.kube.auditLog);
   for (
     const name of [`../../${NS_B}/secretsstoreimports/b-ssi`, "a-ssi?x=1", "a-ssi#frag", "a-ssi/"]
   ) {
@@ -735,6 +741,20 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
     assert(!isMountPoint(targetOf(pod)), name);
   }
   assertEquals((await storeRequests(mark)).requests, []);
+  // The API server saw no request from the driver: nothing reached B's namespace.
+  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
+  // Positive control: a valid name is read from the Pod's own namespace, and only there.
+  const { pod, jwt } = await newPod();
+  const good = await publishAs({
+    volumeId: `csi-${pod.uid}`,
+    targetPath: targetOf(pod),
+    volumeContext: kubeletContext("a-rotate-ssi", pod, { "": jwt }),
+  });
+  assertEquals(good, undefined);
+  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), [
+    `get ${NS}/secretsstoreimports/a-rotate-ssi (/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/a-rotate-ssi)`,
+  ]);
+  await unpublish(`csi-${pod.uid}`, targetOf(pod));
 });
 
 Deno.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 129 bytes are refused and the state folder is untouched", async () => {

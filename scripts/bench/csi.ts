@@ -71,7 +71,7 @@ try {
   }
   const driver = await startCsi({
     dir: `${dir}/csi`,
-    kube: { url: kube.url, caFile: kube.caFile, adminToken: kube.adminToken },
+    kube: { url: kube.url, caFile: kube.caFile, token: kube.adminToken },
     settings: [
       "connectionConfiguration: Manual",
       "connection:",

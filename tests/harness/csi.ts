@@ -15,7 +15,9 @@ export interface CsiDriver {
 export interface StartCsi {
   /** Folder for the socket, state and log; reused across restarts. */
   dir: string;
-  kube: { url: string; caFile: string; adminToken: string };
+  /** `token` is the driver's own (CSI_USER in harness/kube.ts), so the audit log tells its
+   * requests apart. */
+  kube: { url: string; caFile: string; token: string };
   /** Connection settings YAML. */
   settings: string;
   rotationInterval?: string;
@@ -28,7 +30,7 @@ export interface StartCsi {
 export async function startCsi(o: StartCsi): Promise<CsiDriver> {
   await Deno.mkdir(o.dir, { recursive: true });
   await Deno.writeTextFile(`${o.dir}/settings.yaml`, o.settings);
-  await Deno.writeTextFile(`${o.dir}/kube-token`, o.kube.adminToken);
+  await Deno.writeTextFile(`${o.dir}/kube-token`, o.kube.token);
   const socket = `${o.dir}/csi.sock`;
   const server: Server = spawnServer(`csi-${Date.now()}`, o.dir, Deno.execPath(), [
     "run",
