@@ -7,6 +7,8 @@ import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/
 import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
 import { parseStoreAddress } from "../lib/vault/store_address.ts";
 import { parseStorePath } from "../lib/vault/store_path.ts";
+import { startPathProxy } from "./harness/path_proxy.ts";
+import { makeCa, makeLeaf } from "./harness/pki.ts";
 
 const env = testEnv();
 
@@ -293,5 +295,135 @@ Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () =
   } finally {
     c.close();
     await server.shutdown();
+  }
+});
+
+/** A TLS path-routing proxy in front of the real OpenBao (tests/harness/path_proxy.ts), a
+ * stand-in for an operator's ingress that publishes the store under /vault. */
+async function proxy(tls: boolean) {
+  const ca = await makeCa(env.dir, "client-proxy-ca");
+  const leaf = await makeLeaf(env.dir, "client-proxy", ca, ["IP:127.0.0.1"]);
+  const p = await startPathProxy({
+    target: env.bao.address,
+    targetCa: env.bao.caCert,
+    prefix: "/vault",
+    tls: tls ? leaf : undefined,
+  });
+  return { ...p, caCert: ca.cert };
+}
+
+Deno.test("an address with a path prefix reaches OpenBao through a path-routing proxy; without it the proxy answers 404", async () => {
+  const px = await proxy(true);
+  const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+  const through = client({
+    address: parseStoreAddress(`${px.origin}/vault/`, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+  });
+  const bare = client({
+    address: parseStoreAddress(px.origin, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+    retries: 0,
+  });
+  try {
+    await through.login(p("kubernetes_local"), GUIDE.role, jwt);
+    assertEquals((await through.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
+    assertEquals(px.seen, [
+      "POST /vault/v1/auth/kubernetes_local/login",
+      `GET /vault/v1/${GUIDE.secretPath}`,
+    ]);
+    const e = await expectKind(bare.login(p("kubernetes_local"), GUIDE.role, jwt), "not_found");
+    assertEquals(px.seen.at(-1), "POST /v1/auth/kubernetes_local/login");
+    assert(e.message.includes(px.origin), e.message);
+  } finally {
+    through.close();
+    bare.close();
+    await px.close();
+  }
+});
+
+Deno.test("a version and an encoded segment go through the prefix as a query and %XX", async () => {
+  await setUpWideRole();
+  await env.bao.api("PUT", "demo-kv/data/client@versions", { data: { K: "at-1" } });
+  await env.bao.api("PUT", "demo-kv/data/client@versions", { data: { K: "at-2" } });
+  const px = await proxy(true);
+  const c = client({
+    address: parseStoreAddress(`${px.origin}/vault`, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+  });
+  try {
+    await c.login(
+      p("kubernetes_local"),
+      wideRole,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    const s = await c.read(p("demo-kv/data/client@versions"), { version: 1 });
+    assertEquals(secretValue(s, "K", c.address), "at-1");
+    assertEquals(px.seen.at(-1), "GET /vault/v1/demo-kv/data/client%40versions?version=1");
+  } finally {
+    c.close();
+    await px.close();
+  }
+});
+
+Deno.test("plain http is refused unless allowed; allowed, it reaches the store and is logged", async () => {
+  const px = await proxy(false);
+  const address = `${px.origin}/vault`;
+  const lines: string[] = [];
+  try {
+    const e = assertThrows(
+      () => parseStoreAddress(address, { allowInsecureHttp: false }),
+      TypeError,
+    );
+    assert(e.message.includes("connection.allowInsecureHttp"), e.message);
+    const c = new StoreClient({
+      address: parseStoreAddress(address, { allowInsecureHttp: true }),
+      logger: { warn: (m) => lines.push(m), info() {}, debug() {}, error() {} },
+    });
+    try {
+      await c.login(
+        p("kubernetes_local"),
+        GUIDE.role,
+        await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+      );
+      assertEquals((await c.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
+    } finally {
+      c.close();
+    }
+    assert(lines.some((l) => l.includes("plain http")), lines.join("\n"));
+  } finally {
+    await px.close();
+  }
+});
+
+Deno.test("a redirect from the store is not followed, so the token never reaches its target", async () => {
+  // Stand-ins: OpenBao cannot be told to redirect.
+  const hits: string[] = [];
+  const target = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    hits.push(req.headers.get("x-vault-token") ?? "");
+    return Response.json({ data: { data: { K: "v" }, metadata: {} } });
+  });
+  const redirector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(null, {
+        status: 307,
+        headers: { location: `http://127.0.0.1:${target.addr.port}/v1/kv/data/x` },
+      }),
+  );
+  const c = new StoreClient({
+    address: parseStoreAddress(`http://127.0.0.1:${redirector.addr.port}`, {
+      allowInsecureHttp: true,
+    }),
+    retries: 0,
+  });
+  c.token = "a-store-token";
+  try {
+    const e = await expectKind(c.read(p("kv/data/x")), "bad_response");
+    assert(e.message.includes("not followed"), e.message);
+    assertEquals(hits, []);
+  } finally {
+    c.close();
+    await target.shutdown();
+    await redirector.shutdown();
   }
 });
