@@ -3,8 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
-import { startPathProxy } from "./harness/path_proxy.ts";
-import { makeCa, makeLeaf } from "./harness/pki.ts";
+import { proxyInFront } from "./harness/path_proxy.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
@@ -411,24 +410,19 @@ Deno.test("env-from-path path#N imports version N; without #N the latest", async
   await setUp();
   await env.bao.api("PUT", "demo-kv/data/env-versions", { data: { A: "one", B: "only-in-v1" } });
   await env.bao.api("PUT", "demo-kv/data/env-versions", { data: { A: "two" } });
-  const v1 = await inject(
-    settings({
-      SECRETS_STORE_ROLE: "inject-test-role",
-      SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/env-versions#1",
-    }),
-    ["/usr/bin/env", "-0"],
-  );
-  assertEquals(v1.code, 0, v1.stderr);
-  assertEquals(parseEnv0(v1.stdout), { PATH, A: "one", B: "only-in-v1" });
-  const latest = await inject(
-    settings({
-      SECRETS_STORE_ROLE: "inject-test-role",
-      SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/env-versions",
-    }),
-    ["/usr/bin/env", "-0"],
-  );
-  assertEquals(latest.code, 0, latest.stderr);
-  assertEquals(parseEnv0(latest.stdout), { PATH, A: "two" });
+  const cases: Array<[string, Record<string, string>]> = [
+    ["demo-kv/data/env-versions#1", { A: "one", B: "only-in-v1" }],
+    ["demo-kv/data/env-versions#2", { A: "two" }],
+    ["demo-kv/data/env-versions", { A: "two" }],
+  ];
+  for (const [entry, want] of cases) {
+    const r = await inject(
+      settings({ SECRETS_STORE_ROLE: "inject-test-role", SECRETS_STORE_ENV_FROM_PATH: entry }),
+      ["/usr/bin/env", "-0"],
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(parseEnv0(r.stdout), { PATH, ...want }, entry);
+  }
 });
 
 Deno.test("a bad env-from-path entry stops the injector naming the variable and the entry, before any request", async () => {
@@ -457,11 +451,7 @@ Deno.test("an http address is refused unless SECRETS_STORE_ALLOW_INSECURE_HTTP i
   await setUp();
   // A plain-http path-routing proxy in front of OpenBao (tests/harness/path_proxy.ts), a
   // stand-in for a test installation's plain-http endpoint.
-  const px = await startPathProxy({
-    target: env.bao.address,
-    targetCa: env.bao.caCert,
-    prefix: "/vault",
-  });
+  const px = await proxyInFront(env.bao, env.dir, "inject-http-proxy", false);
   try {
     const vars = {
       ...settings({ SECRETS_STORE_ADDR: `${px.origin}/vault` }),
@@ -490,18 +480,11 @@ Deno.test("an http address is refused unless SECRETS_STORE_ALLOW_INSECURE_HTTP i
 Deno.test("an address with a path prefix reaches the store through a path-routing TLS proxy", async () => {
   await setUp();
   // The proxy is a stand-in for an operator's ingress that publishes the store under /vault.
-  const ca = await makeCa(env.dir, "inject-proxy-ca");
-  const leaf = await makeLeaf(env.dir, "inject-proxy", ca, ["IP:127.0.0.1"]);
-  const px = await startPathProxy({
-    target: env.bao.address,
-    targetCa: env.bao.caCert,
-    prefix: "/vault",
-    tls: leaf,
-  });
+  const px = await proxyInFront(env.bao, env.dir, "inject-proxy", true);
   try {
     const run = (addr: string) =>
       inject({
-        ...settings({ SECRETS_STORE_ADDR: addr, SECRETS_STORE_CA_FILE: ca.certFile }),
+        ...settings({ SECRETS_STORE_ADDR: addr, SECRETS_STORE_CA_FILE: px.caFile! }),
         P: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
       }, ["/usr/bin/env", "-0"]);
     const r = await run(`${px.origin}/vault`);

@@ -7,8 +7,7 @@ import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/
 import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
 import { parseStoreAddress } from "../lib/vault/store_address.ts";
 import { parseStorePath } from "../lib/vault/store_path.ts";
-import { startPathProxy } from "./harness/path_proxy.ts";
-import { makeCa, makeLeaf } from "./harness/pki.ts";
+import { proxyInFront } from "./harness/path_proxy.ts";
 
 const env = testEnv();
 
@@ -298,19 +297,9 @@ Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () =
   }
 });
 
-/** A TLS path-routing proxy in front of the real OpenBao (tests/harness/path_proxy.ts), a
+/** A path-routing proxy in front of the real OpenBao (tests/harness/path_proxy.ts), a
  * stand-in for an operator's ingress that publishes the store under /vault. */
-async function proxy(tls: boolean) {
-  const ca = await makeCa(env.dir, "client-proxy-ca");
-  const leaf = await makeLeaf(env.dir, "client-proxy", ca, ["IP:127.0.0.1"]);
-  const p = await startPathProxy({
-    target: env.bao.address,
-    targetCa: env.bao.caCert,
-    prefix: "/vault",
-    tls: tls ? leaf : undefined,
-  });
-  return { ...p, caCert: ca.cert };
-}
+const proxy = (tls: boolean) => proxyInFront(env.bao, env.dir, "client-proxy", tls);
 
 Deno.test("an address with a path prefix reaches OpenBao through a path-routing proxy; without it the proxy answers 404", async () => {
   const px = await proxy(true);

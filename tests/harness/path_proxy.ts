@@ -2,7 +2,7 @@
  * ingress or API gateway that publishes the store under a path (`https://proxy/vault`).
  * Requests under `prefix` are forwarded with the prefix stripped; every other request gets
  * 404 from the proxy itself, so a client that drops the prefix cannot reach the store. */
-import type { Leaf } from "./pki.ts";
+import { type Leaf, makeCa, makeLeaf } from "./pki.ts";
 
 export interface PathProxy {
   /** `https://127.0.0.1:<port>` (or http:// without TLS), without the prefix. */
@@ -58,4 +58,26 @@ export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
       client.close();
     },
   };
+}
+
+/** A proxy at `/vault` in front of `bao`, with a fresh CA named `name` (files in `dir`) when
+ * `tls` is set; `caCert`/`caFile` are what a client must trust to reach it. */
+export async function proxyInFront(
+  bao: { address: string; caCert: string },
+  dir: string,
+  name: string,
+  tls: boolean,
+): Promise<PathProxy & { caCert?: string; caFile?: string }> {
+  if (!tls) {
+    return await startPathProxy({ target: bao.address, targetCa: bao.caCert, prefix: "/vault" });
+  }
+  const ca = await makeCa(dir, `${name}-ca`);
+  const leaf = await makeLeaf(dir, name, ca, ["IP:127.0.0.1"]);
+  const p = await startPathProxy({
+    target: bao.address,
+    targetCa: bao.caCert,
+    prefix: "/vault",
+    tls: leaf,
+  });
+  return { ...p, caCert: ca.cert, caFile: ca.certFile };
 }
