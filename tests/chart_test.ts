@@ -228,3 +228,30 @@ Deno.test("csi.kubeletDir sets the driver's --kubelet-dir, its state folder and 
   );
   assertEquals([mount.mountPath, mount.mountPropagation], ["/data/kubelet", "Bidirectional"]);
 });
+
+Deno.test("connection.allowInsecureHttp is off by default and reaches both settings files when set", async () => {
+  const render = async (...args: string[]) => {
+    const r = await template("-s", "templates/settings.yaml", ...args);
+    assertEquals(r.code, 0, r.stderr);
+    const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) =>
+      o?.kind === "ConfigMap"
+    );
+    return {
+      webhook: () => parseWebhookSettings(cm.data["webhook.yaml"], "webhook.yaml"),
+      csi: () => ConnectionSettingsSchema.safeParse(parse(cm.data["csi.yaml"])),
+    };
+  };
+  const http = ["--set", "connectionConfiguration=Manual", "--set", "connection.url=http://s:8200"];
+  const strict = await render(...http);
+  let refused = "";
+  try {
+    strict.webhook();
+  } catch (e) {
+    refused = (e as Error).message;
+  }
+  assertStringIncludes(refused, 'connection.url: Invalid store address "http://s:8200"');
+  assertEquals(strict.csi().success, false);
+  const lax = await render(...http, "--set", "connection.allowInsecureHttp=true");
+  assertEquals(lax.webhook().connection.allowInsecureHttp, true);
+  assertEquals(lax.csi().data?.connection.allowInsecureHttp, true);
+});

@@ -3,6 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
+import { proxyInFront } from "./harness/path_proxy.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
@@ -274,6 +275,7 @@ Deno.test("client-timeout bounds the whole retrieval", async () => {
     const vars = {
       ...settings({
         SECRETS_STORE_ADDR: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+        SECRETS_STORE_ALLOW_INSECURE_HTTP: "true",
       }),
       SECRETS_STORE_CLIENT_TIMEOUT: "700ms",
       P: FAILING.GOOD,
@@ -344,4 +346,159 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login and one read p
     "read demo-kv/data/probe-a",
     "read demo-kv/data/probe-b",
   ]);
+});
+
+/** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
+ * HMAC'd); the tests' own setup only writes ("update"). */
+async function audited(): Promise<string[]> {
+  return (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").map((l) => JSON.parse(l))
+    .filter((e) => e.type === "request")
+    .map((e) => `${e.request.operation} ${e.request.path}`);
+}
+
+Deno.test("templates with a query, an encoded or a plain .. are refused naming the variable, and never sent", async () => {
+  await setUp();
+  await env.bao.api("PUT", "demo-kv/data/hostile-target", { data: { K: "must-not-leak-1" } });
+  await env.bao.api("PUT", "demo-kv/data/hostile-target", { data: { K: "must-not-leak-2" } });
+  const hostile = {
+    QUERY: "secrets-store:demo-kv/data/hostile-target?version=1#K",
+    ENCODED: "secrets-store:demo-kv/data/hostile-dir/%2e%2e/hostile-target#K",
+    DOTDOT: "secrets-store:demo-kv/data/hostile-dir/../hostile-target#K",
+    UPPER: "secrets-store:demo-kv/data/hostile-dir/%2E%2E/hostile-target#K",
+  };
+  for (const ignore of ["false", "true"]) {
+    const r = await inject({
+      ...settings({
+        SECRETS_STORE_ROLE: "inject-test-role",
+        SECRETS_STORE_IGNORE_MISSING_SECRETS: ignore,
+      }),
+      ...hostile,
+      GOOD: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+    }, ["/usr/bin/env", "-0"]);
+    if (ignore === "false") {
+      assertEquals(r.code, 1);
+      assertStringIncludes(
+        r.stderr,
+        'QUERY <- (malformed template): Variable QUERY: Invalid store path "demo-kv/data/hostile-target?version=1": character "?" is not allowed',
+      );
+      assertStringIncludes(
+        r.stderr,
+        'ENCODED <- (malformed template): Variable ENCODED: Invalid store path "demo-kv/data/hostile-dir/%2e%2e/hostile-target": character "%"',
+      );
+      assertStringIncludes(
+        r.stderr,
+        'DOTDOT <- (malformed template): Variable DOTDOT: Invalid store path "demo-kv/data/hostile-dir/../hostile-target": segment ".." is not allowed',
+      );
+      assertStringIncludes(r.stderr, "Variable UPPER: Invalid store path");
+    } else {
+      assertEquals(r.code, 0, r.stderr);
+      // The app starts without them, never with a template or another path's value.
+      assertEquals(parseEnv0(r.stdout), { PATH, GOOD: "secret-password" });
+    }
+    assert(!r.stderr.includes("must-not-leak") && !r.stdout.includes("must-not-leak"));
+  }
+  const requests = await audited();
+  assert(requests.includes("read demo-kv/data/myapp-secret"), "the good template was read");
+  assertEquals(
+    requests.filter((r) => r.startsWith("read ") && r.includes("hostile")),
+    [],
+    "no hostile path was read",
+  );
+});
+
+Deno.test("env-from-path path#N imports version N; without #N the latest", async () => {
+  await setUp();
+  await env.bao.api("PUT", "demo-kv/data/env-versions", { data: { A: "one", B: "only-in-v1" } });
+  await env.bao.api("PUT", "demo-kv/data/env-versions", { data: { A: "two" } });
+  const cases: Array<[string, Record<string, string>]> = [
+    ["demo-kv/data/env-versions#1", { A: "one", B: "only-in-v1" }],
+    ["demo-kv/data/env-versions#2", { A: "two" }],
+    ["demo-kv/data/env-versions", { A: "two" }],
+  ];
+  for (const [entry, want] of cases) {
+    const r = await inject(
+      settings({ SECRETS_STORE_ROLE: "inject-test-role", SECRETS_STORE_ENV_FROM_PATH: entry }),
+      ["/usr/bin/env", "-0"],
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(parseEnv0(r.stdout), { PATH, ...want }, entry);
+  }
+});
+
+Deno.test("a bad env-from-path entry stops the injector naming the variable and the entry, before any request", async () => {
+  await setUp();
+  const before = (await audited()).length;
+  for (
+    const [entry, why] of [
+      ["demo-kv/data/hostile-dir/../hostile-target", 'segment ".." is not allowed'],
+      ["demo-kv/data/hostile-target?version=1", 'character "?"'],
+      ["demo-kv/data/hostile-target#latest", 'has version "latest"'],
+    ]
+  ) {
+    const r = await inject(
+      settings({ SECRETS_STORE_ENV_FROM_PATH: `demo-kv/data/myapp-secret,${entry}` }),
+      ["/bin/sh", "-c", "echo app started"],
+    );
+    assertEquals(r.code, 1, r.stderr);
+    assert(!r.stdout.includes("app started"));
+    assertStringIncludes(r.stderr, `SECRETS_STORE_ENV_FROM_PATH: entry ${JSON.stringify(entry)}`);
+    assertStringIncludes(r.stderr, why!);
+  }
+  assertEquals((await audited()).length, before, "nothing, not even a login, was sent");
+});
+
+Deno.test("an http address is refused unless SECRETS_STORE_ALLOW_INSECURE_HTTP is true, then works and warns", async () => {
+  await setUp();
+  // A plain-http path-routing proxy in front of OpenBao (tests/harness/path_proxy.ts), a
+  // stand-in for a test installation's plain-http endpoint.
+  const px = await proxyInFront(env.bao, env.dir, "inject-http-proxy", false);
+  try {
+    const vars = {
+      ...settings({ SECRETS_STORE_ADDR: `${px.origin}/vault` }),
+      P: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+    };
+    const refused = await inject(vars, ["/bin/sh", "-c", "echo app started"]);
+    assertEquals(refused.code, 1);
+    assertStringIncludes(
+      refused.stderr,
+      `SECRETS_STORE_ADDR: Invalid store address "${px.origin}/vault": plain http`,
+    );
+    assertEquals(px.seen, [], "nothing was sent over http");
+    const allowed = await inject({ ...vars, SECRETS_STORE_ALLOW_INSECURE_HTTP: "true" }, [
+      "/usr/bin/env",
+      "-0",
+    ]);
+    assertEquals(allowed.code, 0, allowed.stderr);
+    // The switch is the injector's own setting: removed before execve like the others.
+    assertEquals(parseEnv0(allowed.stdout), { PATH, P: "secret-password" });
+    assertStringIncludes(allowed.stderr, "plain http");
+  } finally {
+    await px.close();
+  }
+});
+
+Deno.test("an address with a path prefix reaches the store through a path-routing TLS proxy", async () => {
+  await setUp();
+  // The proxy is a stand-in for an operator's ingress that publishes the store under /vault.
+  const px = await proxyInFront(env.bao, env.dir, "inject-proxy", true);
+  try {
+    const run = (addr: string) =>
+      inject({
+        ...settings({ SECRETS_STORE_ADDR: addr, SECRETS_STORE_CA_FILE: px.caFile! }),
+        P: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+      }, ["/usr/bin/env", "-0"]);
+    const r = await run(`${px.origin}/vault`);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(parseEnv0(r.stdout).P, "secret-password");
+    assertEquals(px.seen, [
+      "POST /vault/v1/auth/kubernetes_local/login",
+      "GET /vault/v1/demo-kv/data/myapp-secret",
+    ]);
+    const bare = await run(px.origin);
+    assertEquals(bare.code, 1);
+    assertStringIncludes(bare.stderr, "not found");
+    assertEquals(px.seen.at(-1), "POST /v1/auth/kubernetes_local/login");
+  } finally {
+    await px.close();
+  }
 });

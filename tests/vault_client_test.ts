@@ -5,11 +5,20 @@ import { testEnv } from "./harness/env.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/client.ts";
 import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
+import { parseStoreAddress } from "../lib/vault/store_address.ts";
+import { parseStorePath } from "../lib/vault/store_path.ts";
+import { proxyInFront } from "./harness/path_proxy.ts";
 
 const env = testEnv();
 
+const p = parseStorePath;
+
 function client(o: Partial<StoreClientOptions> = {}): StoreClient {
-  return new StoreClient({ address: env.bao.address, caCert: env.bao.caCert, ...o });
+  return new StoreClient({
+    address: parseStoreAddress(env.bao.address, { allowInsecureHttp: false }),
+    caCert: env.bao.caCert,
+    ...o,
+  });
 }
 
 async function expectKind(p: Promise<unknown>, kind: StoreErrorKind): Promise<StoreError> {
@@ -46,10 +55,10 @@ Deno.test("a ServiceAccount token logs in at kubernetes_local and reads the guid
   const c = client();
   try {
     const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
-    const login = await c.login("kubernetes_local", GUIDE.role, jwt);
+    const login = await c.login(p("kubernetes_local"), GUIDE.role, jwt);
     assert(login.token.length > 0);
     assertEquals(login.leaseSeconds, 600); // the guide's ttl=10m
-    const secret = await c.read(GUIDE.secretPath);
+    const secret = await c.read(p(GUIDE.secretPath));
     assertEquals(secret.kv, 2);
     assertEquals(secretValue(secret, "DB_PASS", c.address), "secret-password");
     assertEquals(secretValue(secret, "DB_USER", c.address), "username");
@@ -62,8 +71,8 @@ Deno.test("the same token logs in through the second auth path remote-kube-1", a
   const c = client();
   try {
     const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
-    await c.login("remote-kube-1", GUIDE.role, jwt);
-    assertEquals((await c.read(GUIDE.secretPath)).data, { ...GUIDE.data });
+    await c.login(p("remote-kube-1"), GUIDE.role, jwt);
+    assertEquals((await c.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
   } finally {
     c.close();
   }
@@ -76,7 +85,10 @@ Deno.test("a token of another ServiceAccount is refused with permission_denied",
   const jwt = await env.kube.tokenFor(GUIDE.namespace, "intruder-sa");
   const c = client();
   try {
-    const e = await expectKind(c.login("kubernetes_local", GUIDE.role, jwt), "permission_denied");
+    const e = await expectKind(
+      c.login(p("kubernetes_local"), GUIDE.role, jwt),
+      "permission_denied",
+    );
     assert(e.message.includes("auth/kubernetes_local/login"), e.message);
     assert(!e.message.includes(jwt), "the JWT must never appear in an error");
   } finally {
@@ -88,7 +100,7 @@ Deno.test("an unknown role is a bad_request naming the login path", async () => 
   const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
   const c = client();
   try {
-    const e = await expectKind(c.login("kubernetes_local", "no-such-role", jwt), "bad_request");
+    const e = await expectKind(c.login(p("kubernetes_local"), "no-such-role", jwt), "bad_request");
     assert(e.message.includes("no-such-role") || e.message.includes("role"), e.message);
   } finally {
     c.close();
@@ -99,11 +111,11 @@ Deno.test("a path outside the policy is permission_denied and names the path", a
   const c = client();
   try {
     await c.login(
-      "kubernetes_local",
+      p("kubernetes_local"),
       GUIDE.role,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
     );
-    const e = await expectKind(c.read("demo-kv/data/other-team"), "permission_denied");
+    const e = await expectKind(c.read(p("demo-kv/data/other-team")), "permission_denied");
     assertEquals(e.path, "demo-kv/data/other-team");
     assert(
       e.message.includes("demo-kv/data/other-team") && e.message.includes(env.bao.address),
@@ -119,14 +131,17 @@ Deno.test("a missing path, a missing version and a missing key are not_found", a
   const c = client();
   try {
     await c.login(
-      "kubernetes_local",
+      p("kubernetes_local"),
       wideRole,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
     );
-    await expectKind(c.read("demo-kv/data/does-not-exist"), "not_found");
-    const e = await expectKind(c.read("demo-kv/data/client-versions", { version: 9 }), "not_found");
+    await expectKind(c.read(p("demo-kv/data/does-not-exist")), "not_found");
+    const e = await expectKind(
+      c.read(p("demo-kv/data/client-versions"), { version: 9 }),
+      "not_found",
+    );
     assertEquals(e.version, 9);
-    const secret = await c.read("demo-kv/data/client-versions");
+    const secret = await c.read(p("demo-kv/data/client-versions"));
     const k = assertThrows(() => secretValue(secret, "NOPE", c.address), StoreError);
     assertEquals([k.kind, k.key, k.path], ["not_found", "NOPE", "demo-kv/data/client-versions"]);
   } finally {
@@ -139,16 +154,16 @@ Deno.test("a version selects that KV v2 version", async () => {
   const c = client();
   try {
     await c.login(
-      "kubernetes_local",
+      p("kubernetes_local"),
       wideRole,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
     );
     assertEquals(
-      secretValue(await c.read("demo-kv/data/client-versions", { version: 4 }), "DB_PASS", ""),
+      secretValue(await c.read(p("demo-kv/data/client-versions"), { version: 4 }), "DB_PASS", ""),
       "pass-v4",
     );
     assertEquals(
-      secretValue(await c.read("demo-kv/data/client-versions"), "DB_PASS", ""),
+      secretValue(await c.read(p("demo-kv/data/client-versions")), "DB_PASS", ""),
       "pass-v5",
     );
   } finally {
@@ -161,15 +176,15 @@ Deno.test("a KV v1 mount reads from data, and refuses a version", async () => {
   const c = client();
   try {
     await c.login(
-      "kubernetes_local",
+      p("kubernetes_local"),
       wideRole,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
     );
-    const s = await c.read("client-kv1/legacy");
+    const s = await c.read(p("client-kv1/legacy"));
     assertEquals(s.kv, 1);
     assertEquals(secretValue(s, "API_KEY", ""), "kv1-value");
     assertEquals(secretValue(s, "PORT", ""), "5432");
-    await expectKind(c.read("client-kv1/legacy", { version: 2 }), "bad_request");
+    await expectKind(c.read(p("client-kv1/legacy"), { version: 2 }), "bad_request");
   } finally {
     c.close();
   }
@@ -194,10 +209,16 @@ Deno.test("an OpenBao namespace is used for login and reads via X-Vault-Namespac
   const inNs = client({ namespace: ns });
   const root = client();
   try {
-    await inNs.login("kubernetes_local", "ns-role", jwt);
-    assertEquals(secretValue(await inNs.read("app-kv/data/config"), "TOKEN", ""), "in-namespace");
+    await inNs.login(p("kubernetes_local"), "ns-role", jwt);
+    assertEquals(
+      secretValue(await inNs.read(p("app-kv/data/config")), "TOKEN", ""),
+      "in-namespace",
+    );
     // Without the namespace the role does not exist at the root.
-    const e = await assertRejects(() => root.login("kubernetes_local", "ns-role", jwt), StoreError);
+    const e = await assertRejects(
+      () => root.login(p("kubernetes_local"), "ns-role", jwt),
+      StoreError,
+    );
     assert(["bad_request", "permission_denied"].includes(e.kind), e.message);
   } finally {
     inNs.close();
@@ -210,10 +231,10 @@ Deno.test("a wrong CA is a tls error; skip-verify connects anyway", async () => 
   const wrong = client({ caCert: other, retries: 0 });
   const skip = client({ caCert: undefined, skipVerify: true });
   try {
-    const e = await expectKind(wrong.read(GUIDE.secretPath), "tls");
+    const e = await expectKind(wrong.read(p(GUIDE.secretPath)), "tls");
     assert(e.message.includes(env.bao.address), e.message);
     // No token: the request reaches the server and is refused by policy, not by TLS.
-    await expectKind(skip.read(GUIDE.secretPath), "permission_denied");
+    await expectKind(skip.read(p(GUIDE.secretPath)), "permission_denied");
   } finally {
     wrong.close();
     skip.close();
@@ -229,13 +250,13 @@ Deno.test("a store that accepts but never answers gives a timeout error", async 
   })();
   const port = (listener.addr as Deno.NetAddr).port;
   const c = new StoreClient({
-    address: `http://127.0.0.1:${port}`,
+    address: parseStoreAddress(`http://127.0.0.1:${port}`, { allowInsecureHttp: true }),
     requestTimeoutMs: 200,
     retries: 1,
     backoffMs: 10,
   });
   try {
-    const e = await expectKind(c.read(GUIDE.secretPath), "timeout");
+    const e = await expectKind(c.read(p(GUIDE.secretPath)), "timeout");
     assert(e.message.includes(GUIDE.secretPath), e.message);
   } finally {
     c.close();
@@ -261,17 +282,137 @@ Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () =
       : Response.json({ errors: ["busy"] }, { status });
   });
   const c = new StoreClient({
-    address: `http://127.0.0.1:${server.addr.port}`,
+    address: parseStoreAddress(`http://127.0.0.1:${server.addr.port}`, { allowInsecureHttp: true }),
     retries: 3,
     backoffMs: 5,
   });
   try {
-    assertEquals((await c.read("kv/data/busy")).data, { K: "v" });
+    assertEquals((await c.read(p("kv/data/busy"))).data, { K: "v" });
     assertEquals(reads, 3);
-    await expectKind(c.read("kv/data/denied"), "permission_denied");
+    await expectKind(c.read(p("kv/data/denied")), "permission_denied");
     assertEquals(denied, 1);
   } finally {
     c.close();
     await server.shutdown();
+  }
+});
+
+/** A path-routing proxy in front of the real OpenBao (tests/harness/path_proxy.ts), a
+ * stand-in for an operator's ingress that publishes the store under /vault. */
+const proxy = (tls: boolean) => proxyInFront(env.bao, env.dir, "client-proxy", tls);
+
+Deno.test("an address with a path prefix reaches OpenBao through a path-routing proxy; without it the proxy answers 404", async () => {
+  const px = await proxy(true);
+  const jwt = await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount);
+  const through = client({
+    address: parseStoreAddress(`${px.origin}/vault/`, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+  });
+  const bare = client({
+    address: parseStoreAddress(px.origin, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+    retries: 0,
+  });
+  try {
+    await through.login(p("kubernetes_local"), GUIDE.role, jwt);
+    assertEquals((await through.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
+    assertEquals(px.seen, [
+      "POST /vault/v1/auth/kubernetes_local/login",
+      `GET /vault/v1/${GUIDE.secretPath}`,
+    ]);
+    const e = await expectKind(bare.login(p("kubernetes_local"), GUIDE.role, jwt), "not_found");
+    assertEquals(px.seen.at(-1), "POST /v1/auth/kubernetes_local/login");
+    assert(e.message.includes(px.origin), e.message);
+  } finally {
+    through.close();
+    bare.close();
+    await px.close();
+  }
+});
+
+Deno.test("a version and an encoded segment go through the prefix as a query and %XX", async () => {
+  await setUpWideRole();
+  await env.bao.api("PUT", "demo-kv/data/client@versions", { data: { K: "at-1" } });
+  await env.bao.api("PUT", "demo-kv/data/client@versions", { data: { K: "at-2" } });
+  const px = await proxy(true);
+  const c = client({
+    address: parseStoreAddress(`${px.origin}/vault`, { allowInsecureHttp: false }),
+    caCert: px.caCert,
+  });
+  try {
+    await c.login(
+      p("kubernetes_local"),
+      wideRole,
+      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+    );
+    const s = await c.read(p("demo-kv/data/client@versions"), { version: 1 });
+    assertEquals(secretValue(s, "K", c.address), "at-1");
+    assertEquals(px.seen.at(-1), "GET /vault/v1/demo-kv/data/client%40versions?version=1");
+  } finally {
+    c.close();
+    await px.close();
+  }
+});
+
+Deno.test("plain http is refused unless allowed; allowed, it reaches the store and is logged", async () => {
+  const px = await proxy(false);
+  const address = `${px.origin}/vault`;
+  const lines: string[] = [];
+  try {
+    const e = assertThrows(
+      () => parseStoreAddress(address, { allowInsecureHttp: false }),
+      TypeError,
+    );
+    assert(e.message.includes("connection.allowInsecureHttp"), e.message);
+    const c = new StoreClient({
+      address: parseStoreAddress(address, { allowInsecureHttp: true }),
+      logger: { warn: (m) => lines.push(m), info() {}, debug() {}, error() {} },
+    });
+    try {
+      await c.login(
+        p("kubernetes_local"),
+        GUIDE.role,
+        await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+      );
+      assertEquals((await c.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
+    } finally {
+      c.close();
+    }
+    assert(lines.some((l) => l.includes("plain http")), lines.join("\n"));
+  } finally {
+    await px.close();
+  }
+});
+
+Deno.test("a redirect from the store is not followed, so the token never reaches its target", async () => {
+  // Stand-ins: OpenBao cannot be told to redirect.
+  const hits: string[] = [];
+  const target = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    hits.push(req.headers.get("x-vault-token") ?? "");
+    return Response.json({ data: { data: { K: "v" }, metadata: {} } });
+  });
+  const redirector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(null, {
+        status: 307,
+        headers: { location: `http://127.0.0.1:${target.addr.port}/v1/kv/data/x` },
+      }),
+  );
+  const c = new StoreClient({
+    address: parseStoreAddress(`http://127.0.0.1:${redirector.addr.port}`, {
+      allowInsecureHttp: true,
+    }),
+    retries: 0,
+  });
+  c.token = "a-store-token";
+  try {
+    const e = await expectKind(c.read(p("kv/data/x")), "bad_response");
+    assert(e.message.includes("not followed"), e.message);
+    assertEquals(hits, []);
+  } finally {
+    c.close();
+    await target.shutdown();
+    await redirector.shutdown();
   }
 });

@@ -206,6 +206,32 @@ Deno.test("a bad annotation is refused by the API with the webhook's reason", as
   assertStringIncludes(denied!, `${A}mutate-probes`);
 });
 
+Deno.test("hostile store paths and an http address in annotations are refused, naming the annotation", async () => {
+  const cases: Array<[string, string, string]> = [
+    ["env-from-path", "demo-kv/data/ok,demo-kv/data/../other", 'segment ".." is not allowed'],
+    ["env-from-path", "demo-kv/data/x?version=1", 'character "?"'],
+    ["env-from-path", "demo-kv/data/%2e%2e/x", 'character "%"'],
+    ["env-from-path", "demo-kv/data/x#latest", 'has version "latest"'],
+    ["auth-path", "../../sys/raw", 'segment ".." is not allowed'],
+    ["addr", "http://stronghold:8200", "connection.allowInsecureHttp"],
+    ["addr", "https://user:pw@stronghold:8200", "user name or password"],
+  ];
+  for (const [name, value, why] of cases) {
+    const { pod, denied } = await createPod(
+      [{ name: "app", image: "alpine:3.20", command: ["true"] }],
+      { [A + "role"]: "myapp-role", [A + name]: value },
+    );
+    assertEquals(pod, undefined, `${name}=${value} was admitted`);
+    assertStringIncludes(denied!, `${A}${name}: `);
+    assertStringIncludes(denied!, why);
+  }
+  const { denied } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }], {
+    [A + "role"]: "myapp-role",
+    [A + "env-from-path"]: "demo-kv/data/myapp-secret#4",
+  });
+  assertEquals(denied, undefined, "path#N is a valid entry");
+});
+
 Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async () => {
   const { pod } = await createPod([
     {

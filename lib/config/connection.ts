@@ -1,11 +1,13 @@
 /** The installation's store connection: the module settings of the usage guide. Pod
  * annotations and SecretsStoreImport fields override these per workload. */
 import { z } from "zod";
+import { ALLOW_INSECURE_HTTP_SETTING, parseStoreAddress } from "../vault/store_address.ts";
+import { type StorePath, StorePathSchema } from "../vault/store_path.ts";
 
 export const LOCAL_STRONGHOLD = {
   url: "https://stronghold.d8-stronghold.svc:8300",
   caSecret: { namespace: "d8-stronghold", name: "stronghold-tls", key: "ca.crt" },
-  authPath: "kubernetes_local",
+  authPath: "kubernetes_local" as StorePath,
 } as const;
 
 const Pem = z.string().refine((s) => s.includes("-----BEGIN CERTIFICATE-----"), {
@@ -18,15 +20,26 @@ export const connectionShape = {
     "DiscoverLocalStronghold",
   ),
   connection: z.object({
-    url: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).optional(),
-    authPath: z.string().min(1).optional(),
+    /** Checked with allowInsecureHttp in checkConnection(). */
+    url: z.string().optional(),
+    authPath: StorePathSchema.optional(),
     caCert: Pem.optional(),
     namespace: z.string().optional(),
-  }).strict().default({}),
+    /** Plain http to the store, for test installations only: off unless set, and every
+     * component that uses it says so loudly. */
+    allowInsecureHttp: z.boolean().default(false),
+  }).strict().default({ allowInsecureHttp: false }),
 };
 
 /** Rules across fields, for schemas that embed connectionShape. */
 export function checkConnection(s: ConnectionSettings, ctx: z.RefinementCtx): void {
+  if (s.connection.url !== undefined) {
+    try {
+      parseStoreAddress(s.connection.url, { allowInsecureHttp: s.connection.allowInsecureHttp });
+    } catch (e) {
+      ctx.addIssue({ code: "custom", path: ["connection", "url"], message: (e as Error).message });
+    }
+  }
   if (s.connectionConfiguration === "Manual" && !s.connection.url) {
     ctx.addIssue({
       code: "custom",
@@ -40,13 +53,23 @@ export const ConnectionSettingsSchema = z.object(connectionShape).superRefine(ch
 
 export interface ConnectionSettings {
   connectionConfiguration: "DiscoverLocalStronghold" | "Manual";
-  connection: { url?: string; authPath?: string; caCert?: string; namespace?: string };
+  connection: {
+    url?: string;
+    authPath?: StorePath;
+    caCert?: string;
+    namespace?: string;
+    allowInsecureHttp: boolean;
+  };
 }
 
 /** Defaults every workload starts from, once the CA is known. */
 export interface StoreDefaults {
+  /** Checked (see checkConnection); workloads' own addresses are checked against
+   * allowInsecureHttp where they enter. */
   address: string;
-  authPath: string;
+  authPath: StorePath;
+  /** connection.allowInsecureHttp. */
+  allowInsecureHttp: boolean;
   namespace?: string;
   /** PEM; undefined means the system CA bundle. */
   caCert?: string;
@@ -64,6 +87,7 @@ export async function storeDefaults(
       authPath: s.connection.authPath ?? LOCAL_STRONGHOLD.authPath,
       namespace: s.connection.namespace || undefined,
       caCert: s.connection.caCert,
+      allowInsecureHttp: s.connection.allowInsecureHttp,
     };
   }
   return {
@@ -71,8 +95,13 @@ export async function storeDefaults(
     authPath: s.connection.authPath ?? LOCAL_STRONGHOLD.authPath,
     namespace: s.connection.namespace || undefined,
     caCert: s.connection.caCert ?? await readLocalCa(),
+    allowInsecureHttp: s.connection.allowInsecureHttp,
   };
 }
+
+/** Said at start by every component whose installation allows plain http. */
+export const INSECURE_HTTP_WARNING =
+  `${ALLOW_INSECURE_HTTP_SETTING} is true: store addresses with plain http are accepted, and ServiceAccount tokens and secrets sent to them travel in clear`;
 
 /** zod issues as one line: `connection.url: must be an https:// URL; ...`. */
 export function describeIssues(issues: z.core.$ZodIssue[]): string {

@@ -1,10 +1,13 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
 import type { Secret } from "../vault/client.ts";
+import { parseStorePath } from "../vault/store_path.ts";
 import { decodeBase64Strict, FilePlanError, planFiles, readKey } from "./plan.ts";
 
+const PATH = parseStorePath("demo-kv/data/myapp-secret");
+
 const secrets = (data: Record<string, unknown>, version?: number) =>
-  new Map<string, Secret>([[readKey("demo-kv/data/myapp-secret", version), {
-    path: "demo-kv/data/myapp-secret",
+  new Map<string, Secret>([[readKey(PATH, version), {
+    path: PATH,
     kv: 2,
     data,
   }]]);
@@ -12,7 +15,7 @@ const secrets = (data: Record<string, unknown>, version?: number) =>
 const file = (name: string, key: string, decodeBase64 = false) => ({
   name,
   decodeBase64,
-  source: { path: "demo-kv/data/myapp-secret", key },
+  source: { path: PATH, key },
 });
 
 Deno.test("planFiles() makes one file per entry, text as UTF-8", () => {

@@ -1,7 +1,12 @@
 /** `csi serve`: settings, Kubernetes access, restored volumes, the gRPC endpoint and the
  * rotation loop, until SIGTERM. Mounts stay in place when the driver stops. */
 import { parse } from "yaml";
-import { ConnectionSettingsSchema, describeIssues, storeDefaults } from "../config/connection.ts";
+import {
+  ConnectionSettingsSchema,
+  describeIssues,
+  INSECURE_HTTP_WARNING,
+  storeDefaults,
+} from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
@@ -51,7 +56,12 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const settings = await readSettings(f.config);
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
-  const pool = new StorePool({ requestTimeoutMs: parseDuration(f.storeTimeout), logger: log });
+  if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
+  const pool = new StorePool({
+    requestTimeoutMs: parseDuration(f.storeTimeout),
+    allowInsecureHttp: defaults.allowInsecureHttp,
+    logger: log,
+  });
   const volumes = new VolumeManager({
     stateDir: f.stateDir,
     kubeletDir: kubelet,

@@ -2,6 +2,7 @@
  * rules as its CRD so the driver never trusts the API server alone. */
 import { z } from "zod";
 import type { Resource } from "../kube/api_path.ts";
+import { StorePathSchema } from "../vault/store_path.ts";
 
 /** One path segment: the file name inside the volume. */
 export const FileName = z.string()
@@ -15,7 +16,7 @@ export const SsiFile = z.object({
   name: FileName,
   decodeBase64: z.boolean().default(false),
   source: z.object({
-    path: z.string().min(1),
+    path: StorePathSchema,
     key: z.string().min(1),
     version: z.number().int().positive().optional(),
   }),
@@ -24,7 +25,7 @@ export const SsiFile = z.object({
 export const SsiSpec = z.object({
   type: z.literal("CSI"),
   role: z.string().min(1),
-  authPath: z.string().min(1).optional(),
+  authPath: StorePathSchema.optional(),
   namespace: z.string().optional(),
   address: z.string().optional(),
   caCert: z.string().optional(),

@@ -27,3 +27,28 @@ Deno.test("SsiSchema refuses bad file names, missing fields and duplicates, nami
     assertStringIncludes(describeIssues(r.error!.issues), part);
   }
 });
+
+Deno.test("SsiSchema checks source.path and authPath as store paths, naming the field", () => {
+  const at = (path: string) => [{ name: "f", source: { path, key: "K" } }];
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [
+      { type: "CSI", role: "r", files: at("demo-kv/data/../other") },
+      'spec.files.0.source.path: Invalid store path "demo-kv/data/../other": segment ".." is not allowed',
+    ],
+    [{ type: "CSI", role: "r", files: at("demo-kv/data/x?version=1") }, 'character "?"'],
+    [{ type: "CSI", role: "r", files: at("demo-kv/data/%2e%2e/x") }, 'character "%"'],
+    [{ type: "CSI", role: "r", files: at("/v1/demo-kv/data/x") }, 'starts with "/"'],
+    [
+      { type: "CSI", role: "r", authPath: "../sys", files: files("a") },
+      'spec.authPath: Invalid store path "../sys"',
+    ],
+  ];
+  for (const [spec, part] of cases) {
+    const r = SsiSchema.safeParse(ssi(spec));
+    assertEquals(r.success, false, part);
+    assertStringIncludes(describeIssues(r.error!.issues), part);
+  }
+  // What the driver saves stays a plain string path.
+  const ok = SsiSchema.parse(ssi({ type: "CSI", role: "r", files: files("a") }));
+  assertEquals(JSON.parse(JSON.stringify(ok.spec.files[0]!.source)).path, "demo-kv/data/x");
+});

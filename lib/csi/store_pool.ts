@@ -7,6 +7,8 @@ import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
 import { createTransport, type Transport } from "../vault/transport.ts";
 import { StoreError } from "../vault/errors.ts";
+import { parseStoreAddress } from "../vault/store_address.ts";
+import { loginPath, type StorePath } from "../vault/store_path.ts";
 
 /** Who logs in where; two volumes with equal identities share one login and one read. */
 export interface Identity {
@@ -14,7 +16,7 @@ export interface Identity {
   namespace?: string;
   caCert?: string;
   skipVerify: boolean;
-  authPath: string;
+  authPath: StorePath;
   role: string;
   serviceAccount: { namespace: string; name: string };
 }
@@ -52,6 +54,8 @@ interface Entry {
 
 export interface PoolOptions {
   requestTimeoutMs: number;
+  /** connection.allowInsecureHttp of the installation. */
+  allowInsecureHttp?: boolean;
   /** Log in again this long before the store token expires. */
   renewBeforeMs?: number;
   logger: Logger;
@@ -111,7 +115,7 @@ export class StorePool {
   /** Reads one secret as `identity`, logging in first only when needed. */
   async read(
     identity: Identity,
-    path: string,
+    path: StorePath,
     version: number | undefined,
     signal?: AbortSignal,
   ): Promise<Secret> {
@@ -156,7 +160,7 @@ export class StorePool {
       e = {
         identity,
         client: new StoreClient({
-          address: identity.address,
+          address: this.#address(identity),
           namespace: identity.namespace,
           caCert: identity.caCert,
           skipVerify: identity.skipVerify,
@@ -175,8 +179,12 @@ export class StorePool {
   #transport(i: Identity): Transport {
     const key = JSON.stringify([i.address, i.caCert ?? "", i.skipVerify]);
     let t = this.#transports.get(key);
-    if (!t) this.#transports.set(key, t = createTransport(new URL(i.address), i));
+    if (!t) this.#transports.set(key, t = createTransport(this.#address(i), i));
     return t;
+  }
+
+  #address(i: Identity) {
+    return parseStoreAddress(i.address, { allowInsecureHttp: this.o.allowInsecureHttp ?? false });
   }
 
   async #ensureLogin(e: Entry, signal?: AbortSignal): Promise<void> {
@@ -203,7 +211,7 @@ export class StorePool {
     const where = {
       address: e.identity.address,
       operation: "login" as const,
-      path: `auth/${e.identity.authPath}/login`,
+      path: loginPath(e.identity.authPath),
     };
     if (!candidates.length) {
       throw new StoreError(

@@ -7,6 +7,8 @@ import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
+import { parseStoreAddress } from "../vault/store_address.ts";
+import type { StorePath } from "../vault/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
 import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
@@ -142,7 +144,7 @@ export class VolumeManager {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
     const volumes = [...this.#volumes.values()];
-    const wanted = new Map<string, { identity: Identity; path: string; version?: number }>();
+    const wanted = new Map<string, { identity: Identity; path: StorePath; version?: number }>();
     for (const v of volumes) {
       const identity = this.#identity(v);
       for (const f of v.spec.files) {
@@ -263,6 +265,20 @@ export class VolumeManager {
     const claims = tokens.values().next().value!.claims;
     const ssi = await this.#readSsi(claims.namespace, ssiName);
     const token = tokenFor(tokens, ssi.spec.audience);
+    if (ssi.spec.address) {
+      // Checked here, not in the schema: whether http is allowed is the installation's call.
+      try {
+        parseStoreAddress(ssi.spec.address, {
+          allowInsecureHttp: this.o.defaults.allowInsecureHttp,
+        });
+      } catch (e) {
+        throw invalid(
+          `SecretsStoreImport ${claims.namespace}/${ssiName}: spec.address: ${
+            (e as Error).message
+          }`,
+        );
+      }
+    }
     const gid = req.mountGroup ? Number(req.mountGroup) : undefined;
     if (gid !== undefined && !Number.isInteger(gid)) {
       throw invalid(`volume_mount_group "${req.mountGroup}" is not a group id`);
@@ -405,7 +421,7 @@ export class VolumeManager {
 
   /** Reads every wanted secret with a bound on reads in flight; failures kept as values. */
   async #readAll(
-    wanted: Map<string, { identity: Identity; path: string; version?: number }>,
+    wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
     const items = [...wanted.entries()];

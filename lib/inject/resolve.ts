@@ -3,12 +3,15 @@
 import type { Logger } from "../log/logger.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
+import type { StorePath } from "../vault/store_path.ts";
+import type { PathImport } from "./env_from_path.ts";
 import type { SecretSource } from "./source.ts";
 import { parseTemplate, refName, type SecretRef, TemplateError } from "./template.ts";
 
 export interface ResolveOptions {
-  /** Paths whose every key becomes a variable; later ones win, and win over templates. */
-  envFromPath: string[];
+  /** Paths (at a version, or the latest) whose every key becomes a variable; later ones win,
+   * and win over templates. */
+  envFromPath: PathImport[];
   ignoreMissing: boolean;
   /** Aborts outstanding reads (client-timeout). */
   signal: AbortSignal;
@@ -47,7 +50,7 @@ export class ResolveError extends Error {
 const ENV_NAME = /^[^=\0]+$/;
 
 /** True when `env` holds anything to resolve, so a caller can skip logging in at all. */
-export function needsStore(env: Record<string, string>, envFromPath: string[]): boolean {
+export function needsStore(env: Record<string, string>, envFromPath: PathImport[]): boolean {
   return envFromPath.length > 0 || Object.entries(env).some(([k, v]) => isTemplate(k, v));
 }
 
@@ -77,18 +80,18 @@ export async function resolveEnv(
       assignments.push({
         variable: name,
         from: "template",
-        ref: { path: "", key: "" },
+        ref: { path: "" as StorePath, key: "" },
         status: "failed",
         reason: e.message,
       });
     }
   }
 
-  const wanted = new Map<string, { path: string; version?: number }>();
+  const wanted = new Map<string, PathImport>();
   for (const [, ref] of templated) {
     wanted.set(readKey(ref.path, ref.version), { path: ref.path, version: ref.version });
   }
-  for (const path of o.envFromPath) wanted.set(readKey(path), { path });
+  for (const p of o.envFromPath) wanted.set(readKey(p.path, p.version), p);
   const secrets = await readAll([...wanted.entries()], source, o);
 
   for (const [name, ref] of templated) {
@@ -108,22 +111,26 @@ export async function resolveEnv(
     }
   }
 
-  for (const path of o.envFromPath) {
-    const got = secrets.get(readKey(path))!;
+  for (const { path, version } of o.envFromPath) {
+    const got = secrets.get(readKey(path, version))!;
     if (got instanceof Error) {
       assignments.push({
         variable: "*",
         from: "env-from-path",
-        ref: { path, key: "*" },
+        ref: { path, key: "*", version },
         status: "failed",
         reason: reasonOf(got),
       });
       continue;
     }
     for (const key of Object.keys(got.data)) {
-      const ref = { path, key };
+      const ref = { path, key, version };
       if (!ENV_NAME.test(key)) {
-        o.logger.warn("key cannot be an environment variable name, skipped", { path, key });
+        o.logger.warn("key cannot be an environment variable name, skipped", {
+          path,
+          version,
+          key,
+        });
         continue;
       }
       try {
@@ -165,13 +172,13 @@ export async function resolveEnv(
   return { env: out, assignments, reads: wanted.size };
 }
 
-function readKey(path: string, version?: number): string {
+function readKey(path: StorePath, version?: number): string {
   return `${path}\0${version ?? ""}`;
 }
 
 /** Reads every wanted secret, at most `concurrency` at a time; failures are kept as values. */
 async function readAll(
-  wanted: Array<[string, { path: string; version?: number }]>,
+  wanted: Array<[string, PathImport]>,
   source: SecretSource,
   o: ResolveOptions,
 ): Promise<Map<string, Secret | Error>> {
@@ -213,6 +220,6 @@ function reasonOf(e: unknown): string {
 function describeRef(a: Assignment): string {
   if (a.ref.path === "") return "(malformed template)";
   return a.from === "env-from-path" && a.ref.key === "*"
-    ? `${a.ref.path} (env-from-path)`
+    ? `${a.ref.path}${a.ref.version !== undefined ? `#${a.ref.version}` : ""} (env-from-path)`
     : refName(a.ref);
 }

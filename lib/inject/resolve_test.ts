@@ -7,6 +7,7 @@ import {
 } from "../../tests/harness/assert.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError } from "../vault/errors.ts";
+import { parseEnvFromPath } from "./env_from_path.ts";
 import { needsStore, resolveEnv, ResolveError } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
 
@@ -78,7 +79,7 @@ Deno.test("resolveEnv() imports every key of env-from-path, later paths winning"
   const r = await resolveEnv(
     {},
     m.source,
-    opts({ envFromPath: ["demo-kv/data/common-secret", "demo-kv/data/myapp-secret"] }),
+    opts({ envFromPath: parseEnvFromPath("demo-kv/data/common-secret,demo-kv/data/myapp-secret") }),
   );
   assertEquals(r.env, {
     DB_USER: "username",
@@ -94,10 +95,31 @@ Deno.test("resolveEnv() lets an env-from-path import override a templated variab
   const r = await resolveEnv(
     { MY_SECRET: "secrets-store:demo-kv/data/other#MY_SECRET" },
     m.source,
-    opts({ envFromPath: ["demo-kv/data/myapp-secret"] }),
+    opts({ envFromPath: parseEnvFromPath("demo-kv/data/myapp-secret") }),
   );
   assertEquals(r.env.MY_SECRET, "from-import");
   assertEquals(r.assignments.find((a) => a.from === "template")?.status, "overridden");
+});
+
+Deno.test("resolveEnv() imports version N of an env-from-path entry path#N", async () => {
+  const m = memory(STORE);
+  const r = await resolveEnv({}, m.source, {
+    ...opts({ envFromPath: parseEnvFromPath("demo-kv/data/myapp-secret#4") }),
+  });
+  assertEquals(r.env, { DB_PASS: "v4" });
+  assertEquals(m.reads, ["demo-kv/data/myapp-secret#4"]);
+});
+
+Deno.test("resolveEnv() reports a malformed template path and reads nothing for it", async () => {
+  const m = memory(STORE);
+  const e = await assertRejects(() =>
+    resolveEnv(
+      { BAD: "secrets-store:demo-kv/data/x?version=1#K" },
+      m.source,
+      opts(),
+    ), ResolveError);
+  assertStringIncludes(e.message, "BAD <- (malformed template): Variable BAD: Invalid store path");
+  assertEquals(m.reads, []);
 });
 
 Deno.test("resolveEnv() reads each distinct path and version once, a bounded number at a time", async () => {
@@ -126,7 +148,7 @@ Deno.test("resolveEnv() fails naming every failing path and key, without values"
         D: "secrets-store:broken",
       },
       m.source,
-      opts({ envFromPath: ["demo-kv/data/gone"] }),
+      opts({ envFromPath: parseEnvFromPath("demo-kv/data/gone") }),
     ), ResolveError);
   assertStringIncludes(
     e.message,
@@ -151,7 +173,7 @@ Deno.test("resolveEnv() with ignoreMissing drops what failed and never passes a 
     m.source,
     opts({
       ignoreMissing: true,
-      envFromPath: ["demo-kv/data/gone"],
+      envFromPath: parseEnvFromPath("demo-kv/data/gone"),
       logger: { ...silentLogger, warn: (msg, f) => warnings.push(`${msg} ${JSON.stringify(f)}`) },
     }),
   );
@@ -164,5 +186,5 @@ Deno.test("needsStore() is false when nothing refers to the store", () => {
   assertEquals(needsStore({ A: "x", B: "mentions secrets-store:kv#k" }, []), false);
   assertEquals(needsStore({ A: "secrets-store:kv#k" }, []), true);
   assertEquals(needsStore({ A: "secrets-store:bad" }, []), true);
-  assertEquals(needsStore({}, ["kv/data/x"]), true);
+  assertEquals(needsStore({}, parseEnvFromPath("kv/data/x")), true);
 });

@@ -4,6 +4,9 @@
 import { z } from "zod";
 import { parseDuration } from "../config/duration.ts";
 import { type LogLevel, parseLogLevel } from "../log/logger.ts";
+import { parseStoreAddress, type StoreAddress } from "../vault/store_address.ts";
+import { parseStorePath, type StorePath } from "../vault/store_path.ts";
+import { parseEnvFromPath, type PathImport } from "./env_from_path.ts";
 
 /** Variable names, one per setting; the annotation each comes from is in the comment. */
 export const SETTINGS_ENV = {
@@ -20,19 +23,20 @@ export const SETTINGS_ENV = {
   jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
   tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
   envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
+  allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
   /** The app's own LD_LIBRARY_PATH ("" for none), saved by the webhook, which points
    * LD_LIBRARY_PATH at the injector's libraries so it starts in images without glibc. */
   appLdLibraryPath: "SECRETS_STORE_APP_LD_LIBRARY_PATH",
 } as const;
 
-export const DEFAULT_AUTH_PATH = "kubernetes_local";
+export const DEFAULT_AUTH_PATH = "kubernetes_local" as StorePath;
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 
 export interface InjectorSettings {
-  address?: string;
+  address?: StoreAddress;
   role?: string;
-  authPath: string;
+  authPath: StorePath;
   namespace?: string;
   caCert?: string;
   caFile?: string;
@@ -42,7 +46,7 @@ export interface InjectorSettings {
   logLevel: LogLevel;
   jsonLog: boolean;
   tokenFile: string;
-  envFromPath: string[];
+  envFromPath: PathImport[];
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -73,6 +77,7 @@ const via = <T>(name: string, parse: (s: string) => T) =>
 
 const Schema = z.object({
   [SETTINGS_ENV.address]: text,
+  [SETTINGS_ENV.allowInsecureHttp]: bool(SETTINGS_ENV.allowInsecureHttp),
   [SETTINGS_ENV.role]: text,
   [SETTINGS_ENV.authPath]: text,
   [SETTINGS_ENV.namespace]: text,
@@ -84,7 +89,27 @@ const Schema = z.object({
   [SETTINGS_ENV.logLevel]: via(SETTINGS_ENV.logLevel, parseLogLevel).optional(),
   [SETTINGS_ENV.jsonLog]: bool(SETTINGS_ENV.jsonLog),
   [SETTINGS_ENV.tokenFile]: text,
-  [SETTINGS_ENV.envFromPath]: z.string().optional(),
+  [SETTINGS_ENV.envFromPath]: via(SETTINGS_ENV.envFromPath, parseEnvFromPath).optional(),
+}).transform((e, ctx) => {
+  const checked = <T>(name: string, raw: string | undefined, parse: (v: string) => T) => {
+    if (raw === undefined) return undefined;
+    try {
+      return parse(raw);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: `${name}: ${(err as Error).message}` });
+      return undefined;
+    }
+  };
+  return {
+    ...e,
+    // Checked here, where the http switch beside it is known.
+    address: checked(
+      SETTINGS_ENV.address,
+      e[SETTINGS_ENV.address],
+      (v) => parseStoreAddress(v, { allowInsecureHttp: e[SETTINGS_ENV.allowInsecureHttp] }),
+    ),
+    authPath: checked(SETTINGS_ENV.authPath, e[SETTINGS_ENV.authPath], parseStorePath),
+  };
 });
 
 /** Reads the settings out of an environment; throws SettingsError listing every bad one. */
@@ -97,9 +122,9 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   }
   const e = r.data;
   return {
-    address: e.SECRETS_STORE_ADDR,
+    address: e.address,
     role: e.SECRETS_STORE_ROLE,
-    authPath: e.SECRETS_STORE_AUTH_PATH ?? DEFAULT_AUTH_PATH,
+    authPath: e.authPath ?? DEFAULT_AUTH_PATH,
     namespace: e.SECRETS_STORE_NAMESPACE,
     caCert: e.SECRETS_STORE_CA_CERT,
     caFile: e.SECRETS_STORE_CA_FILE,
@@ -109,9 +134,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     logLevel: e.SECRETS_STORE_LOG_LEVEL ?? "info",
     jsonLog: e.SECRETS_STORE_JSON_LOG,
     tokenFile: e.SECRETS_STORE_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
-    envFromPath: (e.SECRETS_STORE_ENV_FROM_PATH ?? "").split(",").map((p) => p.trim()).filter((p) =>
-      p
-    ),
+    envFromPath: e.SECRETS_STORE_ENV_FROM_PATH ?? [],
   };
 }
 

@@ -26,13 +26,72 @@ Deno.test("readSettings() reads every variable", () => {
     SECRETS_STORE_CLIENT_TIMEOUT: "1m30s",
     SECRETS_STORE_LOG_LEVEL: "debug",
     SECRETS_STORE_JSON_LOG: "1",
-    SECRETS_STORE_ENV_FROM_PATH: " demo-kv/data/common-secret , demo-kv/data/myapp-secret,",
+    SECRETS_STORE_ENV_FROM_PATH: " demo-kv/data/common-secret , demo-kv/data/myapp-secret#4,",
   });
-  assertEquals(s.address, "https://stronghold.mycompany.tld:8200");
+  assertEquals(s.address?.text, "https://stronghold.mycompany.tld:8200");
   assertEquals([s.role, s.authPath, s.namespace], ["myapp-role", "remote-kube-1", "team-a"]);
   assertEquals([s.skipVerify, s.ignoreMissing, s.jsonLog, s.logLevel], [true, true, true, "debug"]);
   assertEquals(s.clientTimeoutMs, 90_000);
-  assertEquals(s.envFromPath, ["demo-kv/data/common-secret", "demo-kv/data/myapp-secret"]);
+  assertEquals(s.envFromPath, [
+    { path: "demo-kv/data/common-secret" },
+    { path: "demo-kv/data/myapp-secret", version: 4 },
+  ]);
+});
+
+Deno.test("readSettings() refuses a bad store path, naming the variable and the entry", () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/ok,demo-kv/data/../other" },
+      'SECRETS_STORE_ENV_FROM_PATH: entry "demo-kv/data/../other": Invalid store path "demo-kv/data/../other": segment ".." is not allowed',
+    ],
+    [
+      { SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/x?version=1" },
+      'SECRETS_STORE_ENV_FROM_PATH: entry "demo-kv/data/x?version=1": Invalid store path',
+    ],
+    [
+      { SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/x#latest" },
+      'SECRETS_STORE_ENV_FROM_PATH: entry "demo-kv/data/x#latest" has version "latest"',
+    ],
+    [
+      { SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/x#1#2" },
+      'SECRETS_STORE_ENV_FROM_PATH: entry "demo-kv/data/x#1#2" has 2 "#"',
+    ],
+    [
+      { SECRETS_STORE_AUTH_PATH: "../sys" },
+      'SECRETS_STORE_AUTH_PATH: Invalid store path "../sys": segment ".." is not allowed',
+    ],
+    [
+      { SECRETS_STORE_AUTH_PATH: "kubernetes_local/login?x" },
+      'SECRETS_STORE_AUTH_PATH: Invalid store path "kubernetes_local/login?x": character "?"',
+    ],
+  ];
+  for (const [env, part] of cases) {
+    assertStringIncludes(assertThrows(() => readSettings(env), SettingsError).message, part);
+  }
+});
+
+Deno.test("readSettings() refuses an http address unless SECRETS_STORE_ALLOW_INSECURE_HTTP is true", () => {
+  const e = assertThrows(
+    () => readSettings({ SECRETS_STORE_ADDR: "http://store:8200" }),
+    SettingsError,
+  );
+  assertStringIncludes(e.message, 'SECRETS_STORE_ADDR: Invalid store address "http://store:8200"');
+  const s = readSettings({
+    SECRETS_STORE_ADDR: "http://store:8200",
+    SECRETS_STORE_ALLOW_INSECURE_HTTP: "true",
+  });
+  assertEquals(s.address?.insecure, true);
+  for (const addr of ["https://u:p@store", "https://store/?a=1", "https://store/#f"]) {
+    assertStringIncludes(
+      assertThrows(() => readSettings({ SECRETS_STORE_ADDR: addr }), SettingsError).message,
+      "SECRETS_STORE_ADDR: Invalid store address",
+    );
+  }
+});
+
+Deno.test("readSettings() keeps an address prefix", () => {
+  const s = readSettings({ SECRETS_STORE_ADDR: "https://proxy.example/vault" });
+  assertEquals([s.address?.origin, s.address?.prefix], ["https://proxy.example", "/vault"]);
 });
 
 Deno.test("readSettings() names each bad variable and value", () => {
@@ -52,6 +111,7 @@ Deno.test("withoutSettings() removes only the injector's own variables", () => {
     withoutSettings({
       SECRETS_STORE_ROLE: "r",
       SECRETS_STORE_ADDR: "a",
+      SECRETS_STORE_ALLOW_INSECURE_HTTP: "true",
       SECRETS_STORE_OTHER: "app's",
       PATH: "/bin",
     }),

@@ -1,11 +1,12 @@
 /** Where secrets come from: the store (one lazy login, shared by every read) or, for local
  * development, a file laid out like the store. */
 import type { Secret } from "../vault/client.ts";
+import type { StorePath } from "../vault/store_path.ts";
 
 export interface SecretSource {
   /** Names the source in messages, e.g. the store address or the file path. */
   readonly name: string;
   /** Reads one secret; rejects with StoreError. */
-  read(path: string, version: number | undefined, signal: AbortSignal): Promise<Secret>;
+  read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret>;
   close(): void;
 }

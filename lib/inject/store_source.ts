@@ -20,7 +20,7 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
   const role = s.role;
   if (s.skipVerify) {
     logger.warn("TLS certificate verification of the store is off (tls-skip-verify)", {
-      address: s.address,
+      address: s.address.text,
     });
   }
   const client = new StoreClient({

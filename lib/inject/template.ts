@@ -1,10 +1,11 @@
 /** The `secrets-store:<path>#<key>[#<version>]` template of the contract. */
+import { parseStorePath, type StorePath } from "../vault/store_path.ts";
 
 export const TEMPLATE_PREFIX = "secrets-store:";
 
 /** One reference to a key of a secret in the store. */
 export interface SecretRef {
-  path: string;
+  path: StorePath;
   key: string;
   version?: number;
 }
@@ -30,21 +31,32 @@ export function parseTemplate(variable: string, value: string): SecretRef | unde
       `template "${value}" has ${parts.length - 1} "#", ${expected}`,
     );
   }
-  const [path, key, version] = parts as [string, string, string?];
-  if (path === "" || /\s/.test(path)) {
-    throw new TemplateError(variable, `template "${value}" has no valid path, ${expected}`);
+  const [rawPath, key, version] = parts as [string, string, string?];
+  let path: StorePath;
+  try {
+    path = parseStorePath(rawPath);
+  } catch (e) {
+    // The path's own problem, and nothing read: a path that is not a clean store path must
+    // not reach the URL (a "?" would become a query, "%2e%2e" a "..").
+    throw new TemplateError(variable, (e as Error).message);
   }
   if (key === "") {
     throw new TemplateError(variable, `template "${value}" has an empty key, ${expected}`);
   }
   if (version === undefined) return { path, key };
-  if (!/^[1-9]\d{0,8}$/.test(version)) {
+  const n = parseVersion(version);
+  if (n === undefined) {
     throw new TemplateError(
       variable,
       `template "${value}" has version "${version}", expected a positive whole number`,
     );
   }
-  return { path, key, version: Number(version) };
+  return { path, key, version: n };
+}
+
+/** A KV v2 version as templates and env-from-path write it: a positive whole number. */
+export function parseVersion(text: string): number | undefined {
+  return /^[1-9]\d{0,8}$/.test(text) ? Number(text) : undefined;
 }
 
 /** `path#key[#version]`, how logs and messages name a reference. */

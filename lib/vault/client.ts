@@ -5,11 +5,14 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
+import { type StoreAddress, storeUrl } from "./store_address.ts";
+import { loginPath, type StorePath } from "./store_path.ts";
 import { createTransport, type TlsOptions, type Transport, TransportError } from "./transport.ts";
 
 export interface StoreClientOptions extends TlsOptions {
-  /** Base address, e.g. https://stronghold.d8-stronghold.svc:8300. */
-  address: string;
+  /** Checked base address, e.g. https://stronghold.d8-stronghold.svc:8300 or
+   * https://proxy.example/vault (the prefix is kept on every request). */
+  address: StoreAddress;
   /** Store namespace, sent as X-Vault-Namespace. */
   namespace?: string;
   /** Per-request timeout; default 10 s. */
@@ -32,7 +35,7 @@ export interface LoginResult {
 }
 
 export interface Secret {
-  path: string;
+  path: StorePath;
   version?: number;
   /** Which KV engine answered, told from the shape of the answer. */
   kv: 1 | 2;
@@ -59,19 +62,12 @@ const KvV2Data = z.object({
 });
 const ErrorBody = z.object({ errors: z.array(z.string()).optional() });
 
-/** Validates an API path so a typo cannot escape into another endpoint. */
-export function checkPath(path: string): string {
-  const p = path.replace(/^\/+/, "").replace(/^v1\//, "");
-  if (p === "" || p.split("/").some((s) => s === "" || s === "." || s === "..")) {
-    throw new TypeError(`Invalid store path "${path}": expected segments like demo-kv/data/myapp`);
-  }
-  return p;
-}
-
 /** Client for one store address; holds the token of its last login in memory only. */
 export class StoreClient {
+  /** origin + prefix, how messages name the store. */
   readonly address: string;
   readonly namespace?: string;
+  readonly #address: StoreAddress;
   #token?: string;
   #jwt?: string;
   readonly #transport: Transport;
@@ -82,23 +78,22 @@ export class StoreClient {
   readonly #log: Logger;
 
   constructor(o: StoreClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(o.address);
-    } catch {
-      throw new TypeError(`Invalid store address "${o.address}": expected https://host:port`);
-    }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw new TypeError(`Invalid store address "${o.address}": scheme must be https`);
-    }
-    this.address = url.origin;
+    this.#address = o.address;
+    this.address = o.address.text;
     this.namespace = o.namespace || undefined;
     this.#ownsTransport = !o.transport;
-    this.#transport = o.transport ?? createTransport(url, o);
+    this.#transport = o.transport ?? createTransport(o.address, o);
     this.#timeoutMs = o.requestTimeoutMs ?? 10_000;
     this.#retries = o.retries ?? 2;
     this.#backoffMs = o.backoffMs ?? 200;
     this.#log = o.logger ?? silentLogger;
+    if (o.address.insecure) {
+      // Allowed by the installation (connection.allowInsecureHttp), but never quietly.
+      this.#log.warn(
+        "the store is reached over plain http: the ServiceAccount token and the secrets travel in clear",
+        { address: this.address },
+      );
+    }
   }
 
   /** The token in use, for callers that cache it across clients of the same identity. */
@@ -112,12 +107,12 @@ export class StoreClient {
 
   /** Logs in through the Kubernetes auth method at `auth/<authPath>/login`. */
   async login(
-    authPath: string,
+    authPath: StorePath,
     role: string,
     jwt: string,
     signal?: AbortSignal,
   ): Promise<LoginResult> {
-    const path = `auth/${checkPath(authPath)}/login`;
+    const path = loginPath(authPath);
     const d: StoreErrorDetails = {
       address: this.address,
       operation: "login",
@@ -126,7 +121,7 @@ export class StoreClient {
     };
     this.#jwt = jwt;
     const body = JSON.stringify({ role, jwt });
-    const res = await this.#send("POST", path, body, d, signal);
+    const res = await this.#send("POST", storeUrl(this.#address, path), body, d, signal);
     const parsed = LoginResponse.safeParse(parseJson(res.body));
     if (!parsed.success) throw new StoreError("bad_response", "answer has no auth.client_token", d);
     this.#token = parsed.data.auth.client_token;
@@ -143,8 +138,7 @@ export class StoreClient {
   }
 
   /** Reads a secret; KV v2 paths include `data/`, and `version` selects `?version=N` there. */
-  async read(rawPath: string, o: ReadOptions = {}): Promise<Secret> {
-    const path = checkPath(rawPath);
+  async read(path: StorePath, o: ReadOptions = {}): Promise<Secret> {
     const d: StoreErrorDetails = {
       address: this.address,
       operation: "read",
@@ -152,8 +146,15 @@ export class StoreClient {
       version: o.version,
       namespace: this.namespace,
     };
-    const query = o.version !== undefined ? `?version=${o.version}` : "";
-    const res = await this.#send("GET", path + query, undefined, d, o.signal);
+    const query = new URLSearchParams();
+    if (o.version !== undefined) query.set("version", String(o.version));
+    const res = await this.#send(
+      "GET",
+      storeUrl(this.#address, path, query),
+      undefined,
+      d,
+      o.signal,
+    );
     const parsed = ReadResponse.safeParse(parseJson(res.body));
     if (!parsed.success || parsed.data.data === null) {
       throw new StoreError("bad_response", "answer has no data object", d);
@@ -182,7 +183,7 @@ export class StoreClient {
 
   async #send(
     method: string,
-    path: string,
+    url: URL,
     body: string | undefined,
     d: StoreErrorDetails,
     signal?: AbortSignal,
@@ -197,7 +198,7 @@ export class StoreClient {
         try {
           res = await this.#transport.request(
             method,
-            `/v1/${path}`,
+            url,
             headers,
             body,
             this.#timeoutMs,
@@ -227,6 +228,9 @@ export class StoreClient {
 
   /** The server's own words, minus anything that echoes a credential back. */
   #reason(res: { status: number; body: string }): string {
+    if (res.status >= 300 && res.status < 400) {
+      return `redirected (HTTP ${res.status}), and redirects are not followed: give the address the store answers at`;
+    }
     const parsed = ErrorBody.safeParse(parseJson(res.body));
     let text = parsed.success && parsed.data.errors?.length
       ? parsed.data.errors.join("; ")

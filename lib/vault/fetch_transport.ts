@@ -10,7 +10,7 @@ import {
 export class FetchTransport implements Transport {
   readonly #client: Deno.HttpClient;
 
-  constructor(readonly baseUrl: URL, caCert?: string) {
+  constructor(caCert?: string) {
     this.#client = Deno.createHttpClient({
       caCerts: caCert ? [caCert] : undefined,
       poolMaxIdlePerHost: 32,
@@ -19,7 +19,7 @@ export class FetchTransport implements Transport {
 
   async request(
     method: string,
-    path: string,
+    url: URL,
     headers: Record<string, string>,
     body: string | undefined,
     timeoutMs: number,
@@ -28,12 +28,15 @@ export class FetchTransport implements Transport {
     const own = AbortSignal.timeout(timeoutMs);
     const both = signal ? AbortSignal.any([own, signal]) : own;
     try {
-      const res = await fetch(new URL(path, this.baseUrl), {
+      const res = await fetch(url, {
         method,
         headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
         body,
         client: this.#client,
         signal: both,
+        // A redirect is an answer, never followed: fetch would send X-Vault-Token (not a
+        // header it strips) to wherever the store, or a proxy posing as it, points.
+        redirect: "manual",
       });
       if (Number(res.headers.get("content-length") ?? 0) > MAX_BODY) {
         await res.body?.cancel();

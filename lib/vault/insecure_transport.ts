@@ -12,11 +12,9 @@ import {
 export class InsecureTransport implements Transport {
   readonly #agent = new https.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false });
 
-  constructor(readonly baseUrl: URL) {}
-
   request(
     method: string,
-    path: string,
+    url: URL,
     headers: Record<string, string>,
     body: string | undefined,
     timeoutMs: number,
@@ -27,7 +25,7 @@ export class InsecureTransport implements Transport {
       const fail = (e: TransportError) => {
         if (!settled) (settled = true, clearTimeout(timer), reject(e));
       };
-      const req = https.request(new URL(path, this.baseUrl), {
+      const req = https.request(url, {
         method,
         agent: this.#agent,
         headers: body === undefined ? headers : {

@@ -4,6 +4,7 @@
  * fetch has no per-client way to do that. */
 import { FetchTransport } from "./fetch_transport.ts";
 import { InsecureTransport } from "./insecure_transport.ts";
+import type { StoreAddress } from "./store_address.ts";
 
 export interface TlsOptions {
   /** PEM bundle to trust in addition to the system roots. */
@@ -17,10 +18,11 @@ export interface HttpResult {
 }
 
 export interface Transport {
-  /** Sends one request; rejects with TransportError when no HTTP answer arrives in time. */
+  /** Sends one request to `url` (made by storeUrl(), never joined here, so an address prefix
+   * survives); rejects with TransportError when no HTTP answer arrives in time. */
   request(
     method: string,
-    path: string,
+    url: URL,
     headers: Record<string, string>,
     body: string | undefined,
     timeoutMs: number,
@@ -42,10 +44,10 @@ export class TransportError extends Error {
 export const MAX_BODY = 8 * 1024 * 1024;
 
 /** A pooled transport for one store address and its TLS settings. */
-export function createTransport(baseUrl: URL, tls: TlsOptions = {}): Transport {
-  return tls.skipVerify && baseUrl.protocol === "https:"
-    ? new InsecureTransport(baseUrl)
-    : new FetchTransport(baseUrl, tls.caCert);
+export function createTransport(address: StoreAddress, tls: TlsOptions = {}): Transport {
+  return tls.skipVerify && !address.insecure
+    ? new InsecureTransport()
+    : new FetchTransport(tls.caCert);
 }
 
 const TLS_WORDS =

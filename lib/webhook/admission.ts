@@ -157,7 +157,7 @@ function decide(
     // Before any API call: every name that goes into a path, and the namespace from the API
     // server rather than from the Pod.
     const namespace = checkPodNames(r.namespace, pod);
-    const options = readPodOptions(pod.metadata.annotations ?? {});
+    const options = readPodOptions(pod.metadata.annotations ?? {}, deps.defaults);
     const wanted = imagesNeeded(pod, options);
     const images = wanted.length ? deps.resolveImages(pod, namespace, wanted) : new Map();
     if (!(images instanceof Promise)) return mutation(pod, options, images, deps);
@@ -183,6 +183,13 @@ function mutation(
   const warnings = options.tlsSkipVerify
     ? [`${PREFIX}tls-skip-verify is true: the store's TLS certificate is not verified`]
     : [];
+  // Only reachable with connection.allowInsecureHttp: true; the user is told at every Pod.
+  const address = options.addr ?? deps.defaults.address;
+  if (address.startsWith("http:")) {
+    warnings.push(
+      `the store address ${address} is plain http: the token and secrets travel in clear`,
+    );
+  }
   return patch.length ? { allowed: true, patch, warnings } : { allowed: true, warnings };
 }
 

@@ -1,3 +1,4 @@
+import type { StorePath } from "../vault/store_path.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { silentLogger } from "../log/logger.ts";
 import { type AdmissionDeps, handleAdmission, ImageResolveError } from "./admission.ts";
@@ -5,7 +6,11 @@ import { WebhookMetrics } from "./metrics.ts";
 
 function deps(over: Partial<AdmissionDeps> = {}): AdmissionDeps {
   return {
-    defaults: { address: "https://store:8200", authPath: "kubernetes_local" },
+    defaults: {
+      address: "https://store:8200",
+      authPath: "kubernetes_local" as StorePath,
+      allowInsecureHttp: false,
+    },
     injector: { image: "secrets-store:1", imagePullPolicy: "IfNotPresent" },
     resolveImages: (_pod, _ns, wanted) =>
       Promise.resolve(

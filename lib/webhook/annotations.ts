@@ -1,7 +1,10 @@
 /** The Pod annotations of the usage guide, parsed and checked at admission so a typo is
  * refused with a message naming the annotation instead of failing later in the container. */
 import { parseDuration } from "../config/duration.ts";
+import { parseEnvFromPath } from "../inject/env_from_path.ts";
 import { parseLogLevel } from "../log/logger.ts";
+import { parseStoreAddress } from "../vault/store_address.ts";
+import { parseStorePath, type StorePath } from "../vault/store_path.ts";
 
 export const PREFIX = "secrets-store.deckhouse.io/";
 
@@ -27,7 +30,7 @@ export interface PodOptions {
   addr?: string;
   tlsSecret?: string;
   tlsSkipVerify: boolean;
-  authPath?: string;
+  authPath?: StorePath;
   namespace?: string;
   envFromPath?: string;
   ignoreMissingSecrets: boolean;
@@ -57,8 +60,17 @@ export function wantsInjection(annotations: Record<string, string> | undefined):
   return annotations?.[FULL_NAME.role] !== undefined;
 }
 
+/** What the installation allows, for the checks that depend on it. */
+export interface AnnotationRules {
+  /** connection.allowInsecureHttp: an http:// `addr` is refused unless it is true. */
+  allowInsecureHttp: boolean;
+}
+
 /** Reads the Pod's options; throws AnnotationError listing every bad annotation. */
-export function readPodOptions(annotations: Record<string, string>): PodOptions {
+export function readPodOptions(
+  annotations: Record<string, string>,
+  rules: AnnotationRules = { allowInsecureHttp: false },
+): PodOptions {
   const problems: string[] = [];
   const get = (name: Annotation) => {
     const v = annotations[FULL_NAME[name]]?.trim();
@@ -88,12 +100,7 @@ export function readPodOptions(annotations: Record<string, string>): PodOptions 
   if (role === undefined) {
     problems.push(`${FULL_NAME.role}: must name the store role to log in with`);
   }
-  const addr = checked("addr", (v) => {
-    const u = new URL(v);
-    if (u.protocol !== "https:" && u.protocol !== "http:") {
-      throw new TypeError(`"${v}" is not an https:// address`);
-    }
-  });
+  const addr = checked("addr", (v) => parseStoreAddress(v, rules));
   const tlsSecret = checked("tls-secret", (v) => {
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) || v.length > 253) {
       throw new TypeError(`"${v}" is not a valid Secret name`);
@@ -104,9 +111,11 @@ export function readPodOptions(annotations: Record<string, string>): PodOptions 
     addr,
     tlsSecret,
     tlsSkipVerify: bool("tls-skip-verify"),
-    authPath: get("auth-path"),
+    // Checked with the injector's own parsers, so what the webhook lets through the injector
+    // accepts, and a bad path is refused at admission instead of in the container.
+    authPath: checked("auth-path", parseStorePath) as StorePath | undefined,
     namespace: get("namespace"),
-    envFromPath: get("env-from-path"),
+    envFromPath: checked("env-from-path", parseEnvFromPath),
     ignoreMissingSecrets: bool("ignore-missing-secrets"),
     clientTimeout: checked("client-timeout", parseDuration),
     mutateProbes: bool("mutate-probes"),

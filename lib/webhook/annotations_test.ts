@@ -44,3 +44,53 @@ Deno.test("readPodOptions() names every bad annotation", () => {
     assertStringIncludes(e.message, A + part);
   }
 });
+
+Deno.test("readPodOptions() checks auth-path and env-from-path with the injector's parsers", () => {
+  const ok = readPodOptions({
+    [A + "role"]: "r",
+    [A + "auth-path"]: "remote-kube-1",
+    [A + "env-from-path"]: "demo-kv/data/common-secret,demo-kv/data/myapp-secret#4",
+  });
+  assertEquals([ok.authPath, ok.envFromPath], [
+    "remote-kube-1",
+    "demo-kv/data/common-secret,demo-kv/data/myapp-secret#4",
+  ]);
+  const cases: Array<[string, string, string]> = [
+    ["auth-path", "../../sys/raw", 'segment ".." is not allowed'],
+    ["auth-path", "kubernetes_local/login?", 'character "?"'],
+    ["auth-path", "/kubernetes_local", 'starts with "/"'],
+    ["env-from-path", "demo-kv/data/ok,demo-kv/data/%2e%2e/x", 'entry "demo-kv/data/%2e%2e/x"'],
+    ["env-from-path", "demo-kv/data/x#latest", 'has version "latest"'],
+    ["env-from-path", "demo-kv/data/x?version=1", 'character "?"'],
+  ];
+  for (const [name, value, part] of cases) {
+    const e = assertThrows(
+      () => readPodOptions({ [A + "role"]: "r", [A + name]: value }),
+      AnnotationError,
+    );
+    assertStringIncludes(e.message, `${A}${name}: `);
+    assertStringIncludes(e.message, part);
+  }
+});
+
+Deno.test("readPodOptions() refuses an http addr unless the installation allows it, and odd addresses always", () => {
+  const http = { [A + "role"]: "r", [A + "addr"]: "http://store:8200" };
+  const e = assertThrows(() => readPodOptions(http), AnnotationError);
+  assertStringIncludes(e.message, `${A}addr: Invalid store address "http://store:8200"`);
+  assertStringIncludes(e.message, "connection.allowInsecureHttp");
+  assertEquals(readPodOptions(http, { allowInsecureHttp: true }).addr, "http://store:8200");
+  for (const addr of ["https://u:p@store", "https://store/?x=1", "https://store/#x", "ftp://s"]) {
+    assertStringIncludes(
+      assertThrows(
+        () =>
+          readPodOptions({ [A + "role"]: "r", [A + "addr"]: addr }, { allowInsecureHttp: true }),
+        AnnotationError,
+      ).message,
+      `${A}addr: Invalid store address`,
+    );
+  }
+  assertEquals(
+    readPodOptions({ [A + "role"]: "r", [A + "addr"]: "https://proxy.example/vault" }).addr,
+    "https://proxy.example/vault",
+  );
+});

@@ -171,6 +171,8 @@ function injectorEnv(
     [SETTINGS_ENV.logLevel, o.logLevel],
     [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],
     [SETTINGS_ENV.envFromPath, o.envFromPath],
+    // The injector checks its address against the same switch the webhook used.
+    [SETTINGS_ENV.allowInsecureHttp, d.allowInsecureHttp ? "true" : undefined],
   ];
   return vars.filter((v): v is [string, string] => v[1] !== undefined && v[1] !== "")
     .map(([name, value]) => ({ name, value }));

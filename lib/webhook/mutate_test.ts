@@ -1,3 +1,4 @@
+import type { StorePath } from "../vault/store_path.ts";
 import {
   assert,
   assertEquals,
@@ -20,7 +21,8 @@ import { podPatch } from "./patch.ts";
 const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
 const DEFAULTS = {
   address: "https://stronghold.d8-stronghold.svc:8300",
-  authPath: "kubernetes_local",
+  authPath: "kubernetes_local" as StorePath,
+  allowInsecureHttp: false,
   caCert: "PEM",
 };
 const INJECTOR = { image: "registry.example/secrets-store:1.0", imagePullPolicy: "IfNotPresent" };
@@ -199,6 +201,29 @@ Deno.test("mutatePod() uses the installation's defaults when annotations are abs
     SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
     LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
+});
+
+Deno.test("mutatePod() passes connection.allowInsecureHttp to the injector only when it is on", () => {
+  const p = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] }, {
+    "secrets-store.deckhouse.io/addr": "http://store:8200",
+  });
+  const defaults = { ...DEFAULTS, allowInsecureHttp: true };
+  const m = mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}, defaults),
+    defaults,
+    injector: INJECTOR,
+    images: new Map(),
+  });
+  const e = env(m.spec.containers[0]!);
+  assertEquals([e.SECRETS_STORE_ADDR, e.SECRETS_STORE_ALLOW_INSECURE_HTTP], [
+    "http://store:8200",
+    "true",
+  ]);
+  const strict = env(
+    mutate(pod({ containers: [{ name: "app", image: "i", command: ["run"] }] }))
+      .spec.containers[0]!,
+  );
+  assertEquals(strict.SECRETS_STORE_ALLOW_INSECURE_HTTP, undefined);
 });
 
 Deno.test("mutatePod() keeps the app's LD_LIBRARY_PATH aside for the injector to restore", () => {

@@ -1,7 +1,7 @@
 /** One serving thread of `webhook serve`: reads the settings, reaches the Kubernetes API,
  * works out the store defaults and serves HTTPS. The first thread and every `--workers`
  * thread run exactly this, so they answer alike. */
-import { storeDefaults } from "../config/connection.ts";
+import { INSECURE_HTTP_WARNING, storeDefaults } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
@@ -51,6 +51,7 @@ export async function startServing(
   const [hostname, port] = splitListen(f.listen);
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
+  if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
   const lookup = new ImageLookup({
     platform: settings.registry.platform,
     caCerts: settings.registry.caCert ? [settings.registry.caCert] : undefined,

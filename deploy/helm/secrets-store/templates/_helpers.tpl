@@ -12,7 +12,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
      values are left out, so the program applies its own defaults. */}}
 {{- define "ss.connectionDict" -}}
 {{- $c := dict -}}
-{{- range $k := list "url" "authPath" "caCert" "namespace" -}}
+{{- range $k := list "url" "authPath" "caCert" "namespace" "allowInsecureHttp" -}}
 {{- with index $.Values.connection $k }}{{ $_ := set $c $k . }}{{ end -}}
 {{- end -}}
 {{- dict "connectionConfiguration" .Values.connectionConfiguration "connection" $c | toJson -}}

@@ -1,0 +1,43 @@
+import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
+import { ConnectionSettingsSchema, describeIssues } from "./connection.ts";
+
+function issues(raw: unknown): string {
+  const r = ConnectionSettingsSchema.safeParse(raw);
+  assert(!r.success, "expected the settings to be refused");
+  return describeIssues(r.error.issues);
+}
+
+Deno.test("connection.url must be https unless connection.allowInsecureHttp is true", () => {
+  const http = { connectionConfiguration: "Manual", connection: { url: "http://store:8200" } };
+  const e = issues(http);
+  assertStringIncludes(e, 'connection.url: Invalid store address "http://store:8200"');
+  assertStringIncludes(e, "connection.allowInsecureHttp: true");
+  const ok = ConnectionSettingsSchema.parse({
+    ...http,
+    connection: { ...http.connection, allowInsecureHttp: true },
+  });
+  assertEquals(ok.connection.allowInsecureHttp, true);
+  assertEquals(ConnectionSettingsSchema.parse({}).connection.allowInsecureHttp, false);
+});
+
+Deno.test("connection.url refuses credentials, a query and a fragment; keeps a path prefix", () => {
+  for (const url of ["https://u:p@store", "https://store/?x=1", "https://store/#f", "store:8200"]) {
+    assertStringIncludes(issues({ connection: { url } }), "connection.url: Invalid store address");
+  }
+  assertEquals(
+    ConnectionSettingsSchema.parse({ connection: { url: "https://proxy.example/vault" } })
+      .connection.url,
+    "https://proxy.example/vault",
+  );
+});
+
+Deno.test("connection.authPath is a checked store path", () => {
+  assertStringIncludes(
+    issues({ connection: { authPath: "../sys" } }),
+    'connection.authPath: Invalid store path "../sys": segment ".." is not allowed',
+  );
+  assertEquals(
+    ConnectionSettingsSchema.parse({ connection: { authPath: "main-kube" } }).connection.authPath,
+    "main-kube",
+  );
+});
