@@ -757,6 +757,55 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
   await unpublish(`csi-${pod.uid}`, targetOf(pod));
 });
 
+Deno.test("attack: store paths that leave their segment are refused at apply naming the field, and an http address at publish; the store is never asked", async () => {
+  await setUpTenants();
+  const { end: mark } = await storeRequests();
+  const hostile = [
+    `${A_ROTATE}?version=1`,
+    `${A_ROTATE}#1`,
+    "demo-kv/data/%2e%2e/myapp-secret",
+    "demo-kv/data/../myapp-secret",
+    `/v1/${A_ROTATE}`,
+    "demo-kv/data/a b",
+  ];
+  for (const path of hostile) {
+    const r = await createSsi(
+      ssi(`bad-path-${++n}`, [{ name: "k", source: { path, key: "K" } }], { role: "csi-a-role" }),
+      [422],
+    );
+    assertEquals(r.code, 422, path);
+    assertStringIncludes(r.message ?? "", "spec.files[0].source.path", path);
+  }
+  const badAuth = await createSsi(
+    ssi(`bad-auth-${++n}`, [{ name: "k", source: { path: A_ROTATE, key: "K" } }], {
+      role: "csi-a-role",
+      authPath: "kubernetes_local/../token",
+    }),
+    [422],
+  );
+  assertStringIncludes(badAuth.message ?? "", "spec.authPath");
+  // Plain http is the installation's call (connection.allowInsecureHttp, off here).
+  await createSsi(
+    ssi("http-ssi", [{ name: "k", source: { path: A_ROTATE, key: "K" } }], {
+      role: "csi-a-role",
+      address: env.bao.address.replace("https://", "http://"),
+    }),
+  );
+  const { pod, jwt } = await newPod();
+  assertRefused(
+    await publishAs({
+      volumeId: `csi-${pod.uid}`,
+      targetPath: targetOf(pod),
+      volumeContext: kubeletContext("http-ssi", pod, { "": jwt }),
+    }),
+    3,
+    ["spec.address", "https"],
+    [jwt],
+  );
+  assert(!isMountPoint(targetOf(pod)));
+  assertEquals((await storeRequests(mark)).requests, []);
+});
+
 Deno.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 129 bytes are refused and the state folder is untouched", async () => {
   await setUp();
   const one = await newPod();
