@@ -21,9 +21,9 @@ else
     # npm ci refuses this lock: deno 2.5.7 lists optional platform packages without versions.
     (cd "$tc" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
   deno="$tc/node_modules/.bin/deno"
-  donor="$tc/node_modules/@dgellow/pls-linux-x64/bin/pls"
-  denort="$root/.peers/denort-2.5.7"
-  want=2c06411a4a2404b8d8a6cd4147da407a533db921b5c1c87fd1073367a0d7b69b
+  donor="$tc/node_modules/@stdy/cli-linux-x64/bin/steady"
+  denort="$root/.peers/denort-2.7.11"
+  want=f12d5d3886d5ea138304fb8d67d7396cfbedf53656676132152cb89f3fa4d8e6
   if ! echo "$want  $denort" | sha256sum -c --status 2>/dev/null; then
     size=$(stat -c %s "$donor")
     # The trailer's last 8 bytes hold the payload length (little-endian u64).
@@ -45,5 +45,5 @@ fi
 DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --include lib/csi/csi.proto \
   --include lib/csi/registration.proto \
   --include lib/webhook/worker.ts \
-  --output "$out" main.ts >&2
+  --output "$out" "${ENTRY:-main.ts}" >&2
 echo "$out"

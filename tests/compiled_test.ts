@@ -1,42 +1,25 @@
-/** The real single executable from `deno compile` (scripts/compile.sh; Deno 2.5.7 here, the
- * only version whose runtime these machines can obtain, see tools/deno/DENORT-NOTES.md),
- * started the way the webhook starts the injector, against the real OpenBao. Its CSI role is
- * not tested compiled: grpc-js fails on Deno 2.5.7's node:http2 (ERR_HTTP2_SOCKET_UNBOUND),
- * while it works on the pinned 2.9.6 that `deno run` uses. */
+/** The real single executable from `deno compile` (scripts/compile.sh, built once per run by
+ * tests/run.ts; Deno 2.7.11, the newest runtime these machines can obtain, see
+ * tools/deno/DENORT-NOTES.md), started the way the webhook starts the injector, against the
+ * real OpenBao. Its CSI role is tested compiled by tests/csi_test.ts and csi_sanity_test.ts. */
 import { assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { ROOT, waitUntil } from "./harness/process.ts";
+import { waitUntil } from "./harness/process.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { startWebhook } from "./harness/webhook.ts";
 import { socketInodes } from "../lib/sys/tcp_nodelay.ts";
 
 const env = testEnv();
-const BIN = `${env.dir}/compiled/secrets-store`;
-
-let built: Promise<void> | undefined;
-function build(): Promise<void> {
-  return built ??= (async () => {
-    const out = await new Deno.Command("bash", {
-      args: [`${ROOT}/scripts/compile.sh`, BIN],
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) {
-      throw new Error(`compile failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
-    }
-  })();
-}
+const BIN = env.binary;
+await Deno.mkdir(`${env.dir}/compiled`, { recursive: true });
 
 Deno.test("the compiled executable runs its own program, not the Deno CLI", async () => {
-  await build();
   const out = await new Deno.Command(BIN, { args: ["version"], stdout: "piped" }).output();
   assertEquals(out.code, 0);
   assertStringIncludes(new TextDecoder().decode(out.stdout), "secrets-store ");
 });
 
 Deno.test("the compiled injector resolves the guide's myapp2 templates and execs in place", async () => {
-  await build();
   const tokenFile = `${env.dir}/compiled/token`;
   await Deno.writeTextFile(
     tokenFile,
@@ -71,7 +54,6 @@ Deno.test("the compiled injector resolves the guide's myapp2 templates and execs
 });
 
 Deno.test("the compiled webhook serves admissions from two threads sharing the port", async () => {
-  await build();
   const w = await startWebhook({
     dir: `${env.dir}/compiled`,
     binary: BIN,

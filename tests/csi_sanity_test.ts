@@ -17,6 +17,7 @@ Deno.test("csi-sanity passes against csi serve", async () => {
     dir,
     kubeletDir: `${dir}/sanity`,
     kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.csiToken },
+    binary: env.binary,
     settings: `connectionConfiguration: Manual\nconnection: {url: "${env.bao.address}"}\n`,
   });
   try {

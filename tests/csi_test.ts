@@ -38,6 +38,7 @@ interface Ctx {
 const DRIVER_OPTS = () => ({
   dir: DIR,
   kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.csiToken },
+  binary: env.binary,
   settings: csiSettings(env.bao.address),
   rotationInterval: "500ms",
 });

@@ -4,12 +4,19 @@
 import { ENV_VAR, type TestEnvFile } from "./harness/env.ts";
 import { startKube } from "./harness/kube.ts";
 import { startOpenBao } from "./harness/openbao.ts";
-import { ROOT } from "./harness/process.ts";
+import { ROOT, runOk } from "./harness/process.ts";
 import { prepareGuideStore } from "./harness/store_setup.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "secrets-store-test-" });
 const started = performance.now();
-const [bao, kube] = await Promise.all([startOpenBao(dir), startKube(dir)]);
+// The executable that ships (scripts/compile.sh), built once: the CSI, compiled and copy-self
+// tests run it as it is, not the program under `deno run`.
+const binary = `${dir}/bin/secrets-store`;
+const [bao, kube] = await Promise.all([
+  startOpenBao(dir),
+  startKube(dir),
+  runOk("bash", [`${ROOT}/scripts/compile.sh`, binary]),
+]);
 let code = 1;
 try {
   await prepareGuideStore(bao, kube);
@@ -20,6 +27,7 @@ try {
   );
   const env: TestEnvFile = {
     dir,
+    binary,
     bao: {
       address: bao.address,
       caCert: bao.caCert,

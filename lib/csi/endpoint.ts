@@ -5,11 +5,14 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../log/logger.ts";
 import { CsiError } from "./errors.ts";
 import { csiPackage } from "./proto.ts";
+import { serveThroughRelay, unixHttp2Broken } from "./unix_relay.ts";
 
 export type Handlers = Record<string, (req: never) => Promise<unknown>>;
 
 export interface Endpoint {
   path: string;
+  /** Set when served through the loopback relay (unix_relay.ts). */
+  loopbackPort?: number;
   close(): Promise<void>;
 }
 
@@ -28,11 +31,13 @@ export function serveCsi(
   );
 }
 
-/** Serves gRPC services on a unix socket; resolves once listening. */
+/** Serves gRPC services on a unix socket; resolves once listening. `relay` forces (or
+ * forbids) the loopback relay that runtimes before Deno 2.7.13 need (unix_relay.ts). */
 export async function serveGrpc(
   socketPath: string,
   services: Array<[grpc.ServiceDefinition, Handlers]>,
   logger: Logger,
+  o: { relay?: boolean } = {},
 ): Promise<Endpoint> {
   const bytes = new TextEncoder().encode(socketPath).length;
   if (bytes > 107) {
@@ -43,6 +48,18 @@ export async function serveGrpc(
   await Deno.mkdir(socketPath.replace(/\/[^/]*$/, "") || "/", { recursive: true });
   const server = new grpc.Server();
   for (const [service, handlers] of services) server.addService(service, wrap(handlers, logger));
+  const shutdown = () => new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  if (o.relay ?? unixHttp2Broken()) {
+    const relay = await serveThroughRelay(server, socketPath, logger);
+    logger.debug("serving the unix socket through a loopback relay (runtime before 2.7.13)", {
+      socket: socketPath,
+    });
+    return {
+      path: socketPath,
+      loopbackPort: relay.loopbackPort,
+      close: async () => (await relay.close(), await shutdown()),
+    };
+  }
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(
       `unix://${socketPath}`,
@@ -50,13 +67,7 @@ export async function serveGrpc(
       (e) => e ? reject(e) : resolve(),
     )
   );
-  return {
-    path: socketPath,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
-      }),
-  };
+  return { path: socketPath, close: shutdown };
 }
 
 function wrap(handlers: Handlers, logger: Logger): grpc.UntypedServiceImplementation {

@@ -1,9 +1,83 @@
-import { assertRejects, assertStringIncludes } from "../../tests/harness/assert.ts";
+import * as grpc from "@grpc/grpc-js";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "../../tests/harness/assert.ts";
+import { csiClient } from "../../tests/harness/csi.ts";
 import { silentLogger } from "../log/logger.ts";
 import { serveGrpc } from "./endpoint.ts";
+import { csiPackage } from "./proto.ts";
+import { unixHttp2Broken } from "./unix_relay.ts";
 
 Deno.test("a socket path too long for a unix socket is refused by name, not with EINVAL", async () => {
   const path = `/tmp/${"d".repeat(100)}/csi.sock`;
   const e = await assertRejects(() => serveGrpc(path, [], silentLogger), TypeError);
   assertStringIncludes(e.message, `${path} is 114 bytes; a unix socket allows 107`);
+});
+
+async function served(relay: boolean) {
+  const dir = await Deno.makeTempDir();
+  const pkg = csiPackage();
+  const endpoint = await serveGrpc(
+    `${dir}/csi.sock`,
+    [[pkg.Identity.service, {
+      GetPluginInfo: () => Promise.resolve({ name: "relay-test", vendorVersion: "1" }),
+    }]],
+    silentLogger,
+    { relay },
+  );
+  return { dir, endpoint };
+}
+
+for (const relay of [false, true]) {
+  Deno.test(`a call over the unix socket is answered ${relay ? "through the loopback relay" : "directly"}`, async () => {
+    const { dir, endpoint } = await served(relay);
+    const client = csiClient(endpoint.path);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const info = await client.call<{ name: string }>("Identity", "GetPluginInfo", {});
+        assertEquals(info.name, "relay-test");
+      }
+      assertEquals(endpoint.loopbackPort !== undefined, relay);
+    } finally {
+      client.close();
+      await endpoint.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("the relay's loopback listener refuses a connection the relay did not make", async () => {
+  const { dir, endpoint } = await served(true);
+  const pkg = csiPackage();
+  const direct = new pkg.Identity(
+    `127.0.0.1:${endpoint.loopbackPort}`,
+    grpc.credentials.createInsecure(),
+  );
+  try {
+    const e = await new Promise<grpc.ServiceError | undefined>((resolve) =>
+      direct.GetPluginInfo!(
+        {},
+        { deadline: Date.now() + 5_000 },
+        (err: grpc.ServiceError) => resolve(err ?? undefined),
+      )
+    );
+    assert(e, "a direct loopback call was answered");
+    assert([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED].includes(e.code), e.message);
+  } finally {
+    direct.close();
+    await endpoint.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unixHttp2Broken() holds for the runtimes before 2.7.13 only", () => {
+  for (const v of ["2.5.7", "2.7.5", "2.7.11", "2.7.12", "1.46.3"]) {
+    assertEquals(unixHttp2Broken(v), true, v);
+  }
+  for (const v of ["2.7.13", "2.7.14", "2.8.0", "2.9.6", "3.0.0"]) {
+    assertEquals(unixHttp2Broken(v), false, v);
+  }
 });

@@ -21,6 +21,8 @@ export interface StartCsi {
   /** Connection settings YAML. */
   settings: string;
   rotationInterval?: string;
+  /** The `deno compile` executable to run; `deno run main.ts` when unset. */
+  binary?: string;
   /** Where targets must lie (--kubelet-dir); `dir` when unset. */
   kubeletDir?: string;
   extraArgs?: string[];
@@ -32,11 +34,12 @@ export async function startCsi(o: StartCsi): Promise<CsiDriver> {
   await Deno.writeTextFile(`${o.dir}/settings.yaml`, o.settings);
   await Deno.writeTextFile(`${o.dir}/kube-token`, o.kube.token);
   const socket = `${o.dir}/csi.sock`;
-  const server: Server = spawnServer(`csi-${Date.now()}`, o.dir, Deno.execPath(), [
-    "run",
-    "--allow-all",
-    "--quiet",
-    `${ROOT}/main.ts`,
+  // The compiled executable when given (as it ships), else the program under `deno run`.
+  const [exe, ...start] = o.binary
+    ? [o.binary]
+    : [Deno.execPath(), "run", "--allow-all", "--quiet", `${ROOT}/main.ts`];
+  const server: Server = spawnServer(`csi-${Date.now()}`, o.dir, exe!, [
+    ...start,
     "csi",
     "serve",
     `--endpoint=unix://${socket}`,

@@ -14,6 +14,8 @@ export interface TestEnvFile {
   >;
   /** Scratch directory of this run, removed at the end. */
   dir: string;
+  /** The `deno compile` executable (scripts/compile.sh), as it ships. */
+  binary: string;
 }
 
 export interface TestEnv extends TestEnvFile {
