@@ -3,8 +3,9 @@
 # runtime); scripts/compile.sh builds and CI tests the same executable there.
 
 # --- build: deno compile with the pinned Deno; its runtime (denort) is downloaded here, or
-# taken from DENORT_BIN when the build has no internet access.
-FROM denoland/deno:debian-2.9.6 AS build
+# taken from DENORT_BIN when the build has no internet access. 2.7.11 is the runtime the
+# tests compile with and run (scripts/compile.sh): the executable tested is the one shipped.
+FROM denoland/deno:debian-2.7.11 AS build
 ARG DENORT_BIN=
 WORKDIR /src
 COPY deno.json deno.lock main.ts ./
@@ -12,7 +13,7 @@ COPY commands ./commands
 COPY lib ./lib
 RUN deno install --frozen \
  && deno check main.ts \
- && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --include lib/csi/csi.proto --include lib/csi/registration.proto \
+ && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto --include lib/csi/registration.proto \
       --include lib/webhook/worker.ts --output /out/secrets-store main.ts \
  && /out/secrets-store version
 
