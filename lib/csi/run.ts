@@ -89,6 +89,9 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     kubeletDir: kubelet.real,
     store: defaults.address,
     registration: registration?.path,
+    // Whether the heap can be handed back after each sweep (gc.ts); "off" means a runtime
+    // built without --expose-gc, whose heap then stays at its largest.
+    gc: collectGarbage() ? "on" : "off",
   });
 
   let timer: ReturnType<typeof setTimeout> | undefined;
