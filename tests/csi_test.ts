@@ -480,11 +480,12 @@ type GrpcFailure = Error & { code: number; details: string };
 /** NodePublishVolume with any arguments; resolves to the gRPC failure, or undefined. */
 async function publishAs(
   req: { volumeId: string; targetPath: string; volumeContext: Record<string, string> },
+  volumeCapability: unknown = CAPABILITY,
 ): Promise<GrpcFailure | undefined> {
   const { client } = await setUp();
   return await client.call("Node", "NodePublishVolume", {
     ...req,
-    volumeCapability: CAPABILITY,
+    volumeCapability,
     readonly: true,
   }).then(() => undefined, (e) => e as GrpcFailure);
 }
@@ -918,6 +919,133 @@ Deno.test("attack: unpublish acts only on the volume recorded for that id and ta
   );
   await unpublish(volumeId, target);
   assert(!isMountPoint(target));
+});
+
+// ---- Lifecycle: large secrets, long names, bad groups (issue 17) ----
+
+/** Publishes `ssiName` for a new Pod with any capability; the failure, or undefined. */
+async function publishNew(ssiName: string, capability: unknown = CAPABILITY) {
+  const { pod, jwt } = await newPod();
+  const volumeId = `csi-${pod.uid}`;
+  const target = targetOf(pod);
+  const e = await publishAs(
+    { volumeId, targetPath: target, volumeContext: kubeletContext(ssiName, pod, { "": jwt }) },
+    capability,
+  );
+  return { e, volumeId, target, pod };
+}
+
+/** Names in the volume's own tmpfs (temporary files included), read behind the bind mount. */
+function volumeNames(target: string): string[] {
+  return [...Deno.readDirSync(target)].map((e) => e.name).sort();
+}
+
+Deno.test("attack: a volume_mount_group that is not a 32-bit gid is INVALID_ARGUMENT naming the field; 4000000000 is accepted", async () => {
+  await setUp();
+  const mounts = await mountsUnder(DIR);
+  for (const bad of ["-1", "99999999999", "4294967295", "1.5", " ", "abc", "0x10", "1e3", "+5"]) {
+    const { e } = await publishNew("myapp-ssi", {
+      ...CAPABILITY,
+      mount: { volumeMountGroup: bad },
+    });
+    assertRefused(e, 3, ["volume_mount_group", JSON.stringify(bad)]);
+  }
+  assertEquals(await mountsUnder(DIR), mounts, "a refused group mounted something");
+  const { e, volumeId, target } = await publishNew("myapp-ssi", {
+    ...CAPABILITY,
+    mount: { volumeMountGroup: "4000000000" },
+  });
+  assertEquals(e?.details, undefined);
+  const info = await Deno.stat(`${target}/db-password`);
+  assertEquals([info.gid, info.mode! & 0o777], [4000000000, 0o440]);
+  await unpublish(volumeId, target);
+});
+
+Deno.test("file names are limited in bytes: 128 × é is refused at apply; 250- and 255-byte names publish and rotate", async () => {
+  await setUp();
+  const wide = await createSsi(
+    ssi(`wide-name-${++n}`, [{ name: "é".repeat(128), source: { path: "p", key: "k" } }]),
+    [422],
+  );
+  assertEquals(wide.code, 422, "256 bytes in 128 characters");
+  assertStringIncludes(wide.message ?? "", "spec.files[0].name");
+  const names = ["a".repeat(255), "é".repeat(125)]; // 255 and 250 bytes
+  await env.bao.api("PUT", "demo-kv/data/csi-long", { data: { A: "a-1", B: "b-1" } });
+  await createSsi(
+    ssi("long-names-ssi", [
+      { name: names[0], source: { path: "demo-kv/data/csi-long", key: "A" } },
+      { name: names[1], source: { path: "demo-kv/data/csi-long", key: "B" } },
+    ]),
+  );
+  const { e, volumeId, target } = await publishNew("long-names-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(await Deno.readTextFile(`${target}/${names[0]}`), "a-1");
+  assertEquals(await Deno.readTextFile(`${target}/${names[1]}`), "b-1");
+  await env.bao.api("PUT", "demo-kv/data/csi-long", { data: { A: "a-2", B: "b-2" } });
+  await waitUntil(
+    "both long names rotated",
+    async () =>
+      (await Deno.readTextFile(`${target}/${names[0]}`)) === "a-2" &&
+      (await Deno.readTextFile(`${target}/${names[1]}`)) === "b-2",
+    15_000,
+  );
+  assertEquals(volumeNames(target), [...names].sort(), "a temporary file was left");
+  await unpublish(volumeId, target);
+});
+
+Deno.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file, its size and --volume-size", async () => {
+  await setUp();
+  const big = 5 * 1024 * 1024;
+  await env.bao.api("PUT", "demo-kv/data/csi-big", { data: { V: "x".repeat(big) } });
+  await createSsi(
+    ssi("big-ssi", [{ name: "big.pem", source: { path: "demo-kv/data/csi-big", key: "V" } }]),
+  );
+  const mounts = await mountsUnder(DIR);
+  const { e, target } = await publishNew("big-ssi");
+  assertRefused(e, 8, ['file "big.pem"', `${big} bytes`, "--volume-size", "csi.volumeSize"]);
+  assert(!isMountPoint(target));
+  assertEquals(await mountsUnder(DIR), mounts);
+});
+
+Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row, each seen by a reader; one too large is skipped with a warning and no stray file", async () => {
+  const { driver } = await setUp();
+  const MiB = 1 << 20;
+  const value = (i: number, length = MiB) => `rotation-${i}:`.padEnd(length, "x");
+  await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(0) } });
+  await createSsi(
+    ssi("large-ssi", [{ name: "large", source: { path: "demo-kv/data/csi-large", key: "V" } }]),
+  );
+  const { e, volumeId, target } = await publishNew("large-ssi");
+  assertEquals(e?.details, undefined);
+  const file = `${target}/large`;
+  const deadline = Date.now() + 60_000; // this test's own bound: 20 sweeps of 500 ms and more
+  for (let i = 1; i <= 20; i++) {
+    await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(i) } });
+    await waitUntil(
+      `rotation ${i} of the 1 MiB secret`,
+      async () => (await Deno.readTextFile(file)).startsWith(`rotation-${i}:`),
+      Math.max(1000, deadline - Date.now()),
+      driver.logFile,
+    );
+    assertEquals(volumeNames(target), ["large"]);
+  }
+  const log = () => Deno.readTextFile(driver.logFile);
+  const warned = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize")).length;
+  const tooLarge = 5 * MiB;
+  await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(21, tooLarge) } });
+  await waitUntil("the warning", async () => {
+    const lines = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize"));
+    return lines.length > warned;
+  }, 15_000);
+  const line = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize")).at(-1)!;
+  for (
+    const part of ['file \\"large\\"', `${tooLarge} bytes`, "--volume-size", "last files kept"]
+  ) {
+    assertStringIncludes(line, part);
+  }
+  assert((await Deno.readTextFile(file)).startsWith("rotation-20:"));
+  assertEquals(volumeNames(target), ["large"], "a stray temporary file");
+  await unpublish(volumeId, target);
 });
 
 Deno.test("stop the CSI driver; no mount is left behind", async () => {

@@ -14,6 +14,7 @@ import { type Ownership, writeFiles } from "./files.ts";
 import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
 import { FilePlanError, planFiles, readKey } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
+import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
 import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
@@ -46,8 +47,8 @@ export interface PublishRequest {
   volumeId: string;
   targetPath: string;
   volumeContext: Record<string, string>;
-  /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP). */
-  mountGroup?: string;
+  /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP), checked by mount_group.ts. */
+  mountGroup?: number;
 }
 
 export interface SweepStats {
@@ -183,6 +184,9 @@ export class VolumeManager {
         });
       } catch (e) {
         failedVolumes++;
+        // Files swapped before a failure: their watchers still hear of them.
+        const partial = (e as { notify?: () => void }).notify;
+        if (partial) notifications.push(partial);
         this.o.logger.warn("rotation skipped, last files kept", {
           volume: v.volumeId,
           ssi: `${v.pod.namespace}/${v.ssiName}`,
@@ -208,7 +212,9 @@ export class VolumeManager {
 
   #writer(v: VolumeState): RotationWriter {
     let w = this.#writers.get(v.volumeId);
-    if (!w) this.#writers.set(v.volumeId, w = new RotationWriter(v.sourceDir));
+    if (!w) {
+      this.#writers.set(v.volumeId, w = new RotationWriter(v.sourceDir, this.o.volumeBytes));
+    }
     return w;
   }
 
@@ -279,10 +285,6 @@ export class VolumeManager {
         );
       }
     }
-    const gid = req.mountGroup ? Number(req.mountGroup) : undefined;
-    if (gid !== undefined && !Number.isInteger(gid)) {
-      throw invalid(`volume_mount_group "${req.mountGroup}" is not a group id`);
-    }
     const state: VolumeState = {
       volumeId: req.volumeId,
       targetPath: req.targetPath,
@@ -296,7 +298,7 @@ export class VolumeManager {
       },
       ssiName,
       spec: ssi.spec,
-      gid,
+      gid: req.mountGroup,
     };
     const where = `SecretsStoreImport ${state.pod.namespace}/${ssiName}`;
     const identity = this.#identity(state);
@@ -334,6 +336,11 @@ export class VolumeManager {
       if (e instanceof FilePlanError) throw new CsiError(status.FAILED_PRECONDITION, e.message);
       throw e;
     }
+    try {
+      checkFits(files, this.o.volumeBytes);
+    } catch (e) {
+      throw new CsiError(status.RESOURCE_EXHAUSTED, `${where}: ${(e as Error).message}`);
+    }
     await this.#mount(state, files, target);
     await saveState(this.#stateDir, state);
     this.#volumes.set(req.volumeId, state);
@@ -366,8 +373,10 @@ export class VolumeManager {
       await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
       if (e instanceof CsiError) throw e;
       throw new CsiError(
-        status.INTERNAL,
-        `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}`,
+        isNoSpace(e) ? status.RESOURCE_EXHAUSTED : status.INTERNAL,
+        `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}${
+          isNoSpace(e) ? `; raise ${SIZE_SETTING}` : ""
+        }`,
       );
     }
   }
