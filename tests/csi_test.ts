@@ -7,8 +7,10 @@ import {
   type CsiClient,
   csiClient,
   type CsiDriver,
+  driverPid,
   kubeletContext,
   podToken,
+  slowRenames,
   startCsi,
   type TestPod,
 } from "./harness/csi.ts";
@@ -1045,6 +1047,90 @@ Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row,
   }
   assert((await Deno.readTextFile(file)).startsWith("rotation-20:"));
   assertEquals(volumeNames(target), ["large"], "a stray temporary file");
+  await unpublish(volumeId, target);
+});
+
+/** SHA-256 of a volume id in hex: the name of its folder under state/mounts. */
+async function folderOf(volumeId: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(volumeId));
+  const hex = [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${DIR}/state/mounts/${hex}`;
+}
+
+/** Files written so far in a volume's tmpfs (temporary ones not counted); 0 before it is. */
+function written(folder: string): number {
+  try {
+    return [...Deno.readDirSync(folder)].filter((e) => !e.name.startsWith(".tmp-")).length;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, restart, unpublish: no mount and no state left; a republish works", async () => {
+  await setUp();
+  const FILES = 500;
+  // Five secrets of 100 keys: OpenBao refuses a JSON body with 1000 strings.
+  const at = (i: number) => `demo-kv/data/csi-many-${i % 5}`;
+  for (let p = 0; p < 5; p++) {
+    const keys = Array.from({ length: FILES / 5 }, (_, j) => j * 5 + p);
+    await env.bao.api("PUT", at(p), {
+      data: Object.fromEntries(keys.map((i) => [`K${i}`, `v${i}`])),
+    });
+  }
+  await createSsi(
+    ssi(
+      "many-ssi",
+      Array.from({ length: FILES }, (_, i) => ({
+        name: `f${i}`,
+        source: { path: at(i), key: `K${i}` },
+      })),
+    ),
+  );
+  const deadline = Date.now() + 90_000; // the test's own bound, over all four kills
+  for (const percent of [30, 50, 70, 95]) {
+    const { driver, client } = await setUp();
+    const states = written(`${DIR}/state/volumes`);
+    const mounts = await mountsUnder(DIR);
+    const { pod, jwt } = await newPod();
+    const volumeId = `csi-${pod.uid}`;
+    const target = targetOf(pod);
+    const folder = await folderOf(volumeId);
+    const pid = driverPid(driver.socket);
+    // Each file is renamed into place once written: with every rename slowed to 2 ms, the
+    // file count moves slowly enough for the kill to land on its mark (give or take a file).
+    const tracer = await slowRenames(pid, 2000);
+    if (!tracer) console.log("strace not installed: the kill points are wherever polling lands");
+    const call = client.call("Node", "NodePublishVolume", {
+      volumeId,
+      targetPath: target,
+      volumeCapability: CAPABILITY,
+      readonly: true,
+      volumeContext: kubeletContext("many-ssi", pod, { "": jwt }),
+    }).then(() => "published", () => "failed");
+    const mark = (FILES * percent) / 100;
+    let count = 0;
+    while ((count = written(folder)) < mark) {
+      assert(Date.now() < deadline, `no kill point at ${percent} %: ${count} files`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    Deno.kill(pid, "SIGKILL");
+    await tracer?.done;
+    assertEquals(await call, "failed", `killed at ${count} files: the publish had completed`);
+    console.log(`killed at ${count} of ${FILES} files (mark ${mark})`);
+    client.close();
+    await driver.stop();
+    const restarted = await startCsi(DRIVER_OPTS());
+    ctx = Promise.resolve({ driver: restarted, client: csiClient(restarted.socket) });
+    await unpublish(volumeId, target);
+    assertEquals(await mountsUnder(DIR), mounts, `mounts left after a kill at ${count} files`);
+    assertEquals(written(`${DIR}/state/volumes`), states, `state left after a kill at ${count}`);
+    assertEquals(await Deno.stat(folder).then(() => "exists", () => "gone"), "gone");
+  }
+  // After the restarts, a 500-file publish completes.
+  const { e, volumeId, target } = await publishNew("many-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(volumeNames(target).length, FILES);
+  assertEquals(await Deno.readTextFile(`${target}/f499`), "v499");
   await unpublish(volumeId, target);
 });
 

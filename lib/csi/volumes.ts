@@ -11,7 +11,14 @@ import { parseStoreAddress } from "../vault/store_address.ts";
 import type { StorePath } from "../vault/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
-import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
+import {
+  bindReadOnly,
+  isDriverMount,
+  isMountPoint,
+  mountsBelow,
+  mountTmpfs,
+  unmount,
+} from "./mount.ts";
 import { FilePlanError, planFiles, readKey } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
@@ -118,25 +125,55 @@ export class VolumeManager {
     );
   }
 
-  /** After a restart: takes back the volumes still mounted, cleans up the rest. Their files
-   * rotate again once the kubelet republishes them with a fresh token. */
+  /** After a restart: reconciles the state folder with the mount table. A complete volume
+   * whose mounts are in place is taken back (its files rotate again once the kubelet
+   * republishes it with a fresh token); a half-done publish (state still pending) or a
+   * volume whose mounts are gone is unmounted and removed; so is any tmpfs in the mounts
+   * folder that no state names. */
   async restore(): Promise<number> {
     const states = await loadStates(
       this.#stateDir,
       (file, why) => this.o.logger.warn("state file skipped", { file, why }),
     );
     for (const s of states) {
-      if (isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
-        this.#volumes.set(s.volumeId, s);
-      } else {
-        unmount(s.targetPath);
-        unmount(s.sourceDir);
-        await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
-        await removeState(this.#stateDir, s.volumeId);
+      if (!s.pending && isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
+        this.#volumes.set(s.volumeId, { ...s });
+        continue;
       }
+      this.o.logger.warn(
+        s.pending ? "half-done publish removed" : "volume without its mounts removed",
+        { volume: s.volumeId, target: s.targetPath },
+      );
+      // The target only when the mount there is the driver's: it was checked at publish, but
+      // a crash may have come before the bind, and something else may be there now.
+      if (isDriverMount(s.targetPath)) unmount(s.targetPath);
+      await Deno.remove(s.targetPath).catch(() => {}); // the kubelet recreates it; only if empty
+      for (const m of mountsBelow(s.sourceDir)) unmount(m);
+      await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
+      await removeState(this.#stateDir, s.volumeId);
     }
+    await this.#removeStrays();
     this.o.logger.info("volumes restored", { volumes: this.#volumes.size });
     return this.#volumes.size;
+  }
+
+  /** Folders in `<state-dir>/mounts` that no volume uses: a crash's leftovers. */
+  async #removeStrays(): Promise<void> {
+    const dir = `${this.o.stateDir}/mounts`;
+    const used = new Set([...this.#volumes.values()].map((v) => v.sourceDir));
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (used.has(path)) continue;
+      this.o.logger.warn("stray volume folder removed", { folder: path });
+      for (const m of mountsBelow(path)) unmount(m);
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    }
   }
 
   /** One rotation: every distinct (identity, path, version) read once; changed files
@@ -341,7 +378,15 @@ export class VolumeManager {
     } catch (e) {
       throw new CsiError(status.RESOURCE_EXHAUSTED, `${where}: ${(e as Error).message}`);
     }
-    await this.#mount(state, files, target);
+    // Recorded before anything is mounted, so a crash from here on leaves a state that
+    // start-up finds and undoes; complete only once the mounts are in place.
+    await saveState(this.#stateDir, { ...state, pending: true });
+    try {
+      await this.#mount(state, files, target);
+    } catch (e) {
+      await removeState(this.#stateDir, state.volumeId);
+      throw e;
+    }
     await saveState(this.#stateDir, state);
     this.#volumes.set(req.volumeId, state);
     this.o.logger.info("volume published", {
