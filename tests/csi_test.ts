@@ -542,6 +542,17 @@ function tree(dir: string): string[] {
   return out.sort();
 }
 
+/** The driver's requests other than GETs of the SecretsStoreImports `mounted` ("ns/name"),
+ * which every rotation reads again for their volumes. */
+function notSweeps(requests: Awaited<ReturnType<typeof requestsSince>>, mounted: string[]) {
+  return describeRequests(
+    requests.filter((r) =>
+      !(r.verb === "get" && r.resource === "secretsstoreimports" &&
+        mounted.includes(`${r.namespace}/${r.name}`))
+    ),
+  );
+}
+
 /** A JWT with `exp` moved to the past: what an expired token looks like to the driver. */
 function expired(jwt: string): string {
   const [h, p, sig] = jwt.split(".");
@@ -722,8 +733,12 @@ Deno.test("attack: a volume context naming namespace B with a token that is not 
   assertEquals(toB, [], "B's path or role was asked for");
   assert(requests.some((r) => r.op === `read ${A_ROTATE}`));
   assertEquals(await Deno.readTextFile(`${targetOf(podB)}/k`), "b-tenant-value");
-  // Every refusal came before the API: the driver read no SecretsStoreImport meanwhile.
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
+  // Every refusal came before the API: the driver read no SecretsStoreImport meanwhile but
+  // those of the mounted volumes, which each rotation reads again.
+  assertEquals(
+    notSweeps(await requestsSince(kubeMark, CSI_USER), [`${NS_B}/b-ssi`, `${NS}/a-rotate-ssi`]),
+    [],
+  );
   await unpublish(volA, targetA);
 });
 
@@ -744,8 +759,9 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
     assert(!isMountPoint(targetOf(pod)), name);
   }
   assertEquals((await storeRequests(mark)).requests, []);
-  // The API server saw no request from the driver: nothing reached B's namespace.
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
+  // The API server saw no request from the driver but the rotation's reads of mounted
+  // volumes' SecretsStoreImports: nothing reached B's namespace by the volume context.
+  assertEquals(notSweeps(await requestsSince(kubeMark, CSI_USER), [`${NS_B}/b-ssi`]), []);
   // Positive control: a valid name is read from the Pod's own namespace, and only there.
   const { pod, jwt } = await newPod();
   const good = await publishAs({
@@ -754,9 +770,13 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
     volumeContext: kubeletContext("a-rotate-ssi", pod, { "": jwt }),
   });
   assertEquals(good, undefined);
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), [
-    `get ${NS}/secretsstoreimports/a-rotate-ssi (/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/a-rotate-ssi)`,
-  ]);
+  const seen = await requestsSince(kubeMark, CSI_USER);
+  assert(
+    describeRequests(seen).includes(
+      `get ${NS}/secretsstoreimports/a-rotate-ssi (/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/a-rotate-ssi)`,
+    ),
+  );
+  assertEquals(notSweeps(seen, [`${NS_B}/b-ssi`, `${NS}/a-rotate-ssi`]), []);
   await unpublish(`csi-${pod.uid}`, targetOf(pod));
 });
 
@@ -1131,6 +1151,113 @@ Deno.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, r
   assertEquals(e?.details, undefined);
   assertEquals(volumeNames(target).length, FILES);
   assertEquals(await Deno.readTextFile(`${target}/f499`), "v499");
+  await unpublish(volumeId, target);
+});
+
+/** Replaces a SecretsStoreImport's spec.files, as `kubectl apply` of an edit would. */
+async function editSsi(name: string, files: unknown[]) {
+  const path = `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/${name}`;
+  const cur = await env.kube.api<{ spec: Record<string, unknown> }>("GET", path);
+  await env.kube.api("PUT", path, { ...cur, spec: { ...cur.spec, files } });
+}
+
+/** The saved state of a volume, as the driver wrote it. */
+async function savedState(volumeId: string) {
+  for (const e of Deno.readDirSync(`${DIR}/state/volumes`)) {
+    const s = JSON.parse(await Deno.readTextFile(`${DIR}/state/volumes/${e.name}`));
+    if (s.volumeId === volumeId) return s as { spec: { files: Array<{ name: string }> } };
+  }
+  return undefined;
+}
+
+Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotation (file added, removed, renamed, source changed), never torn; the edit is saved", async () => {
+  const { driver } = await setUp();
+  await env.bao.api("PUT", "demo-kv/data/csi-edit-a", { data: { V: "value-a-is-longer" } });
+  await env.bao.api("PUT", "demo-kv/data/csi-edit-b", { data: { V: "b" } });
+  const from = (p: string) => ({ path: `demo-kv/data/csi-edit-${p}`, key: "V" });
+  await createSsi(
+    ssi("edit-ssi", [
+      { name: "keep", source: from("a") },
+      { name: "gone", source: from("a") },
+      { name: "old-name", source: from("b") },
+      { name: "src", source: from("a") },
+    ]),
+  );
+  const { e, volumeId, target } = await publishNew("edit-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(volumeNames(target), ["gone", "keep", "old-name", "src"]);
+  const reader = readLoop(`${target}/src`, ["value-a-is-longer", "b"]);
+  const keeper = readLoop(`${target}/keep`, ["value-a-is-longer"]);
+  await editSsi("edit-ssi", [
+    { name: "keep", source: from("a") },
+    { name: "added", source: from("b") },
+    { name: "new-name", source: from("b") },
+    { name: "src", source: from("b") },
+  ]);
+  await waitUntil(
+    "the edit in the volume",
+    async () =>
+      volumeNames(target).join(",") === "added,keep,new-name,src" &&
+      (await Deno.readTextFile(`${target}/src`)) === "b",
+    15_000,
+    driver.logFile,
+  );
+  for (const r of [reader, keeper]) {
+    const { reads, torn } = await r.stop();
+    assertEquals(torn, [], `${torn.length} torn reads of ${reads}`);
+  }
+  assertEquals(await Deno.readTextFile(`${target}/added`), "b");
+  assertEquals(await Deno.readTextFile(`${target}/new-name`), "b");
+  assertEquals(await Deno.readTextFile(`${target}/keep`), "value-a-is-longer");
+  assertEquals(
+    (await savedState(volumeId))?.spec.files.map((f) => f.name),
+    ["keep", "added", "new-name", "src"],
+  );
+  await unpublish(volumeId, target);
+});
+
+Deno.test("a deleted SecretsStoreImport keeps the volume's last good files and logs a warning naming it; an edit of spec.role waits for a new Pod", async () => {
+  const { driver } = await setUp();
+  await env.bao.api("PUT", "demo-kv/data/csi-deleted", { data: { V: "first" } });
+  const files = [{ name: "f", source: { path: "demo-kv/data/csi-deleted", key: "V" } }];
+  await createSsi(ssi("deleted-ssi", files));
+  const { e, volumeId, target } = await publishNew("deleted-ssi");
+  assertEquals(e?.details, undefined);
+  const path = `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/deleted-ssi`;
+  const cur = await env.kube.api<{ spec: Record<string, unknown> }>("GET", path);
+  await env.kube.api("PUT", path, {
+    ...cur,
+    spec: { ...cur.spec, role: "other-role", files: [...files, { ...files[0], name: "g" }] },
+  });
+  await waitUntil(
+    "the warning about spec.role",
+    async () =>
+      (await Deno.readTextFile(driver.logFile)).includes(
+        `SecretsStoreImport ${NS}/deleted-ssi: an edit of spec.role applies to new Pods only`,
+      ),
+    15_000,
+  );
+  assertEquals(volumeNames(target), ["f"]);
+  await env.kube.api(
+    "DELETE",
+    `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/deleted-ssi`,
+  );
+  await env.bao.api("PUT", "demo-kv/data/csi-deleted", { data: { V: "second" } });
+  const warnings = async () =>
+    (await Deno.readTextFile(driver.logFile)).split("\n").filter((l) =>
+      l.includes(`${NS}/deleted-ssi`) && l.includes("not found") && l.includes("last files kept")
+    ).length;
+  await waitUntil("two warnings naming it", async () => (await warnings()) >= 2, 15_000);
+  // Nothing was rotated meanwhile: the last good files, as the store had them before.
+  assertEquals(await Deno.readTextFile(`${target}/f`), "first");
+  assertEquals(volumeNames(target), ["f"]);
+  // Recreated: rotation resumes with it.
+  await createSsi(ssi("deleted-ssi", files));
+  await waitUntil(
+    "rotation after the SecretsStoreImport is back",
+    async () => (await Deno.readTextFile(`${target}/f`)) === "second",
+    15_000,
+  );
   await unpublish(volumeId, target);
 });
 

@@ -176,16 +176,21 @@ export class VolumeManager {
     }
   }
 
-  /** One rotation: every distinct (identity, path, version) read once; changed files
-   * rewritten in place; a volume whose reads fail keeps its last good files. */
+  /** One rotation: each volume's SecretsStoreImport read again (once per sweep for all its
+   * volumes), every distinct (identity, path, version) read once; files changed, added or
+   * removed by the secrets or by an edit are swapped in; a volume whose reads fail, or whose
+   * SecretsStoreImport is gone or invalid, keeps its last good files. */
   async sweep(): Promise<SweepStats> {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
     const volumes = [...this.#volumes.values()];
+    const specs = await this.#currentSpecs(volumes);
     const wanted = new Map<string, { identity: Identity; path: StorePath; version?: number }>();
     for (const v of volumes) {
+      const spec = specs.get(v.volumeId);
+      if (!spec) continue;
       const identity = this.#identity(v);
-      for (const f of v.spec.files) {
+      for (const f of spec.files) {
         wanted.set(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`, {
           identity,
           path: f.source.path,
@@ -198,26 +203,40 @@ export class VolumeManager {
     let failedVolumes = 0;
     const notifications: Array<() => void> = [];
     for (const v of volumes) {
+      const spec = specs.get(v.volumeId);
+      if (!spec) {
+        failedVolumes++;
+        continue;
+      }
       const key = identityKey(this.#identity(v));
       const secrets = new Map<string, Secret>();
       let failure: Error | undefined;
-      for (const f of v.spec.files) {
+      for (const f of spec.files) {
         const r = results.get(`${key}|${readKey(f.source.path, f.source.version)}`);
         if (r instanceof Error) failure ??= r;
         else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
       }
       try {
         if (failure) throw failure;
-        const files = planFiles(v.ssiName, v.spec.files, secrets, this.#identity(v).address);
-        await this.#serialised(v.volumeId, () => {
-          if (!this.#volumes.has(v.volumeId)) return Promise.resolve();
-          const { changed, notify } = this.#writer(v).swap(files, ownership(v.gid));
-          changedFiles += changed.length;
-          if (changed.length) {
-            notifications.push(notify);
-            this.o.logger.info("files rotated", { volume: v.volumeId, files: changed.join(",") });
+        const files = planFiles(v.ssiName, spec.files, secrets, this.#identity(v).address);
+        await this.#serialised(v.volumeId, async () => {
+          if (!this.#volumes.has(v.volumeId)) return;
+          const { changed, removed, dropped, notify } = this.#writer(v).swap(
+            files,
+            ownership(v.gid),
+            v.spec.files.map((f) => f.name),
+          );
+          changedFiles += changed.length + removed.length;
+          if (changed.length) notifications.push(notify);
+          if (changed.length || removed.length) {
+            this.o.logger.info("files rotated", {
+              volume: v.volumeId,
+              files: changed.join(","),
+              removed: removed.join(",") || undefined,
+              droppedInodes: dropped || undefined,
+            });
           }
-          return Promise.resolve();
+          if (spec !== v.spec) await this.#saveSpec(v, spec);
         });
       } catch (e) {
         failedVolumes++;
@@ -245,6 +264,83 @@ export class VolumeManager {
       failedVolumes,
       ms: Math.round(performance.now() - started),
     };
+  }
+
+  /** The spec each volume rotates with this sweep: its SecretsStoreImport as it is now, read
+   * once for all the volumes that use it. Undefined (the volume keeps its files) when it
+   * was deleted or is invalid; the saved spec when the API server cannot be reached, or
+   * when the edit changes how the volume logs in (that needs a new Pod: the kubelet's tokens
+   * are for the audience the volume was published with). */
+  async #currentSpecs(
+    volumes: VolumeState[],
+  ): Promise<Map<string, VolumeState["spec"] | undefined>> {
+    const names = [...new Set(volumes.map((v) => `${v.pod.namespace}/${v.ssiName}`))];
+    const read = new Map<string, SsiSpecValue | CsiError>();
+    await runLimited(names, this.o.readConcurrency ?? 16, async (name) => {
+      const [namespace, ssiName] = name.split("/") as [string, string];
+      try {
+        read.set(name, (await this.#readSsi(namespace, ssiName)).spec);
+      } catch (e) {
+        read.set(name, e instanceof CsiError ? e : new CsiError(status.UNKNOWN, String(e)));
+      }
+    });
+    const out = new Map<string, VolumeState["spec"] | undefined>();
+    const warned = new Set<string>();
+    const warnOnce = (name: string, msg: string, fields: Record<string, unknown>) => {
+      if (warned.has(name + msg)) return;
+      warned.add(name + msg);
+      this.o.logger.warn(msg, { ssi: name, ...fields });
+    };
+    for (const v of volumes) {
+      const name = `${v.pod.namespace}/${v.ssiName}`;
+      const r = read.get(name)!;
+      if (r instanceof CsiError) {
+        if (r.code === status.NOT_FOUND || r.code === status.INVALID_ARGUMENT) {
+          warnOnce(
+            name,
+            `SecretsStoreImport ${name} ${
+              r.code === status.NOT_FOUND ? "not found" : "is invalid"
+            }: last files kept`,
+            { error: r.message },
+          );
+          out.set(v.volumeId, undefined);
+        } else {
+          warnOnce(
+            name,
+            `SecretsStoreImport ${name} could not be read: rotating with the saved spec`,
+            { error: r.message },
+          );
+          out.set(v.volumeId, v.spec);
+        }
+        continue;
+      }
+      const moved = LOGIN_FIELDS.filter((k) => JSON.stringify(r[k]) !== JSON.stringify(v.spec[k]));
+      if (moved.length) {
+        warnOnce(
+          name,
+          `SecretsStoreImport ${name}: an edit of ${
+            moved.map((k) => `spec.${k}`).join(", ")
+          } applies to new Pods only; mounted volumes keep their files as published`,
+          { volume: v.volumeId },
+        );
+        out.set(v.volumeId, v.spec);
+        continue;
+      }
+      out.set(v.volumeId, JSON.stringify(r) === JSON.stringify(v.spec) ? v.spec : r);
+    }
+    return out;
+  }
+
+  /** The edited spec becomes the volume's: saved, so a restart rotates with it too. */
+  async #saveSpec(v: VolumeState, spec: VolumeState["spec"]): Promise<void> {
+    const next = { ...v, spec };
+    await saveState(this.#stateDir, next);
+    this.#volumes.set(v.volumeId, next);
+    this.o.logger.info("SecretsStoreImport edit applied", {
+      volume: v.volumeId,
+      ssi: `${v.pod.namespace}/${v.ssiName}`,
+      files: spec.files.map((f) => f.name).join(","),
+    });
   }
 
   #writer(v: VolumeState): RotationWriter {
@@ -478,21 +574,13 @@ export class VolumeManager {
     wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
-    const items = [...wanted.entries()];
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const [key, w] = items[next++]!;
-        try {
-          out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
-        } catch (e) {
-          out.set(key, e instanceof Error ? e : new Error(String(e)));
-        }
+    await runLimited([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
+      try {
+        out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
+      } catch (e) {
+        out.set(key, e instanceof Error ? e : new Error(String(e)));
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.o.readConcurrency ?? 16, items.length) }, worker),
-    );
+    });
     return out;
   }
 
@@ -528,6 +616,28 @@ function samePod(volumeId: string, had: PodIdentity, now: PodIdentity): void {
       );
     }
   }
+}
+
+/** The spec fields that decide how a volume logs in and where it reads. */
+const LOGIN_FIELDS = [
+  "role",
+  "authPath",
+  "namespace",
+  "address",
+  "caCert",
+  "skipTLSVerify",
+  "audience",
+] as const;
+
+type SsiSpecValue = VolumeState["spec"];
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function ownership(gid?: number): Ownership {
