@@ -170,9 +170,10 @@ export class RotationWriter {
       total -= c.cost;
       if (typeof c.key === "string") transient = Math.max(transient, c.cost);
     }
-    if (total + transient > this.limitBytes || fixed > this.limitBytes) {
-      const largest = plan.filter((p) => !p.same)
-        .reduce((a, b) => (b.f.bytes.length > a.f.bytes.length ? b : a));
+    const writes = plan.filter((p) => !p.same);
+    // Only removals never need room; the kernel has the last word on them anyway.
+    if (writes.length && (total + transient > this.limitBytes || fixed > this.limitBytes)) {
+      const largest = writes.reduce((a, b) => (b.f.bytes.length > a.f.bytes.length ? b : a));
       throw new SpaceError(largest.f.name, largest.f.bytes.length, this.limitBytes);
     }
     return drop;
