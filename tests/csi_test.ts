@@ -1030,17 +1030,34 @@ Deno.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file
 });
 
 Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row, each seen by a reader; one too large is skipped with a warning and no stray file", async () => {
-  const { driver } = await setUp();
+  await setUp();
+  // A driver of its own that sweeps every 20 ms, so 20 rotations take seconds, not 20 sweeps
+  // of the shared driver's 500 ms.
+  const driver = await startCsi({
+    ...DRIVER_OPTS(),
+    dir: `${env.dir}/csi-large`,
+    kubeletDir: DIR,
+    rotationInterval: "20ms",
+  });
+  const client = csiClient(driver.socket);
   const MiB = 1 << 20;
   const value = (i: number, length = MiB) => `rotation-${i}:`.padEnd(length, "x");
   await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(0) } });
   await createSsi(
     ssi("large-ssi", [{ name: "large", source: { path: "demo-kv/data/csi-large", key: "V" } }]),
   );
-  const { e, volumeId, target } = await publishNew("large-ssi");
-  assertEquals(e?.details, undefined);
+  const { pod, jwt } = await newPod();
+  const volumeId = `csi-${pod.uid}`;
+  const target = targetOf(pod);
+  await client.call("Node", "NodePublishVolume", {
+    volumeId,
+    targetPath: target,
+    volumeCapability: CAPABILITY,
+    readonly: true,
+    volumeContext: kubeletContext("large-ssi", pod, { "": jwt }),
+  });
   const file = `${target}/large`;
-  const deadline = Date.now() + 60_000; // this test's own bound: 20 sweeps of 500 ms and more
+  const deadline = Date.now() + 30_000; // this test's own bound for the 20 rotations
   for (let i = 1; i <= 20; i++) {
     await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(i) } });
     await waitUntil(
@@ -1067,7 +1084,10 @@ Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row,
   }
   assert((await Deno.readTextFile(file)).startsWith("rotation-20:"));
   assertEquals(volumeNames(target), ["large"], "a stray temporary file");
-  await unpublish(volumeId, target);
+  await client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath: target });
+  client.close();
+  await driver.stop();
+  assert(!isMountPoint(target));
 });
 
 /** SHA-256 of a volume id in hex: the name of its folder under state/mounts. */
@@ -1186,6 +1206,10 @@ Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotati
   const { e, volumeId, target } = await publishNew("edit-ssi");
   assertEquals(e?.details, undefined);
   assertEquals(volumeNames(target), ["gone", "keep", "old-name", "src"]);
+  const other = await publishNew("edit-ssi"); // a second volume of it: one read serves both
+  assertEquals(other.e?.details, undefined);
+  const kubeMark = await auditMark(env.kube.auditLog);
+  const logMark = (await Deno.readTextFile(driver.logFile)).length;
   const reader = readLoop(`${target}/src`, ["value-a-is-longer", "b"]);
   const keeper = readLoop(`${target}/keep`, ["value-a-is-longer"]);
   await editSsi("edit-ssi", [
@@ -1213,7 +1237,23 @@ Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotati
     (await savedState(volumeId))?.spec.files.map((f) => f.name),
     ["keep", "added", "new-name", "src"],
   );
+  await waitUntil(
+    "the other volume edited",
+    () => Promise.resolve(volumeNames(other.target).join(",") === "added,keep,new-name,src"),
+    15_000,
+  );
+  // Each sweep read the SecretsStoreImport once for its two volumes (one more for a sweep
+  // under way at either end).
+  const sweepsSince = async () =>
+    ((await Deno.readTextFile(driver.logFile)).slice(logMark)
+      .match(/ rotation component=csi volumes=/g) ?? []).length;
+  await waitUntil("three sweeps", async () => (await sweepsSince()) >= 3, 15_000);
+  const sweeps = await sweepsSince();
+  const gets = (await requestsSince(kubeMark, CSI_USER))
+    .filter((r) => r.verb === "get" && r.name === "edit-ssi").length;
+  assert(gets >= 1 && gets <= sweeps + 1, `${gets} reads of edit-ssi in ${sweeps} sweeps`);
   await unpublish(volumeId, target);
+  await unpublish(other.volumeId, other.target);
 });
 
 Deno.test("a deleted SecretsStoreImport keeps the volume's last good files and logs a warning naming it; an edit of spec.role waits for a new Pod", async () => {
