@@ -7,8 +7,10 @@ import {
   type CsiClient,
   csiClient,
   type CsiDriver,
+  driverPid,
   kubeletContext,
   podToken,
+  slowRenames,
   startCsi,
   type TestPod,
 } from "./harness/csi.ts";
@@ -481,11 +483,12 @@ type GrpcFailure = Error & { code: number; details: string };
 /** NodePublishVolume with any arguments; resolves to the gRPC failure, or undefined. */
 async function publishAs(
   req: { volumeId: string; targetPath: string; volumeContext: Record<string, string> },
+  volumeCapability: unknown = CAPABILITY,
 ): Promise<GrpcFailure | undefined> {
   const { client } = await setUp();
   return await client.call("Node", "NodePublishVolume", {
     ...req,
-    volumeCapability: CAPABILITY,
+    volumeCapability,
     readonly: true,
   }).then(() => undefined, (e) => e as GrpcFailure);
 }
@@ -538,6 +541,17 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+/** The driver's requests other than GETs of the SecretsStoreImports `mounted` ("ns/name"),
+ * which every rotation reads again for their volumes. */
+function notSweeps(requests: Awaited<ReturnType<typeof requestsSince>>, mounted: string[]) {
+  return describeRequests(
+    requests.filter((r) =>
+      !(r.verb === "get" && r.resource === "secretsstoreimports" &&
+        mounted.includes(`${r.namespace}/${r.name}`))
+    ),
+  );
 }
 
 /** A JWT with `exp` moved to the past: what an expired token looks like to the driver. */
@@ -720,8 +734,12 @@ Deno.test("attack: a volume context naming namespace B with a token that is not 
   assertEquals(toB, [], "B's path or role was asked for");
   assert(requests.some((r) => r.op === `read ${A_ROTATE}`));
   assertEquals(await Deno.readTextFile(`${targetOf(podB)}/k`), "b-tenant-value");
-  // Every refusal came before the API: the driver read no SecretsStoreImport meanwhile.
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
+  // Every refusal came before the API: the driver read no SecretsStoreImport meanwhile but
+  // those of the mounted volumes, which each rotation reads again.
+  assertEquals(
+    notSweeps(await requestsSince(kubeMark, CSI_USER), [`${NS_B}/b-ssi`, `${NS}/a-rotate-ssi`]),
+    [],
+  );
   await unpublish(volA, targetA);
 });
 
@@ -742,8 +760,9 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
     assert(!isMountPoint(targetOf(pod)), name);
   }
   assertEquals((await storeRequests(mark)).requests, []);
-  // The API server saw no request from the driver: nothing reached B's namespace.
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), []);
+  // The API server saw no request from the driver but the rotation's reads of mounted
+  // volumes' SecretsStoreImports: nothing reached B's namespace by the volume context.
+  assertEquals(notSweeps(await requestsSince(kubeMark, CSI_USER), [`${NS_B}/b-ssi`]), []);
   // Positive control: a valid name is read from the Pod's own namespace, and only there.
   const { pod, jwt } = await newPod();
   const good = await publishAs({
@@ -752,9 +771,13 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
     volumeContext: kubeletContext("a-rotate-ssi", pod, { "": jwt }),
   });
   assertEquals(good, undefined);
-  assertEquals(describeRequests(await requestsSince(kubeMark, CSI_USER)), [
-    `get ${NS}/secretsstoreimports/a-rotate-ssi (/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/a-rotate-ssi)`,
-  ]);
+  const seen = await requestsSince(kubeMark, CSI_USER);
+  assert(
+    describeRequests(seen).includes(
+      `get ${NS}/secretsstoreimports/a-rotate-ssi (/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/a-rotate-ssi)`,
+    ),
+  );
+  assertEquals(notSweeps(seen, [`${NS_B}/b-ssi`, `${NS}/a-rotate-ssi`]), []);
   await unpublish(`csi-${pod.uid}`, targetOf(pod));
 });
 
@@ -919,6 +942,364 @@ Deno.test("attack: unpublish acts only on the volume recorded for that id and ta
   );
   await unpublish(volumeId, target);
   assert(!isMountPoint(target));
+});
+
+// ---- Lifecycle: large secrets, long names, bad groups (issue 17) ----
+
+/** Publishes `ssiName` for a new Pod with any capability; the failure, or undefined. */
+async function publishNew(ssiName: string, capability: unknown = CAPABILITY) {
+  const { pod, jwt } = await newPod();
+  const volumeId = `csi-${pod.uid}`;
+  const target = targetOf(pod);
+  const e = await publishAs(
+    { volumeId, targetPath: target, volumeContext: kubeletContext(ssiName, pod, { "": jwt }) },
+    capability,
+  );
+  return { e, volumeId, target, pod };
+}
+
+/** Names in the volume's own tmpfs (temporary files included), read behind the bind mount. */
+function volumeNames(target: string): string[] {
+  return [...Deno.readDirSync(target)].map((e) => e.name).sort();
+}
+
+Deno.test("attack: a volume_mount_group that is not a 32-bit gid is INVALID_ARGUMENT naming the field; 4000000000 is accepted", async () => {
+  await setUp();
+  const mounts = await mountsUnder(DIR);
+  for (const bad of ["-1", "99999999999", "4294967295", "1.5", " ", "abc", "0x10", "1e3", "+5"]) {
+    const { e } = await publishNew("myapp-ssi", {
+      ...CAPABILITY,
+      mount: { volumeMountGroup: bad },
+    });
+    assertRefused(e, 3, ["volume_mount_group", JSON.stringify(bad)]);
+  }
+  assertEquals(await mountsUnder(DIR), mounts, "a refused group mounted something");
+  const { e, volumeId, target } = await publishNew("myapp-ssi", {
+    ...CAPABILITY,
+    mount: { volumeMountGroup: "4000000000" },
+  });
+  assertEquals(e?.details, undefined);
+  const info = await Deno.stat(`${target}/db-password`);
+  assertEquals([info.gid, info.mode! & 0o777], [4000000000, 0o440]);
+  await unpublish(volumeId, target);
+});
+
+Deno.test("file names are limited in bytes: 128 × é is refused at apply; 250- and 255-byte names publish and rotate", async () => {
+  await setUp();
+  const wide = await createSsi(
+    ssi(`wide-name-${++n}`, [{ name: "é".repeat(128), source: { path: "p", key: "k" } }]),
+    [422],
+  );
+  assertEquals(wide.code, 422, "256 bytes in 128 characters");
+  assertStringIncludes(wide.message ?? "", "spec.files[0].name");
+  const names = ["a".repeat(255), "é".repeat(125)]; // 255 and 250 bytes
+  await env.bao.api("PUT", "demo-kv/data/csi-long", { data: { A: "a-1", B: "b-1" } });
+  await createSsi(
+    ssi("long-names-ssi", [
+      { name: names[0], source: { path: "demo-kv/data/csi-long", key: "A" } },
+      { name: names[1], source: { path: "demo-kv/data/csi-long", key: "B" } },
+    ]),
+  );
+  const { e, volumeId, target } = await publishNew("long-names-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(await Deno.readTextFile(`${target}/${names[0]}`), "a-1");
+  assertEquals(await Deno.readTextFile(`${target}/${names[1]}`), "b-1");
+  await env.bao.api("PUT", "demo-kv/data/csi-long", { data: { A: "a-2", B: "b-2" } });
+  await waitUntil(
+    "both long names rotated",
+    async () =>
+      (await Deno.readTextFile(`${target}/${names[0]}`)) === "a-2" &&
+      (await Deno.readTextFile(`${target}/${names[1]}`)) === "b-2",
+    15_000,
+  );
+  assertEquals(volumeNames(target), [...names].sort(), "a temporary file was left");
+  await unpublish(volumeId, target);
+});
+
+Deno.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file, its size and --volume-size", async () => {
+  await setUp();
+  const big = 5 * 1024 * 1024;
+  await env.bao.api("PUT", "demo-kv/data/csi-big", { data: { V: "x".repeat(big) } });
+  await createSsi(
+    ssi("big-ssi", [{ name: "big.pem", source: { path: "demo-kv/data/csi-big", key: "V" } }]),
+  );
+  const mounts = await mountsUnder(DIR);
+  const { e, target } = await publishNew("big-ssi");
+  assertRefused(e, 8, ['file "big.pem"', `${big} bytes`, "--volume-size", "csi.volumeSize"]);
+  assert(!isMountPoint(target));
+  assertEquals(await mountsUnder(DIR), mounts);
+});
+
+Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row, each seen by a reader; one too large is skipped with a warning and no stray file", async () => {
+  await setUp();
+  // A driver of its own that sweeps every 20 ms, so 20 rotations take seconds, not 20 sweeps
+  // of the shared driver's 500 ms.
+  const driver = await startCsi({
+    ...DRIVER_OPTS(),
+    dir: `${env.dir}/csi-large`,
+    kubeletDir: DIR,
+    rotationInterval: "20ms",
+  });
+  const client = csiClient(driver.socket);
+  const MiB = 1 << 20;
+  const value = (i: number, length = MiB) => `rotation-${i}:`.padEnd(length, "x");
+  await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(0) } });
+  await createSsi(
+    ssi("large-ssi", [{ name: "large", source: { path: "demo-kv/data/csi-large", key: "V" } }]),
+  );
+  const { pod, jwt } = await newPod();
+  const volumeId = `csi-${pod.uid}`;
+  const target = targetOf(pod);
+  await client.call("Node", "NodePublishVolume", {
+    volumeId,
+    targetPath: target,
+    volumeCapability: CAPABILITY,
+    readonly: true,
+    volumeContext: kubeletContext("large-ssi", pod, { "": jwt }),
+  });
+  const file = `${target}/large`;
+  const deadline = Date.now() + 30_000; // this test's own bound for the 20 rotations
+  for (let i = 1; i <= 20; i++) {
+    await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(i) } });
+    await waitUntil(
+      `rotation ${i} of the 1 MiB secret`,
+      async () => (await Deno.readTextFile(file)).startsWith(`rotation-${i}:`),
+      Math.max(1000, deadline - Date.now()),
+      driver.logFile,
+    );
+    assertEquals(volumeNames(target), ["large"]);
+  }
+  const log = () => Deno.readTextFile(driver.logFile);
+  const warned = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize")).length;
+  const tooLarge = 5 * MiB;
+  await env.bao.api("PUT", "demo-kv/data/csi-large", { data: { V: value(21, tooLarge) } });
+  await waitUntil("the warning", async () => {
+    const lines = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize"));
+    return lines.length > warned;
+  }, 15_000);
+  const line = (await log()).split("\n").filter((l) => l.includes("csi.volumeSize")).at(-1)!;
+  for (
+    const part of ['file \\"large\\"', `${tooLarge} bytes`, "--volume-size", "last files kept"]
+  ) {
+    assertStringIncludes(line, part);
+  }
+  assert((await Deno.readTextFile(file)).startsWith("rotation-20:"));
+  assertEquals(volumeNames(target), ["large"], "a stray temporary file");
+  await client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath: target });
+  client.close();
+  await driver.stop();
+  assert(!isMountPoint(target));
+});
+
+/** SHA-256 of a volume id in hex: the name of its folder under state/mounts. */
+async function folderOf(volumeId: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(volumeId));
+  const hex = [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${DIR}/state/mounts/${hex}`;
+}
+
+/** Files written so far in a volume's tmpfs (temporary ones not counted); 0 before it is. */
+function written(folder: string): number {
+  try {
+    return [...Deno.readDirSync(folder)].filter((e) => !e.name.startsWith(".tmp-")).length;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, restart, unpublish: no mount and no state left; a republish works", async () => {
+  await setUp();
+  const FILES = 500;
+  // Five secrets of 100 keys: OpenBao refuses a JSON body with 1000 strings.
+  const at = (i: number) => `demo-kv/data/csi-many-${i % 5}`;
+  for (let p = 0; p < 5; p++) {
+    const keys = Array.from({ length: FILES / 5 }, (_, j) => j * 5 + p);
+    await env.bao.api("PUT", at(p), {
+      data: Object.fromEntries(keys.map((i) => [`K${i}`, `v${i}`])),
+    });
+  }
+  await createSsi(
+    ssi(
+      "many-ssi",
+      Array.from({ length: FILES }, (_, i) => ({
+        name: `f${i}`,
+        source: { path: at(i), key: `K${i}` },
+      })),
+    ),
+  );
+  const deadline = Date.now() + 90_000; // the test's own bound, over all four kills
+  for (const percent of [30, 50, 70, 95]) {
+    const { driver, client } = await setUp();
+    const states = written(`${DIR}/state/volumes`);
+    const mounts = await mountsUnder(DIR);
+    const { pod, jwt } = await newPod();
+    const volumeId = `csi-${pod.uid}`;
+    const target = targetOf(pod);
+    const folder = await folderOf(volumeId);
+    const pid = driverPid(driver.socket);
+    // Each file is renamed into place once written: with every rename slowed to 2 ms, the
+    // file count moves slowly enough for the kill to land on its mark (give or take a file).
+    const tracer = await slowRenames(pid, 2000);
+    if (!tracer) console.log("strace not installed: the kill points are wherever polling lands");
+    const call = client.call("Node", "NodePublishVolume", {
+      volumeId,
+      targetPath: target,
+      volumeCapability: CAPABILITY,
+      readonly: true,
+      volumeContext: kubeletContext("many-ssi", pod, { "": jwt }),
+    }).then(() => "published", () => "failed");
+    const mark = (FILES * percent) / 100;
+    let count = 0;
+    while ((count = written(folder)) < mark) {
+      assert(Date.now() < deadline, `no kill point at ${percent} %: ${count} files`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    Deno.kill(pid, "SIGKILL");
+    await tracer?.done;
+    assertEquals(await call, "failed", `killed at ${count} files: the publish had completed`);
+    console.log(`killed at ${count} of ${FILES} files (mark ${mark})`);
+    client.close();
+    await driver.stop();
+    const restarted = await startCsi(DRIVER_OPTS());
+    ctx = Promise.resolve({ driver: restarted, client: csiClient(restarted.socket) });
+    await unpublish(volumeId, target);
+    assertEquals(await mountsUnder(DIR), mounts, `mounts left after a kill at ${count} files`);
+    assertEquals(written(`${DIR}/state/volumes`), states, `state left after a kill at ${count}`);
+    assertEquals(await Deno.stat(folder).then(() => "exists", () => "gone"), "gone");
+  }
+  // After the restarts, a 500-file publish completes.
+  const { e, volumeId, target } = await publishNew("many-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(volumeNames(target).length, FILES);
+  assertEquals(await Deno.readTextFile(`${target}/f499`), "v499");
+  await unpublish(volumeId, target);
+});
+
+/** Replaces a SecretsStoreImport's spec.files, as `kubectl apply` of an edit would. */
+async function editSsi(name: string, files: unknown[]) {
+  const path = `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/${name}`;
+  const cur = await env.kube.api<{ spec: Record<string, unknown> }>("GET", path);
+  await env.kube.api("PUT", path, { ...cur, spec: { ...cur.spec, files } });
+}
+
+/** The saved state of a volume, as the driver wrote it. */
+async function savedState(volumeId: string) {
+  for (const e of Deno.readDirSync(`${DIR}/state/volumes`)) {
+    const s = JSON.parse(await Deno.readTextFile(`${DIR}/state/volumes/${e.name}`));
+    if (s.volumeId === volumeId) return s as { spec: { files: Array<{ name: string }> } };
+  }
+  return undefined;
+}
+
+Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotation (file added, removed, renamed, source changed), never torn; the edit is saved", async () => {
+  const { driver } = await setUp();
+  await env.bao.api("PUT", "demo-kv/data/csi-edit-a", { data: { V: "value-a-is-longer" } });
+  await env.bao.api("PUT", "demo-kv/data/csi-edit-b", { data: { V: "b" } });
+  const from = (p: string) => ({ path: `demo-kv/data/csi-edit-${p}`, key: "V" });
+  await createSsi(
+    ssi("edit-ssi", [
+      { name: "keep", source: from("a") },
+      { name: "gone", source: from("a") },
+      { name: "old-name", source: from("b") },
+      { name: "src", source: from("a") },
+    ]),
+  );
+  const { e, volumeId, target } = await publishNew("edit-ssi");
+  assertEquals(e?.details, undefined);
+  assertEquals(volumeNames(target), ["gone", "keep", "old-name", "src"]);
+  const other = await publishNew("edit-ssi"); // a second volume of it: one read serves both
+  assertEquals(other.e?.details, undefined);
+  const kubeMark = await auditMark(env.kube.auditLog);
+  const logMark = (await Deno.readTextFile(driver.logFile)).length;
+  const reader = readLoop(`${target}/src`, ["value-a-is-longer", "b"]);
+  const keeper = readLoop(`${target}/keep`, ["value-a-is-longer"]);
+  await editSsi("edit-ssi", [
+    { name: "keep", source: from("a") },
+    { name: "added", source: from("b") },
+    { name: "new-name", source: from("b") },
+    { name: "src", source: from("b") },
+  ]);
+  await waitUntil(
+    "the edit in the volume",
+    async () =>
+      volumeNames(target).join(",") === "added,keep,new-name,src" &&
+      (await Deno.readTextFile(`${target}/src`)) === "b",
+    15_000,
+    driver.logFile,
+  );
+  for (const r of [reader, keeper]) {
+    const { reads, torn } = await r.stop();
+    assertEquals(torn, [], `${torn.length} torn reads of ${reads}`);
+  }
+  assertEquals(await Deno.readTextFile(`${target}/added`), "b");
+  assertEquals(await Deno.readTextFile(`${target}/new-name`), "b");
+  assertEquals(await Deno.readTextFile(`${target}/keep`), "value-a-is-longer");
+  assertEquals(
+    (await savedState(volumeId))?.spec.files.map((f) => f.name),
+    ["keep", "added", "new-name", "src"],
+  );
+  await waitUntil(
+    "the other volume edited",
+    () => Promise.resolve(volumeNames(other.target).join(",") === "added,keep,new-name,src"),
+    15_000,
+  );
+  // Each sweep read the SecretsStoreImport once for its two volumes (one more for a sweep
+  // under way at either end).
+  const sweepsSince = async () =>
+    ((await Deno.readTextFile(driver.logFile)).slice(logMark)
+      .match(/ rotation component=csi volumes=/g) ?? []).length;
+  await waitUntil("three sweeps", async () => (await sweepsSince()) >= 3, 15_000);
+  const sweeps = await sweepsSince();
+  const gets = (await requestsSince(kubeMark, CSI_USER))
+    .filter((r) => r.verb === "get" && r.name === "edit-ssi").length;
+  assert(gets >= 1 && gets <= sweeps + 1, `${gets} reads of edit-ssi in ${sweeps} sweeps`);
+  await unpublish(volumeId, target);
+  await unpublish(other.volumeId, other.target);
+});
+
+Deno.test("a deleted SecretsStoreImport keeps the volume's last good files and logs a warning naming it; an edit of spec.role waits for a new Pod", async () => {
+  const { driver } = await setUp();
+  await env.bao.api("PUT", "demo-kv/data/csi-deleted", { data: { V: "first" } });
+  const files = [{ name: "f", source: { path: "demo-kv/data/csi-deleted", key: "V" } }];
+  await createSsi(ssi("deleted-ssi", files));
+  const { e, volumeId, target } = await publishNew("deleted-ssi");
+  assertEquals(e?.details, undefined);
+  const path = `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/deleted-ssi`;
+  const cur = await env.kube.api<{ spec: Record<string, unknown> }>("GET", path);
+  await env.kube.api("PUT", path, {
+    ...cur,
+    spec: { ...cur.spec, role: "other-role", files: [...files, { ...files[0], name: "g" }] },
+  });
+  await waitUntil(
+    "the warning about spec.role",
+    async () =>
+      (await Deno.readTextFile(driver.logFile)).includes(
+        `SecretsStoreImport ${NS}/deleted-ssi: an edit of spec.role applies to new Pods only`,
+      ),
+    15_000,
+  );
+  assertEquals(volumeNames(target), ["f"]);
+  await env.kube.api(
+    "DELETE",
+    `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports/deleted-ssi`,
+  );
+  await env.bao.api("PUT", "demo-kv/data/csi-deleted", { data: { V: "second" } });
+  const warnings = async () =>
+    (await Deno.readTextFile(driver.logFile)).split("\n").filter((l) =>
+      l.includes(`${NS}/deleted-ssi`) && l.includes("not found") && l.includes("last files kept")
+    ).length;
+  await waitUntil("two warnings naming it", async () => (await warnings()) >= 2, 15_000);
+  // Nothing was rotated meanwhile: the last good files, as the store had them before.
+  assertEquals(await Deno.readTextFile(`${target}/f`), "first");
+  assertEquals(volumeNames(target), ["f"]);
+  // Recreated: rotation resumes with it.
+  await createSsi(ssi("deleted-ssi", files));
+  await waitUntil(
+    "rotation after the SecretsStoreImport is back",
+    async () => (await Deno.readTextFile(`${target}/f`)) === "second",
+    15_000,
+  );
+  await unpublish(volumeId, target);
 });
 
 Deno.test("stop the CSI driver; no mount is left behind", async () => {

@@ -18,47 +18,58 @@ export interface Ownership {
 /** First publish: writes every file into an empty dir, each under a temporary name renamed
  * into place once complete and owned, since nobody watches a file that does not exist yet. */
 export function writeFiles(dir: string, files: VolumeFile[], own: Ownership): void {
-  const taken = takenNames(dir, files);
-  for (const f of files) createFile(dir, f, own, taken);
+  for (const f of files) createFile(dir, f, own);
 }
 
-/** Writes `f` under a free temporary name, owns it, then renames it to its name. */
-function createFile(dir: string, f: VolumeFile, own: Ownership, taken: Set<string>): void {
-  let tmp = `.${f.name}.tmp`;
-  while (taken.has(tmp)) tmp += "~";
-  taken.add(tmp);
-  const tmpPath = `${dir}/${tmp}`;
+/** Writes `f` under a temporary name, owns it, then renames it to its name. */
+function createFile(dir: string, f: VolumeFile, own: Ownership): void {
   const path = `${dir}/${f.name}`;
-  let created = false;
+  let tmp: string | undefined;
   try {
     // 0o600 until complete and owned: nobody but root sees a partial value.
-    using file = Deno.openSync(tmpPath, { write: true, createNew: true, mode: 0o600 });
-    created = true;
+    const t = createTemp(dir, 0o600);
+    tmp = t.path;
+    using file = t.file;
     writeAll(file, f.bytes);
-    applyOwnership(tmpPath, own);
-    Deno.renameSync(tmpPath, path);
-    created = false;
+    applyOwnership(tmp, own);
+    Deno.renameSync(tmp, path);
+    tmp = undefined;
   } catch (e) {
-    if (created) {
-      try {
-        Deno.removeSync(tmpPath);
-      } catch { /* the write's own error is the one to report */ }
-    }
+    if (tmp) removeQuietly(tmp);
     throw failure("write", path, e);
-  } finally {
-    taken.delete(tmp);
   }
 }
 
-/** Names a temporary file must avoid: the files to write and whatever the dir already holds,
- * so a file the caller left in place is never overwritten or removed. */
-function takenNames(dir: string, files: VolumeFile[]): Set<string> {
-  const taken = new Set(files.map((f) => f.name));
-  for (const e of Deno.readDirSync(dir)) taken.add(e.name);
-  return taken;
+/** Temporary names are short and of fixed length, never the file's name plus a suffix: a
+ * file name may use all of NAME_MAX (255 bytes), and its temporary name must still fit. */
+const TEMP_PREFIX = ".tmp-";
+
+/** A new, empty file under a free temporary name (`.tmp-` and 16 hex digits); createNew, so
+ * a file of the volume that happens to have such a name is never overwritten. */
+export function createTemp(dir: string, mode: number): { path: string; file: Deno.FsFile } {
+  for (;;) {
+    const path = `${dir}/${TEMP_PREFIX}${randomHex(8)}`;
+    try {
+      return { path, file: Deno.openSync(path, { write: true, createNew: true, mode }) };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
 }
 
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Removes a temporary file after a failure; the failure is the error worth reporting. */
+export function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* already gone */ }
+}
+
+export function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
 }

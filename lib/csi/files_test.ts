@@ -41,10 +41,21 @@ Deno.test("writeFiles() applies uid, gid and 0o440 when the Pod has an fsGroup",
     }
   }));
 
+Deno.test("writeFiles() writes names of 255 bytes (NAME_MAX), ASCII or 2-byte characters", () =>
+  withVolume((dir) => {
+    const long = ["a".repeat(255), "é".repeat(127) + "a"];
+    writeFiles(dir, long.map((n) => file(n, n.slice(0, 3))), READ_ONLY);
+    assertEquals(names(dir), [...long].sort());
+  }));
+
 Deno.test("writeFiles() keeps a file whose name looks like another's temporary name", () =>
   withVolume((dir) => {
-    writeFiles(dir, [file("a", "first"), file(".a.tmp", "second")], READ_ONLY);
-    assertEquals(names(dir), [".a.tmp", "a"]);
+    writeFiles(
+      dir,
+      [file("a", "first"), file(".a.tmp", "second"), file(".tmp-a", "third")],
+      READ_ONLY,
+    );
+    assertEquals(names(dir), [".a.tmp", ".tmp-a", "a"]);
     assertEquals(Deno.readTextFileSync(`${dir}/a`), "first");
     assertEquals(Deno.readTextFileSync(`${dir}/.a.tmp`), "second");
   }));

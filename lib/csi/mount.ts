@@ -133,23 +133,61 @@ export function unmount(target: string): void {
   throw new MountError(`Cannot unmount ${target}: ${describe(errno)}`, target, errno);
 }
 
+/** One line of /proc/self/mountinfo: where, and what (file system type and source). */
+interface MountEntry {
+  point: string;
+  fstype: string;
+  source: string;
+}
+
+/** The kernel's mount table of this process's mount namespace. */
+function mountTable(): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    // Fields: id, parent id, major:minor, root, mount point, options, optional fields, "-",
+    // fstype, source, ...; the kernel escapes space, tab, newline and backslash as \ooo.
+    const [left, right] = line.split(" - ");
+    const point = left?.split(" ")[4];
+    if (point === undefined || right === undefined) continue;
+    const [fstype = "", source = ""] = right.split(" ");
+    out.push({ point: decodeMountPath(point), fstype, source: decodeMountPath(source) });
+  }
+  return out;
+}
+
+function realOrUndefined(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw e;
+  }
+}
+
 /** Whether something is mounted exactly at `path` (after resolving symlinks); a missing path
  * is not a mount point. */
 export function isMountPoint(path: string): boolean {
-  let real: string;
-  try {
-    real = Deno.realPathSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    // Fields: id, parent id, major:minor, root, mount point, ...; the kernel escapes
-    // space, tab, newline and backslash in paths as \ooo.
-    const field = line.split(" ")[4];
-    if (field !== undefined && decodeMountPath(field) === real) return true;
-  }
-  return false;
+  const real = realOrUndefined(path);
+  return real !== undefined && mountTable().some((m) => m.point === real);
+}
+
+/** Whether the top mount at `path` is one of this driver's tmpfs (or a bind of one): what
+ * start-up may unmount at a target a crash left behind, and nothing else. */
+export function isDriverMount(path: string): boolean {
+  const real = realOrUndefined(path);
+  const top = mountTable().filter((m) => m.point === real).at(-1);
+  return top?.fstype === "tmpfs" && top.source === TMPFS_SOURCE;
+}
+
+/** Mount points at or below `dir` (after resolving symlinks), deepest first. */
+export function mountsBelow(dir: string): string[] {
+  const real = realOrUndefined(dir);
+  if (real === undefined) return [];
+  return [...new Set(mountTable().map((m) => m.point))]
+    .filter((p) => p === real || p.startsWith(`${real}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 function decodeMountPath(field: string): string {

@@ -1,6 +1,7 @@
 /** CSI Node service: each handler checks its arguments first and answers INVALID_ARGUMENT
  * early, then hands the work to the VolumeManager. */
 import { invalid } from "./errors.ts";
+import { parseMountGroup } from "./mount_group.ts";
 import { checkVolumeId } from "./volume_id.ts";
 import type { VolumeManager } from "./volumes.ts";
 
@@ -39,11 +40,12 @@ export function nodeService(volumes: VolumeManager, nodeId: string): NodeHandler
       const cap = req.volumeCapability;
       if (!cap) throw invalid("volume_capability is required");
       if (cap.block || !cap.mount) throw invalid("only mount volumes are supported, not block");
+      const mountGroup = parseMountGroup(cap.mount.volumeMountGroup);
       await volumes.publish({
         volumeId: req.volumeId!,
         targetPath: req.targetPath,
         volumeContext: req.volumeContext ?? {},
-        mountGroup: cap.mount.volumeMountGroup || undefined,
+        mountGroup,
       });
       return {};
     },

@@ -4,13 +4,24 @@ import { z } from "zod";
 import type { Resource } from "../kube/api_path.ts";
 import { StorePathSchema } from "../vault/store_path.ts";
 
+/** NAME_MAX of Linux: a file name's limit is in bytes, so "é" counts twice. */
+export const NAME_MAX_BYTES = 255;
+
+const utf8 = new TextEncoder();
+
 /** One path segment: the file name inside the volume. */
 export const FileName = z.string()
   .min(1, "must not be empty")
-  .max(255, "must be at most 255 characters")
+  .refine(
+    (n) => utf8.encode(n).length <= NAME_MAX_BYTES,
+    `must be at most ${NAME_MAX_BYTES} bytes in UTF-8 (a character such as "é" takes 2)`,
+  )
   .refine((n) => !n.includes("/"), "must be one path segment (no '/')")
   .refine((n) => n !== "." && n !== "..", 'must not be "." or ".."')
   .refine((n) => !n.includes("\0"), "must not hold a NUL byte");
+
+/** The CRD's maxItems: it bounds the cost of the CRD's byte-length rule on names. */
+export const MAX_FILES = 1024;
 
 export const SsiFile = z.object({
   name: FileName,
@@ -31,7 +42,8 @@ export const SsiSpec = z.object({
   caCert: z.string().optional(),
   skipTLSVerify: z.boolean().default(false),
   audience: z.string().optional(),
-  files: z.array(SsiFile).min(1, "must list at least one file"),
+  files: z.array(SsiFile).min(1, "must list at least one file")
+    .max(MAX_FILES, `must list at most ${MAX_FILES} files`),
 }).superRefine((s, ctx) => {
   const seen = new Set<string>();
   s.files.forEach((f, i) => {

@@ -20,11 +20,22 @@ Deno.test("SsiSchema refuses bad file names, missing fields and duplicates, nami
     [{ type: "CSI", files: files("a") }, "spec.role"],
     [{ type: "Env", role: "r", files: files("a") }, "spec.type"],
     [{ type: "CSI", role: "r", files: [...files("a"), ...files("a")] }, '"a" is listed twice'],
+    [{ type: "CSI", role: "r", files: files("é".repeat(128)) }, "at most 255 bytes"],
+    [{ type: "CSI", role: "r", files: files("a".repeat(256)) }, "spec.files.0.name"],
   ];
   for (const [spec, part] of cases) {
     const r = SsiSchema.safeParse(ssi(spec));
     assertEquals(r.success, false, part);
     assertStringIncludes(describeIssues(r.error!.issues), part);
+  }
+});
+
+Deno.test("SsiSchema accepts names of 255 bytes, in ASCII or in 2-byte characters", () => {
+  for (const name of ["a".repeat(255), "é".repeat(127) + "a"]) {
+    assertEquals(
+      SsiSchema.safeParse(ssi({ type: "CSI", role: "r", files: files(name) })).success,
+      true,
+    );
   }
 });
 

@@ -17,6 +17,9 @@ export const VolumeStateSchema = z.object({
   ssiName: z.string(),
   spec: SsiSpec,
   gid: z.number().int().optional(),
+  /** Written before the first mount and cleared once the publish is complete: a crash in
+   * between leaves a state that start-up recognises as half-done, and removes. */
+  pending: z.boolean().optional(),
 });
 
 export type VolumeState = z.infer<typeof VolumeStateSchema>;

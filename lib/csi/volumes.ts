@@ -11,9 +11,17 @@ import { parseStoreAddress } from "../vault/store_address.ts";
 import type { StorePath } from "../vault/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
-import { bindReadOnly, isMountPoint, mountTmpfs, unmount } from "./mount.ts";
+import {
+  bindReadOnly,
+  isDriverMount,
+  isMountPoint,
+  mountsBelow,
+  mountTmpfs,
+  unmount,
+} from "./mount.ts";
 import { FilePlanError, planFiles, readKey } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
+import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
 import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
@@ -46,8 +54,8 @@ export interface PublishRequest {
   volumeId: string;
   targetPath: string;
   volumeContext: Record<string, string>;
-  /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP). */
-  mountGroup?: string;
+  /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP), checked by mount_group.ts. */
+  mountGroup?: number;
 }
 
 export interface SweepStats {
@@ -117,37 +125,72 @@ export class VolumeManager {
     );
   }
 
-  /** After a restart: takes back the volumes still mounted, cleans up the rest. Their files
-   * rotate again once the kubelet republishes them with a fresh token. */
+  /** After a restart: reconciles the state folder with the mount table. A complete volume
+   * whose mounts are in place is taken back (its files rotate again once the kubelet
+   * republishes it with a fresh token); a half-done publish (state still pending) or a
+   * volume whose mounts are gone is unmounted and removed; so is any tmpfs in the mounts
+   * folder that no state names. */
   async restore(): Promise<number> {
     const states = await loadStates(
       this.#stateDir,
       (file, why) => this.o.logger.warn("state file skipped", { file, why }),
     );
     for (const s of states) {
-      if (isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
-        this.#volumes.set(s.volumeId, s);
-      } else {
-        unmount(s.targetPath);
-        unmount(s.sourceDir);
-        await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
-        await removeState(this.#stateDir, s.volumeId);
+      if (!s.pending && isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
+        this.#volumes.set(s.volumeId, { ...s });
+        continue;
       }
+      this.o.logger.warn(
+        s.pending ? "half-done publish removed" : "volume without its mounts removed",
+        { volume: s.volumeId, target: s.targetPath },
+      );
+      // The target only when the mount there is the driver's: it was checked at publish, but
+      // a crash may have come before the bind, and something else may be there now.
+      if (isDriverMount(s.targetPath)) unmount(s.targetPath);
+      await Deno.remove(s.targetPath).catch(() => {}); // the kubelet recreates it; only if empty
+      for (const m of mountsBelow(s.sourceDir)) unmount(m);
+      await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
+      await removeState(this.#stateDir, s.volumeId);
     }
+    await this.#removeStrays();
     this.o.logger.info("volumes restored", { volumes: this.#volumes.size });
     return this.#volumes.size;
   }
 
-  /** One rotation: every distinct (identity, path, version) read once; changed files
-   * rewritten in place; a volume whose reads fail keeps its last good files. */
+  /** Folders in `<state-dir>/mounts` that no volume uses: a crash's leftovers. */
+  async #removeStrays(): Promise<void> {
+    const dir = `${this.o.stateDir}/mounts`;
+    const used = new Set([...this.#volumes.values()].map((v) => v.sourceDir));
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (used.has(path)) continue;
+      this.o.logger.warn("stray volume folder removed", { folder: path });
+      for (const m of mountsBelow(path)) unmount(m);
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** One rotation: each volume's SecretsStoreImport read again (once per sweep for all its
+   * volumes), every distinct (identity, path, version) read once; files changed, added or
+   * removed by the secrets or by an edit are swapped in; a volume whose reads fail, or whose
+   * SecretsStoreImport is gone or invalid, keeps its last good files. */
   async sweep(): Promise<SweepStats> {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
     const volumes = [...this.#volumes.values()];
+    const specs = await this.#currentSpecs(volumes);
     const wanted = new Map<string, { identity: Identity; path: StorePath; version?: number }>();
     for (const v of volumes) {
+      const spec = specs.get(v.volumeId);
+      if (!spec) continue;
       const identity = this.#identity(v);
-      for (const f of v.spec.files) {
+      for (const f of spec.files) {
         wanted.set(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`, {
           identity,
           path: f.source.path,
@@ -160,29 +203,46 @@ export class VolumeManager {
     let failedVolumes = 0;
     const notifications: Array<() => void> = [];
     for (const v of volumes) {
+      const spec = specs.get(v.volumeId);
+      if (!spec) {
+        failedVolumes++;
+        continue;
+      }
       const key = identityKey(this.#identity(v));
       const secrets = new Map<string, Secret>();
       let failure: Error | undefined;
-      for (const f of v.spec.files) {
+      for (const f of spec.files) {
         const r = results.get(`${key}|${readKey(f.source.path, f.source.version)}`);
         if (r instanceof Error) failure ??= r;
         else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
       }
       try {
         if (failure) throw failure;
-        const files = planFiles(v.ssiName, v.spec.files, secrets, this.#identity(v).address);
-        await this.#serialised(v.volumeId, () => {
-          if (!this.#volumes.has(v.volumeId)) return Promise.resolve();
-          const { changed, notify } = this.#writer(v).swap(files, ownership(v.gid));
-          changedFiles += changed.length;
-          if (changed.length) {
-            notifications.push(notify);
-            this.o.logger.info("files rotated", { volume: v.volumeId, files: changed.join(",") });
+        const files = planFiles(v.ssiName, spec.files, secrets, this.#identity(v).address);
+        await this.#serialised(v.volumeId, async () => {
+          if (!this.#volumes.has(v.volumeId)) return;
+          const { changed, removed, dropped, notify } = this.#writer(v).swap(
+            files,
+            ownership(v.gid),
+            v.spec.files.map((f) => f.name),
+          );
+          changedFiles += changed.length + removed.length;
+          if (changed.length) notifications.push(notify);
+          if (changed.length || removed.length) {
+            this.o.logger.info("files rotated", {
+              volume: v.volumeId,
+              files: changed.join(","),
+              removed: removed.join(",") || undefined,
+              droppedInodes: dropped || undefined,
+            });
           }
-          return Promise.resolve();
+          if (spec !== v.spec) await this.#saveSpec(v, spec);
         });
       } catch (e) {
         failedVolumes++;
+        // Files swapped before a failure: their watchers still hear of them.
+        const partial = (e as { notify?: () => void }).notify;
+        if (partial) notifications.push(partial);
         this.o.logger.warn("rotation skipped, last files kept", {
           volume: v.volumeId,
           ssi: `${v.pod.namespace}/${v.ssiName}`,
@@ -206,9 +266,88 @@ export class VolumeManager {
     };
   }
 
+  /** The spec each volume rotates with this sweep: its SecretsStoreImport as it is now, read
+   * once for all the volumes that use it. Undefined (the volume keeps its files) when it
+   * was deleted or is invalid; the saved spec when the API server cannot be reached, or
+   * when the edit changes how the volume logs in (that needs a new Pod: the kubelet's tokens
+   * are for the audience the volume was published with). */
+  async #currentSpecs(
+    volumes: VolumeState[],
+  ): Promise<Map<string, VolumeState["spec"] | undefined>> {
+    const names = [...new Set(volumes.map((v) => `${v.pod.namespace}/${v.ssiName}`))];
+    const read = new Map<string, SsiSpecValue | CsiError>();
+    await runLimited(names, this.o.readConcurrency ?? 16, async (name) => {
+      const [namespace, ssiName] = name.split("/") as [string, string];
+      try {
+        read.set(name, (await this.#readSsi(namespace, ssiName)).spec);
+      } catch (e) {
+        read.set(name, e instanceof CsiError ? e : new CsiError(status.UNKNOWN, String(e)));
+      }
+    });
+    const out = new Map<string, VolumeState["spec"] | undefined>();
+    const warned = new Set<string>();
+    const warnOnce = (name: string, msg: string, fields: Record<string, unknown>) => {
+      if (warned.has(name + msg)) return;
+      warned.add(name + msg);
+      this.o.logger.warn(msg, { ssi: name, ...fields });
+    };
+    for (const v of volumes) {
+      const name = `${v.pod.namespace}/${v.ssiName}`;
+      const r = read.get(name)!;
+      if (r instanceof CsiError) {
+        if (r.code === status.NOT_FOUND || r.code === status.INVALID_ARGUMENT) {
+          warnOnce(
+            name,
+            `SecretsStoreImport ${name} ${
+              r.code === status.NOT_FOUND ? "not found" : "is invalid"
+            }: last files kept`,
+            { error: r.message },
+          );
+          out.set(v.volumeId, undefined);
+        } else {
+          warnOnce(
+            name,
+            `SecretsStoreImport ${name} could not be read: rotating with the saved spec`,
+            { error: r.message },
+          );
+          out.set(v.volumeId, v.spec);
+        }
+        continue;
+      }
+      const moved = LOGIN_FIELDS.filter((k) => JSON.stringify(r[k]) !== JSON.stringify(v.spec[k]));
+      if (moved.length) {
+        warnOnce(
+          name,
+          `SecretsStoreImport ${name}: an edit of ${
+            moved.map((k) => `spec.${k}`).join(", ")
+          } applies to new Pods only; mounted volumes keep their files as published`,
+          { volume: v.volumeId },
+        );
+        out.set(v.volumeId, v.spec);
+        continue;
+      }
+      out.set(v.volumeId, JSON.stringify(r) === JSON.stringify(v.spec) ? v.spec : r);
+    }
+    return out;
+  }
+
+  /** The edited spec becomes the volume's: saved, so a restart rotates with it too. */
+  async #saveSpec(v: VolumeState, spec: VolumeState["spec"]): Promise<void> {
+    const next = { ...v, spec };
+    await saveState(this.#stateDir, next);
+    this.#volumes.set(v.volumeId, next);
+    this.o.logger.info("SecretsStoreImport edit applied", {
+      volume: v.volumeId,
+      ssi: `${v.pod.namespace}/${v.ssiName}`,
+      files: spec.files.map((f) => f.name).join(","),
+    });
+  }
+
   #writer(v: VolumeState): RotationWriter {
     let w = this.#writers.get(v.volumeId);
-    if (!w) this.#writers.set(v.volumeId, w = new RotationWriter(v.sourceDir));
+    if (!w) {
+      this.#writers.set(v.volumeId, w = new RotationWriter(v.sourceDir, this.o.volumeBytes));
+    }
     return w;
   }
 
@@ -279,10 +418,6 @@ export class VolumeManager {
         );
       }
     }
-    const gid = req.mountGroup ? Number(req.mountGroup) : undefined;
-    if (gid !== undefined && !Number.isInteger(gid)) {
-      throw invalid(`volume_mount_group "${req.mountGroup}" is not a group id`);
-    }
     const state: VolumeState = {
       volumeId: req.volumeId,
       targetPath: req.targetPath,
@@ -296,7 +431,7 @@ export class VolumeManager {
       },
       ssiName,
       spec: ssi.spec,
-      gid,
+      gid: req.mountGroup,
     };
     const where = `SecretsStoreImport ${state.pod.namespace}/${ssiName}`;
     const identity = this.#identity(state);
@@ -334,7 +469,20 @@ export class VolumeManager {
       if (e instanceof FilePlanError) throw new CsiError(status.FAILED_PRECONDITION, e.message);
       throw e;
     }
-    await this.#mount(state, files, target);
+    try {
+      checkFits(files, this.o.volumeBytes);
+    } catch (e) {
+      throw new CsiError(status.RESOURCE_EXHAUSTED, `${where}: ${(e as Error).message}`);
+    }
+    // Recorded before anything is mounted, so a crash from here on leaves a state that
+    // start-up finds and undoes; complete only once the mounts are in place.
+    await saveState(this.#stateDir, { ...state, pending: true });
+    try {
+      await this.#mount(state, files, target);
+    } catch (e) {
+      await removeState(this.#stateDir, state.volumeId);
+      throw e;
+    }
     await saveState(this.#stateDir, state);
     this.#volumes.set(req.volumeId, state);
     this.o.logger.info("volume published", {
@@ -366,8 +514,10 @@ export class VolumeManager {
       await Deno.remove(s.sourceDir, { recursive: true }).catch(() => {});
       if (e instanceof CsiError) throw e;
       throw new CsiError(
-        status.INTERNAL,
-        `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}`,
+        isNoSpace(e) ? status.RESOURCE_EXHAUSTED : status.INTERNAL,
+        `cannot mount the volume at ${s.targetPath}: ${(e as Error).message}${
+          isNoSpace(e) ? `; raise ${SIZE_SETTING}` : ""
+        }`,
       );
     }
   }
@@ -424,21 +574,13 @@ export class VolumeManager {
     wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
-    const items = [...wanted.entries()];
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const [key, w] = items[next++]!;
-        try {
-          out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
-        } catch (e) {
-          out.set(key, e instanceof Error ? e : new Error(String(e)));
-        }
+    await runLimited([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
+      try {
+        out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
+      } catch (e) {
+        out.set(key, e instanceof Error ? e : new Error(String(e)));
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.o.readConcurrency ?? 16, items.length) }, worker),
-    );
+    });
     return out;
   }
 
@@ -474,6 +616,28 @@ function samePod(volumeId: string, had: PodIdentity, now: PodIdentity): void {
       );
     }
   }
+}
+
+/** The spec fields that decide how a volume logs in and where it reads. */
+const LOGIN_FIELDS = [
+  "role",
+  "authPath",
+  "namespace",
+  "address",
+  "caCert",
+  "skipTLSVerify",
+  "audience",
+] as const;
+
+type SsiSpecValue = VolumeState["spec"];
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function ownership(gid?: number): Ownership {

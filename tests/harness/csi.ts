@@ -172,3 +172,57 @@ export async function podToken(kube: KubeApi, pod: TestPod, audiences?: string[]
   );
   return res.status.token;
 }
+
+/** The pid of the driver serving `socket` (found in /proc by its --endpoint argument), for
+ * tests that stop or kill it mid-request. */
+export function driverPid(socket: string): number {
+  const want = `--endpoint=unix://${socket}`;
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    let args: string[];
+    try {
+      args = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (args.includes(want) && args.includes("serve")) return Number(e.name);
+  }
+  throw new Error(`no driver process for ${socket}`);
+}
+
+/** Slows every rename(2) of process `pid` by `delayUs` (strace's fault injection), so a test
+ * can stop it at a chosen file of a publish: the driver renames each file into place once it
+ * is written. Undefined when strace is not installed. */
+export async function slowRenames(
+  pid: number,
+  delayUs: number,
+): Promise<{ done: Promise<unknown> } | undefined> {
+  const calls = "rename,renameat,renameat2";
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("strace", {
+      args: [
+        "-qq",
+        "-p",
+        String(pid),
+        "-e",
+        `trace=${calls}`,
+        "-e",
+        `inject=${calls}:delay_exit=${delayUs}`,
+        "-o",
+        "/dev/null",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  await waitUntil("strace attached", async () => {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    return !/^TracerPid:\s+0$/m.test(status);
+  }, 5000);
+  return { done: child.status };
+}
