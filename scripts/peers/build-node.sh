@@ -76,8 +76,10 @@ cmp -s "$root/.peers/bin/cni-loopback" "$root/.peers/bin/cni/loopback" ||
   cp -f "$root/.peers/bin/cni-loopback" "$root/.peers/bin/cni/loopback"
 
 # --- Debian packages: runc (containerd-shim-runc-v2 runs it from PATH), busybox-static (image root filesystems),
-# nftables (kube-proxy --proxy-mode=nftables programs the kernel through the nft command, sigs.k8s.io/knftables).
+# nftables (kube-proxy --proxy-mode=nftables programs the kernel through the nft command, sigs.k8s.io/knftables),
+# strace (tests/csi_test.ts slows the driver's renames with it to kill it at chosen points of a publish).
 missing=()
+command -v strace >/dev/null || missing+=(strace)
 command -v runc >/dev/null || missing+=(runc)
 PATH="$PATH:/usr/sbin:/sbin" command -v nft >/dev/null || missing+=(nftables)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
