@@ -7,6 +7,7 @@ import { testEnv } from "./harness/env.ts";
 import { peerBinary, ROOT } from "./harness/process.ts";
 import { ConnectionSettingsSchema } from "../lib/config/connection.ts";
 import { parseWebhookSettings } from "../lib/webhook/settings.ts";
+import { VERSION } from "../lib/version.ts";
 
 const env = testEnv();
 const CHART = `${ROOT}/deploy/helm/secrets-store`;
@@ -254,4 +255,13 @@ Deno.test("connection.allowInsecureHttp is off by default and reaches both setti
   const lax = await render(...http, "--set", "connection.allowInsecureHttp=true");
   assertEquals(lax.webhook().connection.allowInsecureHttp, true);
   assertEquals(lax.csi().data?.connection.allowInsecureHttp, true);
+});
+
+Deno.test("the chart's version and appVersion are the product's version (deno.json), the one place it is set", async () => {
+  const chart = parse(await Deno.readTextFile(`${CHART}/Chart.yaml`));
+  assertEquals([chart.version, chart.appVersion], [VERSION, VERSION]);
+  // The image tag defaults to appVersion, so the image follows too.
+  const r = await template("-s", "templates/webhook.yaml");
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, `secrets-store:${VERSION}`);
 });
