@@ -15,12 +15,16 @@ RUN deno install --frozen \
  && deno check main.ts \
  && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto --include lib/csi/registration.proto \
       --include lib/webhook/worker.ts --output /out/secrets-store main.ts \
- && /out/secrets-store version
+ && /out/secrets-store version \
+ && /out/secrets-store copy-self /out/injector --mounted-at /run/secrets-store
 
 # --- runtime: glibc and nothing else (no shell, no package manager). copy-self copies the
 # executable with this glibc into Pods, so apps need none of their own.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/secrets-store /usr/local/bin/secrets-store
+# The injector laid out for image-volume delivery (injector.delivery: imageVolume): Pods mount
+# this folder read-only at /run/secrets-store, and its interpreter already points there.
+COPY --from=build /out/injector /opt/secrets-store/injector
 # The webhook and copy-self run as this user; the CSI DaemonSet runs as root for mounts.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/secrets-store"]

@@ -7,10 +7,14 @@ export function copySelfCommand(): Command {
       "copy this executable, its dynamic loader and libraries into <dir>, so it starts in any image",
     )
     .argument("<dir>", "target directory, usually the shared emptyDir /run/secrets-store")
-    .action(async (dir: string) => {
+    .option(
+      "--mounted-at <path>",
+      "where <dir> is seen when the injector runs, if not at <dir> (the image's prepared tree)",
+    )
+    .action(async (dir: string, o: { mountedAt?: string }) => {
       const { copySelf } = await import("../lib/copy/copy_self.ts");
       const started = performance.now();
-      const r = copySelf(dir);
+      const r = copySelf(dir, undefined, o.mountedAt);
       console.error(
         `copy-self: ${r.written.length} file(s), ${
           (r.bytes / 1048576).toFixed(1)

@@ -265,3 +265,27 @@ Deno.test("the chart's version and appVersion are the product's version (deno.js
   assertEquals(r.code, 0, r.stderr);
   assertStringIncludes(r.stdout, `secrets-store:${VERSION}`);
 });
+
+Deno.test("injector.delivery auto picks image volumes from Kubernetes 1.35 on and the copy before; a bad value is refused naming it", async () => {
+  const delivery = async (...args: string[]) => {
+    const r = await template("-s", "templates/settings.yaml", ...args);
+    assertEquals(r.code, 0, r.stderr);
+    const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) =>
+      o?.kind === "ConfigMap"
+    );
+    return parseWebhookSettings(cm.data["webhook.yaml"], "webhook.yaml").injector.delivery;
+  };
+  assertEquals(await delivery("--kube-version", "1.35.0"), "imageVolume");
+  assertEquals(await delivery("--kube-version", "1.36.3"), "imageVolume");
+  assertEquals(await delivery("--kube-version", "1.34.2"), "copy");
+  assertEquals(
+    await delivery("--kube-version", "1.36.0", "--set", "injector.delivery=copy"),
+    "copy",
+  );
+  const bad = await template("--set", "injector.delivery=sideways");
+  assert(bad.code !== 0);
+  assertStringIncludes(
+    bad.stderr,
+    'injector.delivery must be auto, imageVolume or copy, not "sideways"',
+  );
+});

@@ -25,8 +25,10 @@ export function mappedLibraries(): string[] {
 
 /** Copies the executable `exe` (this one by default) and what it needs into `dir`. Files are
  * copied by the kernel and compared a chunk at a time, never held whole in memory: the
- * executable is about 100 MB and the init container's memory limit 128 MiB. */
-export function copySelf(dir: string, exe = Deno.execPath()): CopyResult {
+ * executable is about 100 MB and the init container's memory limit 128 MiB. `mountedAt` is
+ * where `dir` will be seen when the injector runs (the image's prepared tree is mounted at
+ * INJECTOR_DIR); the interpreter path is set for it. */
+export function copySelf(dir: string, exe = Deno.execPath(), mountedAt = dir): CopyResult {
   const loader = Deno.realPathSync(interpreterSlot(readHead(exe)).path);
   Deno.mkdirSync(`${dir}/${LIB_DIR}`, { recursive: true });
   const result: CopyResult = { written: [], bytes: 0 };
@@ -43,7 +45,7 @@ export function copySelf(dir: string, exe = Deno.execPath()): CopyResult {
   }
   put(LOADER_FILE, loader);
   // Last: the injector's own path appears only when everything it needs is in place.
-  put(INJECTOR_FILE, exe, (tmp) => setInterpreterInFile(tmp, `${dir}/${LOADER_FILE}`));
+  put(INJECTOR_FILE, exe, (tmp) => setInterpreterInFile(tmp, `${mountedAt}/${LOADER_FILE}`));
   return result;
 }
 

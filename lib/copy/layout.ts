@@ -27,3 +27,9 @@ export function injectorCommand(dir = INJECTOR_DIR): string[] {
 
 /** Where the executable sits in the product image; the init container runs copy-self from it. */
 export const IMAGE_EXECUTABLE = "/usr/local/bin/secrets-store";
+
+/** Where the product image holds the injector already laid out as above, its interpreter set
+ * for INJECTOR_DIR (`copy-self --mounted-at /run/secrets-store`, run when the image is built):
+ * with image volumes the webhook mounts this folder of the image at INJECTOR_DIR (a subPath,
+ * read-only) and nothing is copied. Relative: a subPath is. */
+export const IMAGE_INJECTOR_TREE = "opt/secrets-store/injector";

@@ -16,7 +16,14 @@ import {
   wantsInjection,
 } from "./annotations.ts";
 import type { WebhookMetrics } from "./metrics.ts";
-import { type ImageCommand, imagesNeeded, isMutated, mutatePod, MutationError } from "./mutate.ts";
+import {
+  type ImageCommand,
+  imagesNeeded,
+  type InjectorDelivery,
+  isMutated,
+  mutatePod,
+  MutationError,
+} from "./mutate.ts";
 import type { Answer } from "./http1.ts";
 import { podPatch } from "./patch.ts";
 import { checkPodNames, NamespaceMismatchError } from "./pod_names.ts";
@@ -49,7 +56,7 @@ export type ImageResolver = (
 
 export interface AdmissionDeps {
   defaults: StoreDefaults;
-  injector: { image: string; imagePullPolicy: string };
+  injector: InjectorDelivery;
   resolveImages: ImageResolver;
   logger: Logger;
   metrics: WebhookMetrics;

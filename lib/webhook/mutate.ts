@@ -1,6 +1,12 @@
 /** The mutation itself: a pure function of the Pod, its options, the installation's settings
  * and the image configs already looked up. No I/O, so every case is a table test. */
-import { IMAGE_EXECUTABLE, INJECTOR_DIR, injectorCommand, LIB_DIR } from "../copy/layout.ts";
+import {
+  IMAGE_EXECUTABLE,
+  IMAGE_INJECTOR_TREE,
+  INJECTOR_DIR,
+  injectorCommand,
+  LIB_DIR,
+} from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV } from "../inject/settings.ts";
 import { TEMPLATE_PREFIX } from "../inject/template.ts";
@@ -18,10 +24,18 @@ export interface ImageCommand {
   cmd: string[];
 }
 
+/** The product image, and how the injector gets from it into a Pod (settings.ts). */
+export interface InjectorDelivery {
+  image: string;
+  imagePullPolicy: string;
+  /** Default `copy`. */
+  delivery?: "imageVolume" | "copy";
+}
+
 export interface MutationInput {
   options: PodOptions;
   defaults: StoreDefaults;
-  injector: { image: string; imagePullPolicy: string };
+  injector: InjectorDelivery;
   /** Image reference → its config, for every container that has no command. */
   images: Map<string, ImageCommand>;
 }
@@ -79,11 +93,21 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
     chosen.has(c.name) ? mutateContainer(c, input, env) : c;
 
   out.spec.containers = out.spec.containers.map(mutate);
-  out.spec.initContainers = [
-    copySelfContainer(input),
-    ...(out.spec.initContainers ?? []).map(mutate),
+  const byImage = input.injector.delivery === "imageVolume";
+  const inits = (out.spec.initContainers ?? []).map(mutate);
+  // With an image volume nothing is copied: the kubelet mounts the image's prepared tree.
+  out.spec.initContainers = byImage ? inits : [copySelfContainer(input), ...inits];
+  if (out.spec.initContainers.length === 0 && !pod.spec.initContainers) {
+    delete out.spec.initContainers; // the Pod had none: the patch then leaves the field alone
+  }
+  const volumes: Volume[] = [
+    byImage
+      ? {
+        name: INJECTOR_VOLUME,
+        image: { reference: input.injector.image, pullPolicy: input.injector.imagePullPolicy },
+      }
+      : { name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } },
   ];
-  const volumes: Volume[] = [{ name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } }];
   if (input.options.tlsSecret) {
     volumes.push({
       name: TLS_VOLUME,
@@ -135,6 +159,7 @@ function mutateContainer(
     name: INJECTOR_VOLUME,
     mountPath: INJECTOR_DIR,
     readOnly: true,
+    ...(input.injector.delivery === "imageVolume" ? { subPath: IMAGE_INJECTOR_TREE } : {}),
   }];
   if (input.options.tlsSecret) {
     out.volumeMounts.push({ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true });

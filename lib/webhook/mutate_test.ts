@@ -416,3 +416,59 @@ Deno.test("mutatePod() never writes into the Pod it was given, whatever it chang
   assertEquals(m.spec.containers[0]!.livenessProbe!.exec!.command, [...LAUNCH, "cat", "/tmp/ok"]);
   assertEquals(p.spec.containers[0]!.livenessProbe!.exec!.command, ["cat", "/tmp/ok"]);
 });
+
+const BY_IMAGE = { ...INJECTOR, delivery: "imageVolume" as const };
+
+function mutateByImage(p: Pod): Pod {
+  return mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}),
+    defaults: DEFAULTS,
+    injector: BY_IMAGE,
+    images: new Map(),
+  });
+}
+
+Deno.test("with image volumes the injector is the product image's prepared tree, read-only, and no init container is added", () => {
+  const before = pod({
+    containers: [{ name: "app", image: "alpine:3.20", command: ["printenv"] }],
+    volumes: [{ name: "data", emptyDir: {} }],
+  });
+  const m = mutateByImage(before);
+  assertEquals(m.spec.initContainers, undefined);
+  assertEquals(m.spec.volumes, [
+    { name: "data", emptyDir: {} },
+    {
+      name: INJECTOR_VOLUME,
+      image: { reference: BY_IMAGE.image, pullPolicy: "IfNotPresent" },
+    },
+  ]);
+  const c = m.spec.containers[0]!;
+  assertEquals(c.command, [...LAUNCH, "printenv"]);
+  assertEquals(c.volumeMounts, [{
+    name: INJECTOR_VOLUME,
+    mountPath: "/run/secrets-store",
+    readOnly: true,
+    subPath: "opt/secrets-store/injector",
+  }]);
+  // The patch touches containers and volumes only: no initContainers op at all.
+  assertEquals(podPatch(before, m).map((op) => op.path), ["/spec/containers", "/spec/volumes"]);
+  assert(isMutated(m));
+});
+
+Deno.test("with image volumes the Pod's own init containers stay, mutated when they hold a template", () => {
+  const m = mutateByImage(pod({
+    initContainers: [
+      { name: "plain", image: "busybox", command: ["true"] },
+      {
+        name: "migrate",
+        image: "app",
+        command: ["migrate"],
+        env: [{ name: "DB", value: "secrets-store:demo-kv/data/db#PASS" }],
+      },
+    ],
+    containers: [{ name: "app", image: "alpine:3.20", command: ["printenv"] }],
+  }));
+  assertEquals(m.spec.initContainers!.map((c) => c.name), ["plain", "migrate"]);
+  assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
+  assertEquals(m.spec.initContainers![1]!.volumeMounts![0]!.subPath, "opt/secrets-store/injector");
+});

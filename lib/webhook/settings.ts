@@ -19,6 +19,10 @@ export const WebhookSettingsSchema = z.object({
     /** The product's own image; its entrypoint is the secrets-store executable. */
     image: z.string().min(1),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+    /** How the injector reaches a Pod: `imageVolume` mounts the product image's prepared tree
+     * read-only (Kubernetes 1.35+, no copy, no init container); `copy` runs copy-self in an
+     * init container into an emptyDir. The chart picks imageVolume from 1.35 on. */
+    delivery: z.enum(["imageVolume", "copy"]).default("copy"),
   }).strict(),
   registry: z.object({
     platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must look like linux/amd64")

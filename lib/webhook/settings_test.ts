@@ -4,7 +4,11 @@ import { parseWebhookSettings } from "./settings.ts";
 Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry defaults", () => {
   const s = parseWebhookSettings("injector:\n  image: r/secrets-store:1\n", "webhook.yaml");
   assertEquals(s.connectionConfiguration, "DiscoverLocalStronghold");
-  assertEquals(s.injector, { image: "r/secrets-store:1", imagePullPolicy: "IfNotPresent" });
+  assertEquals(s.injector, {
+    image: "r/secrets-store:1",
+    imagePullPolicy: "IfNotPresent",
+    delivery: "copy",
+  });
   assertEquals(s.registry, {
     platform: "linux/amd64",
     plainHttp: [],

@@ -12,7 +12,7 @@ import { baoApi, GUIDE } from "../harness/store_setup.ts";
 import { type Cluster, PULL_SECRET, startCluster } from "./cluster.ts";
 import { pushAlpineStandIn, pushBusyboxImage } from "./images.ts";
 import { watchFile } from "../harness/inotify.ts";
-import { DRIVER, type Installed, installProduct } from "./install.ts";
+import { DRIVER, type Installed, installProduct, setDelivery } from "./install.ts";
 import { isReady, type PodObject, Pods } from "./kube_pods.ts";
 
 const NS = GUIDE.namespace;
@@ -173,7 +173,42 @@ example("myapp2: DB_USER and DB_PASS from templates", async (w) => {
   );
   const env = lastEnv(log);
   assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
+  // On this Kubernetes 1.36 cluster the chart's default delivery is an image volume: the
+  // injector comes from the product image, with no init container and nothing copied.
+  const stored = await w.pods.get("myapp2");
+  const spec = stored.spec as {
+    initContainers?: unknown[];
+    volumes?: Array<{ name: string; image?: { reference: string } }>;
+  };
+  assertEquals(spec.initContainers, undefined);
+  assertEquals(
+    spec.volumes?.find((v) => v.name === "secrets-store-injector")?.image?.reference,
+    w.product.image,
+  );
 });
+
+example(
+  "with injector.delivery copy, the injector is copied by an init container and works the same",
+  async (w) => {
+    await setDelivery(w.cluster, base!, "copy");
+    try {
+      const pod = guidePod(w, "myapp2-copy", { [A + "role"]: "myapp-role" }, [{
+        name: "myapp",
+        env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+        command: PRINTENV,
+      }]);
+      await w.pods.create(pod);
+      const log = await w.pods.waitForLog("myapp2-copy", (l) => l.includes("DB_PASS="), 90_000);
+      assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
+      const spec = (await w.pods.get("myapp2-copy")).spec as {
+        initContainers?: Array<{ name: string }>;
+      };
+      assertEquals(spec.initContainers?.map((c) => c.name), ["secrets-store-copy-self"]);
+    } finally {
+      await setDelivery(w.cluster, base!, "auto");
+    }
+  },
+);
 
 example("a template with version #4 reads version 4 of the secret", async (w) => {
   const log = await runToLog(

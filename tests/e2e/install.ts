@@ -51,11 +51,7 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     `--set=csi.kubeletDir=${c.kubeletDir},csi.rotationInterval=${rotationSeconds}s`,
     "--wait",
     "--timeout=3m",
-  ], {
-    HELM_CACHE_HOME: `${dir}/helm`,
-    HELM_CONFIG_HOME: `${dir}/helm`,
-    HELM_DATA_HOME: `${dir}/helm`,
-  });
+  ], helmHome(dir));
   await waitUntil("the kubelet registering the CSI driver", async () => {
     const node = await c.api<{ spec?: { drivers?: Array<{ name: string }> | null } }>(
       "GET",
@@ -66,6 +62,55 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     return node.spec?.drivers?.some((d) => d.name === DRIVER) ?? false;
   }, 60_000);
   return { bao, image, rotationSeconds };
+}
+
+/** Switches the installation's injector delivery (`helm upgrade --reuse-values`), waiting for
+ * the webhook's rollout and for it to answer admissions again. */
+export async function setDelivery(
+  c: Cluster,
+  dir: string,
+  delivery: "auto" | "copy" | "imageVolume",
+): Promise<void> {
+  await run(peerBinary("helm"), [
+    "upgrade",
+    RELEASE,
+    `${ROOT}/deploy/helm/secrets-store`,
+    `--kubeconfig=${c.kubeconfig}`,
+    `--namespace=${PRODUCT_NS}`,
+    "--reuse-values",
+    `--set=injector.delivery=${delivery}`,
+    "--wait",
+    "--timeout=3m",
+  ], helmHome(dir));
+  // The replacement is Ready before its Service endpoint reaches the API server: admit a
+  // dry-run Pod until the webhook answers.
+  await waitUntil("the webhook answering after the upgrade", async () => {
+    try {
+      await c.api("POST", "/api/v1/namespaces/default/pods?dryRun=All", {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: "webhook-probe",
+          annotations: { "secrets-store.deckhouse.io/role": "r" },
+        },
+        spec: { containers: [{ name: "c", image: "busybox", command: ["true"] }] },
+      });
+      return true;
+    } catch (e) {
+      if (/failed calling webhook|no endpoints|connection refused/i.test((e as Error).message)) {
+        return false;
+      }
+      throw e;
+    }
+  }, 60_000);
+}
+
+function helmHome(dir: string): Record<string, string> {
+  return {
+    HELM_CACHE_HOME: `${dir}/helm`,
+    HELM_CONFIG_HOME: `${dir}/helm`,
+    HELM_DATA_HOME: `${dir}/helm`,
+  };
 }
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {

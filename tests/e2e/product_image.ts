@@ -4,6 +4,7 @@
  * user and the one `deno compile` executable, /usr/local/bin/secrets-store, as the entrypoint
  * of every role: webhook, copy-self (and so the injector) and the CSI driver. */
 import { runOk } from "../harness/process.ts";
+import { IMAGE_INJECTOR_TREE, INJECTOR_DIR } from "../../lib/copy/layout.ts";
 import type { Registry } from "../harness/registry.ts";
 import { type BuiltLayer, busyboxLayer, pushImage, tarLayer } from "./images.ts";
 
@@ -43,6 +44,13 @@ async function productLayer(workDir: string, compiled: string): Promise<BuiltLay
   for (const lib of await sharedLibraries(compiled)) {
     await put(lib, lib.startsWith("/lib64/") ? lib : `/lib/x86_64-linux-gnu/${basename(lib)}`);
   }
+  // The injector already laid out for image-volume delivery, as the Dockerfile prepares it.
+  await runOk(compiled, [
+    "copy-self",
+    `${root}/${IMAGE_INJECTOR_TREE}`,
+    `--mounted-at=${INJECTOR_DIR}`,
+  ]);
+  await runOk("chmod", ["-R", "a+rX", `${root}/${IMAGE_INJECTOR_TREE.split("/")[0]}`]);
   await Deno.mkdir(`${root}/etc`, { recursive: true });
   await Deno.writeTextFile(
     `${root}/etc/passwd`,
