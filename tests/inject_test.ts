@@ -4,6 +4,7 @@ import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts"
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
+import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
@@ -61,11 +62,17 @@ interface Run {
   stderr: string;
 }
 
+/** The injector under the Deno CLI, as every test here starts it. */
+const DENO_RUN_INJECT = [
+  Deno.execPath(),
+  ...["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--"],
+];
+
 /** Runs the injector with exactly `vars` as its environment (plus PATH). */
 async function inject(vars: Record<string, string>, command: string[]): Promise<Run> {
   await setUp();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--", ...command],
+  const child = new Deno.Command(DENO_RUN_INJECT[0]!, {
+    args: [...DENO_RUN_INJECT.slice(1), ...command],
     clearEnv: true,
     env: { PATH, ...vars },
     stdout: "piped",
@@ -176,6 +183,33 @@ Deno.test("execve: same PID, no child, the app's exit status is its own", async 
   ]);
   assertEquals(r.code, 7, r.stderr);
   assertEquals(Number(r.stdout.trim()), r.pid);
+});
+
+Deno.test("the app inherits the signal dispositions, mask and limits it would get started directly", async () => {
+  await setUp();
+  const direct = await stateOf(launcher(PRINT_STATE, { tell: false }), { PATH });
+  // The launcher's limit is really in place, so a runtime that raises it would show.
+  assert(hasLaunchNofile(direct.limits), direct.limits);
+  const injected = await stateOf(
+    launcher([...DENO_RUN_INJECT, ...PRINT_STATE], { tell: true }),
+    { PATH, ...settings(), P: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+  );
+  assertEquals(injected, direct);
+});
+
+Deno.test("under the Deno CLI without the launcher's limit the app gets the raised one, and the log says so", async () => {
+  const r = await inject(settings(), ["/bin/sh", "-c", "ulimit -S -n; ulimit -H -n"]);
+  assertEquals(r.code, 0, r.stderr);
+  const [soft, hard] = r.stdout.trim().split("\n");
+  assertEquals(soft, hard);
+  assertStringIncludes(r.stderr, "set SECRETS_STORE_RLIMIT_NOFILE=$(ulimit -S -n) in the launcher");
+});
+
+Deno.test("SIGPIPE is the app's default again: `yes | head -n1` ends quietly", async () => {
+  const r = await inject(settings(), ["/bin/sh", "-c", "yes | head -n1"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout, "y\n");
+  assert(!r.stderr.includes("Broken pipe"), r.stderr);
 });
 
 Deno.test("the command is found on the app's PATH; a missing command exits 127 naming it", async () => {

@@ -1,6 +1,7 @@
 /** `inject`: settings from the environment, secrets from the store, then execve. */
 import { createLogger } from "../log/logger.ts";
 import { execve, lookPath } from "./exec.ts";
+import { type ExecState, planProcessLimits } from "./process_state.ts";
 import { reportLines } from "./report.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
@@ -19,7 +20,7 @@ export interface InjectOptions {
   dryRun?: boolean;
   print?: (line: string) => void;
   /** Replaced in unit tests only; the real one never returns. */
-  exec?: (path: string, argv: string[], env: Record<string, string>) => never;
+  exec?: (path: string, argv: string[], env: Record<string, string>, state: ExecState) => never;
 }
 
 /** Resolves and starts the app; returns only for a dry run, throws on failure. */
@@ -30,6 +31,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     json: settings.jsonLog,
     base: { component: "inject" },
   });
+  // Planned before any request, so a bad limit stops the injector before it logs in.
+  const limits = o.dryRun ? { state: {} } : planProcessLimits(settings.launcherNofile);
+  if (limits.warning) log.warn(limits.warning);
   const appEnv = withoutSettings(o.env);
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   if (needsStore(appEnv, settings.envFromPath)) {
@@ -63,5 +67,5 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   }
   const path = lookPath(o.command[0]!, resolution.env);
   log.debug("starting the app", { path });
-  return (o.exec ?? execve)(path, o.command, resolution.env);
+  return (o.exec ?? execve)(path, o.command, resolution.env, limits.state);
 }

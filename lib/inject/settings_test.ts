@@ -131,3 +131,17 @@ Deno.test("withoutSettings() gives the app back its own LD_LIBRARY_PATH, or none
   );
   assertEquals(withoutSettings({ LD_LIBRARY_PATH: "/mine" }), { LD_LIBRARY_PATH: "/mine" });
 });
+
+Deno.test("readSettings() reads the launcher's open-files limit as ulimit prints it", () => {
+  assertEquals(readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "1024" }).launcherNofile, 1024n);
+  assertEquals(
+    readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "unlimited" }).launcherNofile,
+    0xffff_ffff_ffff_ffffn,
+  );
+  const e = assertThrows(
+    () => readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "-1" }),
+    SettingsError,
+  );
+  assertStringIncludes(e.message, 'SECRETS_STORE_RLIMIT_NOFILE: "-1" is not a limit');
+  assertEquals(withoutSettings({ SECRETS_STORE_RLIMIT_NOFILE: "1024", A: "b" }), { A: "b" });
+});
