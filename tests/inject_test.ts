@@ -11,6 +11,11 @@ const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
 const PATH = "/usr/local/bin:/usr/bin:/bin";
 
+/** 200 KiB, over Linux's 128 KiB limit for one variable; the text is looked for in logs. */
+const BIG_VALUE = "big-secret-".repeat(Math.ceil(204_800 / 11)).slice(0, 204_800);
+/** 24 keys of 100 KiB: each fits, together over the 2 MiB an 8 MiB stack allows. */
+const MANY_VALUE = "many-secret-".repeat(Math.ceil(102_400 / 12)).slice(0, 102_400);
+
 let ready: Promise<void> | undefined;
 /** Versions 2-5 of the guide's secret (v4 differs, the latest equals the guide's values), a
  * KV v1 mount, and a wider role for the failure cases. */
@@ -25,6 +30,12 @@ function setUp(): Promise<void> {
     await env.bao.api("PUT", "demo-kv/data/precedence", { data: { MY_SECRET: "from-template" } });
     await env.bao.api("PUT", "demo-kv/data/precedence-import", {
       data: { MY_SECRET: "from-env-from-path" },
+    });
+    await env.bao.api("PUT", "demo-kv/data/big", { data: { BLOB: BIG_VALUE } });
+    await env.bao.api("PUT", "demo-kv/data/many", {
+      data: Object.fromEntries(
+        Array.from({ length: 24 }, (_, i) => [`K${String(i).padStart(2, "0")}`, MANY_VALUE]),
+      ),
     });
     await env.bao.api("PUT", "sys/policies/acl/inject-test", {
       policy:
@@ -68,11 +79,17 @@ const DENO_RUN_INJECT = [
   ...["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--"],
 ];
 
-/** Runs the injector with exactly `vars` as its environment (plus PATH). */
-async function inject(vars: Record<string, string>, command: string[]): Promise<Run> {
+/** Runs the injector with exactly `vars` as its environment (plus PATH), through `launch`
+ * (a command that execs its arguments) if given. */
+async function inject(
+  vars: Record<string, string>,
+  command: string[],
+  launch: string[] = [],
+): Promise<Run> {
   await setUp();
-  const child = new Deno.Command(DENO_RUN_INJECT[0]!, {
-    args: [...DENO_RUN_INJECT.slice(1), ...command],
+  const argv = [...launch, ...DENO_RUN_INJECT, ...command];
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
     clearEnv: true,
     env: { PATH, ...vars },
     stdout: "piped",
@@ -210,6 +227,66 @@ Deno.test("SIGPIPE is the app's default again: `yes | head -n1` ends quietly", a
   assertEquals(r.code, 0, r.stderr);
   assertEquals(r.stdout, "y\n");
   assert(!r.stderr.includes("Broken pipe"), r.stderr);
+});
+
+Deno.test("a 200 KiB value stops the app naming the variable and its size, or is dropped with ignore-missing-secrets", async () => {
+  const vars = {
+    ...settings({ SECRETS_STORE_ROLE: "inject-test-role" }),
+    BLOB: "secrets-store:demo-kv/data/big#BLOB",
+    DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+  };
+  const failed = await inject(vars, ["/usr/bin/env", "-0"]);
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    "secrets-store: Cannot start the app: BLOB (204806 bytes, from demo-kv/data/big#BLOB) is over Linux's 131072-byte limit for one variable, NAME=value and its NUL (MAX_ARG_STRLEN)",
+  );
+  assertEquals(failed.stdout, "");
+
+  const ignored = await inject(
+    { ...vars, SECRETS_STORE_IGNORE_MISSING_SECRETS: "true" },
+    ["/usr/bin/env", "-0"],
+  );
+  assertEquals(ignored.code, 0, ignored.stderr);
+  const got = parseEnv0(ignored.stdout);
+  assertEquals([got.BLOB, got.DB_PASS], [undefined, "secret-password"]);
+  assertStringIncludes(ignored.stderr, "secret variable too large to start the app with, dropped");
+  assertStringIncludes(ignored.stderr, "variable=BLOB");
+  assertStringIncludes(ignored.stderr, "bytes=204806");
+  for (const r of [failed, ignored]) {
+    assert(!r.stderr.includes("big-secret-"), "a value was logged");
+  }
+});
+
+Deno.test("an environment over ARG_MAX stops the app naming the largest variables, or sheds secrets with ignore", async () => {
+  // An 8 MiB stack: execve then takes 2 MiB of arguments and environment.
+  const stack8m = ["/bin/sh", "-c", 'ulimit -S -s 8192 && exec "$@"', "launcher"];
+  const vars = settings({
+    SECRETS_STORE_ROLE: "inject-test-role",
+    SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/many",
+  });
+  const failed = await inject(vars, ["/usr/bin/env", "-0"], stack8m);
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    "bytes execve accepts for arguments and environment (ARG_MAX: a quarter of the stack limit, at most 6 MiB); the largest variables: K",
+  );
+  assertStringIncludes(failed.stderr, "over the 2097152 bytes");
+  assertStringIncludes(failed.stderr, " (102405 bytes, from demo-kv/data/many#K");
+
+  const ignored = await inject(
+    { ...vars, SECRETS_STORE_IGNORE_MISSING_SECRETS: "true" },
+    ["/usr/bin/env", "-0"],
+    stack8m,
+  );
+  assertEquals(ignored.code, 0, ignored.stderr);
+  const kept = Object.keys(parseEnv0(ignored.stdout)).filter((k) => /^K\d\d$/.test(k));
+  // 2 MiB holds 20 of the 24, with PATH, the arguments and the pointers.
+  assertEquals(kept.length, 20);
+  assertEquals(ignored.stderr.match(/too large to start the app with, dropped/g)?.length, 4);
+  for (const r of [failed, ignored]) {
+    assert(!r.stderr.includes("many-secret-"), "a value was logged");
+  }
 });
 
 Deno.test("the command is found on the app's PATH; a missing command exits 127 naming it", async () => {

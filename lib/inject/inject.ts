@@ -2,7 +2,10 @@
 import { createLogger } from "../log/logger.ts";
 import { execve, lookPath } from "./exec.ts";
 import { type ExecState, planProcessLimits } from "./process_state.ts";
+import { argMax } from "../sys/libc.ts";
+import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
+import { refName } from "./template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -66,6 +69,23 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     return resolution;
   }
   const path = lookPath(o.command[0]!, resolution.env);
+  const fit = fitForExec(path, o.command, resolution.env, {
+    secrets: new Map(
+      resolution.assignments.filter((a) => a.status === "ok").map((
+        a,
+      ) => [a.variable, refName(a.ref)]),
+    ),
+    ignoreMissing: settings.ignoreMissing,
+    argMax: argMax(),
+  });
+  for (const d of fit.dropped) {
+    log.warn("secret variable too large to start the app with, dropped (ignore-missing-secrets)", {
+      variable: d.variable,
+      ref: d.from,
+      bytes: d.bytes,
+      reason: d.why,
+    });
+  }
   log.debug("starting the app", { path });
-  return (o.exec ?? execve)(path, o.command, resolution.env, limits.state);
+  return (o.exec ?? execve)(path, o.command, fit.env, limits.state);
 }
