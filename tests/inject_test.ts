@@ -289,6 +289,18 @@ Deno.test("an environment over ARG_MAX stops the app naming the largest variable
   }
 });
 
+Deno.test("a template without data/ in a KV v2 path says which path to use, under the guide's own policy", async () => {
+  const r = await inject({
+    ...settings(),
+    DB_PASS: "secrets-store:demo-kv/myapp-secret#DB_PASS",
+  }, ["/usr/bin/env", "-0"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(
+    r.stderr,
+    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret\n`,
+  );
+});
+
 Deno.test("the command is found on the app's PATH; a missing command exits 127 naming it", async () => {
   const ok = await inject(settings(), ["env"]);
   assertEquals(ok.code, 0, ok.stderr);
@@ -429,9 +441,10 @@ Deno.test("debug and JSON logs never carry a secret value or the token", async (
   }
 });
 
-Deno.test("one run (as a wrapped exec probe runs) costs one login and one read per distinct path", async () => {
+Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lookup per mount and one read per distinct path", async () => {
   // Counted by the store itself, in its audit log.
   await setUp();
+  const mark = (await audited()).length;
   await enableKubeAuth(env.bao, env.kube, "probe-kube");
   await env.bao.api("PUT", "auth/probe-kube/role/probe", {
     bound_service_account_names: GUIDE.serviceAccount,
@@ -447,16 +460,14 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login and one read p
     C: "secrets-store:demo-kv/data/probe-b#C",
   }, ["/bin/true"]);
   assertEquals(r.code, 0, r.stderr);
-  const requests = (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").map((l) =>
-    JSON.parse(l)
-  )
-    .filter((e) => e.type === "request")
-    .map((e) => `${e.request.operation} ${e.request.path}`);
+  const requests = (await audited()).slice(mark);
   assertEquals(requests.filter((p) => p.endsWith(" auth/probe-kube/login")).length, 1);
   assertEquals(requests.filter((p) => p.startsWith("read demo-kv/data/probe-")).sort(), [
     "read demo-kv/data/probe-a",
     "read demo-kv/data/probe-b",
   ]);
+  // Both paths are on demo-kv: its engine is asked for once.
+  assertEquals(requests.filter((p) => p.startsWith("read sys/internal/ui/mounts/")).length, 1);
 });
 
 /** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
@@ -603,6 +614,7 @@ Deno.test("an address with a path prefix reaches the store through a path-routin
     assertEquals(parseEnv0(r.stdout).P, "secret-password");
     assertEquals(px.seen, [
       "POST /vault/v1/auth/kubernetes_local/login",
+      "GET /vault/v1/sys/internal/ui/mounts/demo-kv/data/myapp-secret",
       "GET /vault/v1/demo-kv/data/myapp-secret",
     ]);
     const bare = await run(px.origin);
