@@ -301,6 +301,57 @@ Deno.test("a template without data/ in a KV v2 path says which path to use, unde
   );
 });
 
+Deno.test("every settings error names its SECRETS_STORE_* variable, and store failures the settings to check", async () => {
+  await setUp();
+  const notPem = `${env.dir}/inject-not-pem.crt`;
+  await Deno.writeTextFile(notPem, "/etc/ssl/certs/ca.crt\n");
+  const P = "secrets-store:demo-kv/data/myapp-secret#DB_PASS";
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { SECRETS_STORE_CLIENT_TIMEOUT: "0" },
+      'SECRETS_STORE_CLIENT_TIMEOUT: Cannot parse duration "0": must be at least 1ms',
+    ],
+    [
+      { SECRETS_STORE_ADDR: "stronghold:8200" },
+      'SECRETS_STORE_ADDR: Invalid store address "stronghold:8200": it has no scheme: write https://host[:port][/prefix]',
+    ],
+    [
+      { SECRETS_STORE_ADDR: "127.0.0.1:8200" },
+      'SECRETS_STORE_ADDR: Invalid store address "127.0.0.1:8200": it has no scheme: write https://host[:port][/prefix]',
+    ],
+    [
+      { SECRETS_STORE_CA_CERT: "not a certificate", SECRETS_STORE_CA_FILE: "" },
+      "SECRETS_STORE_CA_CERT: it is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)",
+    ],
+    [
+      { SECRETS_STORE_CA_FILE: notPem },
+      `Cannot use the store CA certificate ${notPem} (SECRETS_STORE_CA_FILE): it is not a PEM certificate`,
+    ],
+    [
+      { SECRETS_STORE_TOKEN_FILE: `${env.dir}/no-such-token` },
+      `Cannot read the ServiceAccount token ${env.dir}/no-such-token (SECRETS_STORE_TOKEN_FILE)`,
+    ],
+    [
+      { SECRETS_STORE_ADDR: `https://127.0.0.1:${freePort()}` },
+      "(check SECRETS_STORE_ADDR)",
+    ],
+    [
+      { SECRETS_STORE_CA_FILE: env.kube.caFile }, // a valid CA, but not the store's
+      "(check SECRETS_STORE_CA_FILE, SECRETS_STORE_CA_CERT and SECRETS_STORE_ADDR)",
+    ],
+    [
+      { SECRETS_STORE_ROLE: "no-such-role" },
+      "(check SECRETS_STORE_ROLE and SECRETS_STORE_AUTH_PATH)",
+    ],
+  ];
+  for (const [vars, part] of cases) {
+    const r = await inject({ ...settings(vars), P }, ["/usr/bin/env"]);
+    assertEquals(r.code, 1, `${JSON.stringify(vars)}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, part, JSON.stringify(vars));
+    assertEquals(r.stdout, "");
+  }
+});
+
 Deno.test("the command is found on the app's PATH; a missing command exits 127 naming it", async () => {
   const ok = await inject(settings(), ["env"]);
   assertEquals(ok.code, 0, ok.stderr);

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { parseDuration } from "../config/duration.ts";
 import { type LogLevel, parseLogLevel } from "../log/logger.ts";
 import { RLIM_INFINITY } from "../sys/libc.ts";
+import { parseCaPem } from "../vault/ca_pem.ts";
 import { parseStoreAddress, type StoreAddress } from "../vault/store_address.ts";
 import { parseStorePath, type StorePath } from "../vault/store_path.ts";
 import { parseEnvFromPath, type PathImport } from "./env_from_path.ts";
@@ -95,7 +96,14 @@ const Schema = z.object({
   [SETTINGS_ENV.role]: text,
   [SETTINGS_ENV.authPath]: text,
   [SETTINGS_ENV.namespace]: text,
-  [SETTINGS_ENV.caCert]: text,
+  [SETTINGS_ENV.caCert]: text.transform((v, ctx) => {
+    try {
+      return v === undefined ? undefined : parseCaPem(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${SETTINGS_ENV.caCert}: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  }),
   [SETTINGS_ENV.caFile]: text,
   [SETTINGS_ENV.skipVerify]: bool(SETTINGS_ENV.skipVerify),
   [SETTINGS_ENV.ignoreMissing]: bool(SETTINGS_ENV.ignoreMissing),
