@@ -1,10 +1,16 @@
-/** What a process inherits besides its environment, as the kernel reports it: signal
- * dispositions and mask (/proc/<pid>/status) and resource limits (/proc/<pid>/limits). Used to
- * compare an app started through the injector with the same app started directly. */
+/** What a process inherits besides its environment, as the kernel reports it: open
+ * descriptors, signal dispositions and mask (/proc/<pid>/status) and resource limits
+ * (/proc/<pid>/limits). Used to compare an app started through the injector with the same
+ * app started directly. */
 
-/** The app: cat printing its own status and limits. Not a shell reading its own: dash blocks
- * every signal while it forks, so a child reading the shell's status sometimes sees that. */
-export const PRINT_STATE = ["/bin/cat", "/proc/self/status", "/proc/self/limits"];
+/** The app: a shell listing its open descriptors (ls, so the shell opens no pipe of its own),
+ * then cat printing its own status and limits. Not the shell's status: dash blocks every
+ * signal while it forks, so a child reading it sometimes sees that. */
+export const PRINT_STATE = [
+  "/bin/sh",
+  "-c",
+  "ls /proc/$$/fd; exec cat /proc/self/status /proc/self/limits",
+];
 
 /** The soft open-files limit the launcher sets below the hard one, as a container runtime or
  * a login shell does (1024 is Linux's default), so a runtime that raises it is seen. */
@@ -42,6 +48,8 @@ export function hasLaunchNofile(limits: string): boolean {
 }
 
 export interface ProcessState {
+  /** The app's open descriptors. */
+  fds: string;
   SigBlk: string;
   SigIgn: string;
   SigCgt: string;
@@ -62,7 +70,17 @@ export function parseState(stdout: string): ProcessState {
     if (hex === undefined) throw new Error(`no ${name} in /proc/<pid>/status:\n${status}`);
     return (BigInt(`0x${hex}`) & ~GLIBC_INTERNAL).toString(16).padStart(16, "0");
   };
-  return { SigBlk: field("SigBlk"), SigIgn: field("SigIgn"), SigCgt: field("SigCgt"), limits };
+  const name = status.indexOf("Name:");
+  if (name < 0) throw new Error(`no /proc/<pid>/status:\n${status}`);
+  const fds = status.slice(0, name).trim().split("\n").sort((a, b) => Number(a) - Number(b))
+    .join(" ");
+  return {
+    fds,
+    SigBlk: field("SigBlk"),
+    SigIgn: field("SigIgn"),
+    SigCgt: field("SigCgt"),
+    limits,
+  };
 }
 
 /** Runs `argv` with `env` (and nothing else) and returns its state; fails on a non-zero exit. */
