@@ -5,8 +5,9 @@
  * `kv get`: `GET sys/internal/ui/mounts/<path>`, once per mount for the client's life (cached
  * by the mount path the answer names). The store allows it to any token with a capability
  * under the mount, so the guide's read-only policy needs nothing more. Only when the store
- * refuses to say (403, or 404 from a store or proxy without the endpoint) is the engine told
- * from the answer's shape, once per path. */
+ * refuses to say (403, 400, or 404 from a store or proxy without the endpoint) is the engine
+ * told from the answer's shape, once per path; other failures (unreachable, 5xx after
+ * retries) fail the read, as the read itself would. */
 import { z } from "zod";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
@@ -279,7 +280,10 @@ export class StoreClient {
     try {
       res = await this.#send("GET", storeUrl(this.#address, asked), undefined, d, signal);
     } catch (e) {
-      if (!(e instanceof StoreError && ["permission_denied", "not_found"].includes(e.kind))) {
+      // Refused (403), unknown to this store or a gateway in front (404), or not understood
+      // (400): the read itself will answer, or explain, for the path.
+      const refused = ["permission_denied", "not_found", "bad_request"];
+      if (!(e instanceof StoreError && refused.includes(e.kind))) {
         throw e;
       }
       this.#unsaid.add(path);
