@@ -9,6 +9,7 @@ import { GUIDE } from "./harness/store_setup.ts";
 import { startWebhook } from "./harness/webhook.ts";
 import { csiClient, startCsi } from "./harness/csi.ts";
 import { socketInodes } from "../lib/sys/tcp_nodelay.ts";
+import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
 
 const env = testEnv();
 const BIN = env.binary;
@@ -52,6 +53,26 @@ Deno.test("the compiled injector resolves the guide's myapp2 templates and execs
   );
   delete got.PWD; // sh sets it for itself
   assertEquals(got, { PATH: "/usr/bin:/bin", DB_USER: "username", DB_PASS: "secret-password" });
+});
+
+Deno.test("the compiled injector's app inherits the signals, mask and limits it would get started directly", async () => {
+  await build();
+  const direct = await stateOf(launcher(PRINT_STATE, { tell: false }), { PATH: "/usr/bin:/bin" });
+  assertEquals(hasLaunchNofile(direct.limits), true, direct.limits);
+  // No SECRETS_STORE_RLIMIT_NOFILE: this runtime leaves the limit as the launcher set it.
+  const injected = await stateOf(launcher([BIN, "inject", "--", ...PRINT_STATE], { tell: false }), {
+    PATH: "/usr/bin:/bin",
+  });
+  assertEquals(injected, direct);
+  const pipe = await new Deno.Command(BIN, {
+    args: ["inject", "--", "/bin/sh", "-c", "yes | head -n1"],
+    clearEnv: true,
+    env: { PATH: "/usr/bin:/bin" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  assertEquals([pipe.code, d.decode(pipe.stdout), d.decode(pipe.stderr)], [0, "y\n", ""]);
 });
 
 Deno.test("the compiled webhook serves admissions from two threads sharing the port", async () => {

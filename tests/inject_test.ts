@@ -4,11 +4,17 @@ import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts"
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
+import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
 const PATH = "/usr/local/bin:/usr/bin:/bin";
+
+/** 200 KiB, over Linux's 128 KiB limit for one variable; the text is looked for in logs. */
+const BIG_VALUE = "big-secret-".repeat(Math.ceil(204_800 / 11)).slice(0, 204_800);
+/** 24 keys of 100 KiB: each fits, together over the 2 MiB an 8 MiB stack allows. */
+const MANY_VALUE = "many-secret-".repeat(Math.ceil(102_400 / 12)).slice(0, 102_400);
 
 let ready: Promise<void> | undefined;
 /** Versions 2-5 of the guide's secret (v4 differs, the latest equals the guide's values), a
@@ -24,6 +30,12 @@ function setUp(): Promise<void> {
     await env.bao.api("PUT", "demo-kv/data/precedence", { data: { MY_SECRET: "from-template" } });
     await env.bao.api("PUT", "demo-kv/data/precedence-import", {
       data: { MY_SECRET: "from-env-from-path" },
+    });
+    await env.bao.api("PUT", "demo-kv/data/big", { data: { BLOB: BIG_VALUE } });
+    await env.bao.api("PUT", "demo-kv/data/many", {
+      data: Object.fromEntries(
+        Array.from({ length: 24 }, (_, i) => [`K${String(i).padStart(2, "0")}`, MANY_VALUE]),
+      ),
     });
     await env.bao.api("PUT", "sys/policies/acl/inject-test", {
       policy:
@@ -61,11 +73,23 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the injector with exactly `vars` as its environment (plus PATH). */
-async function inject(vars: Record<string, string>, command: string[]): Promise<Run> {
+/** The injector under the Deno CLI, as every test here starts it. */
+const DENO_RUN_INJECT = [
+  Deno.execPath(),
+  ...["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--"],
+];
+
+/** Runs the injector with exactly `vars` as its environment (plus PATH), through `launch`
+ * (a command that execs its arguments) if given. */
+async function inject(
+  vars: Record<string, string>,
+  command: string[],
+  launch: string[] = [],
+): Promise<Run> {
   await setUp();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--", ...command],
+  const argv = [...launch, ...DENO_RUN_INJECT, ...command];
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
     clearEnv: true,
     env: { PATH, ...vars },
     stdout: "piped",
@@ -176,6 +200,156 @@ Deno.test("execve: same PID, no child, the app's exit status is its own", async 
   ]);
   assertEquals(r.code, 7, r.stderr);
   assertEquals(Number(r.stdout.trim()), r.pid);
+});
+
+Deno.test("the app inherits the signal dispositions, mask and limits it would get started directly", async () => {
+  await setUp();
+  const direct = await stateOf(launcher(PRINT_STATE, { tell: false }), { PATH });
+  // The launcher's limit is really in place, so a runtime that raises it would show.
+  assert(hasLaunchNofile(direct.limits), direct.limits);
+  const injected = await stateOf(
+    launcher([...DENO_RUN_INJECT, ...PRINT_STATE], { tell: true }),
+    { PATH, ...settings(), P: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+  );
+  assertEquals(injected, direct);
+});
+
+Deno.test("under the Deno CLI without the launcher's limit the app gets the raised one, and the log says so", async () => {
+  const r = await inject(settings(), ["/bin/sh", "-c", "ulimit -S -n; ulimit -H -n"]);
+  assertEquals(r.code, 0, r.stderr);
+  const [soft, hard] = r.stdout.trim().split("\n");
+  assertEquals(soft, hard);
+  assertStringIncludes(r.stderr, "set SECRETS_STORE_RLIMIT_NOFILE=$(ulimit -S -n) in the launcher");
+});
+
+Deno.test("SIGPIPE is the app's default again: `yes | head -n1` ends quietly", async () => {
+  const r = await inject(settings(), ["/bin/sh", "-c", "yes | head -n1"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout, "y\n");
+  assert(!r.stderr.includes("Broken pipe"), r.stderr);
+});
+
+Deno.test("a 200 KiB value stops the app naming the variable and its size, or is dropped with ignore-missing-secrets", async () => {
+  const vars = {
+    ...settings({ SECRETS_STORE_ROLE: "inject-test-role" }),
+    BLOB: "secrets-store:demo-kv/data/big#BLOB",
+    DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+  };
+  const failed = await inject(vars, ["/usr/bin/env", "-0"]);
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    "secrets-store: Cannot start the app: BLOB (204806 bytes, from demo-kv/data/big#BLOB) is over Linux's 131072-byte limit for one variable, NAME=value and its NUL (MAX_ARG_STRLEN)",
+  );
+  assertEquals(failed.stdout, "");
+
+  const ignored = await inject(
+    { ...vars, SECRETS_STORE_IGNORE_MISSING_SECRETS: "true" },
+    ["/usr/bin/env", "-0"],
+  );
+  assertEquals(ignored.code, 0, ignored.stderr);
+  const got = parseEnv0(ignored.stdout);
+  assertEquals([got.BLOB, got.DB_PASS], [undefined, "secret-password"]);
+  assertStringIncludes(ignored.stderr, "secret variable too large to start the app with, dropped");
+  assertStringIncludes(ignored.stderr, "variable=BLOB");
+  assertStringIncludes(ignored.stderr, "bytes=204806");
+  for (const r of [failed, ignored]) {
+    assert(!r.stderr.includes("big-secret-"), "a value was logged");
+  }
+});
+
+Deno.test("an environment over ARG_MAX stops the app naming the largest variables, or sheds secrets with ignore", async () => {
+  // An 8 MiB stack: execve then takes 2 MiB of arguments and environment.
+  const stack8m = ["/bin/sh", "-c", 'ulimit -S -s 8192 && exec "$@"', "launcher"];
+  const vars = settings({
+    SECRETS_STORE_ROLE: "inject-test-role",
+    SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/many",
+  });
+  const failed = await inject(vars, ["/usr/bin/env", "-0"], stack8m);
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    "bytes execve accepts for arguments and environment (ARG_MAX: a quarter of the stack limit, at most 6 MiB); the largest variables: K",
+  );
+  assertStringIncludes(failed.stderr, "over the 2097152 bytes");
+  assertStringIncludes(failed.stderr, " (102405 bytes, from demo-kv/data/many#K");
+
+  const ignored = await inject(
+    { ...vars, SECRETS_STORE_IGNORE_MISSING_SECRETS: "true" },
+    ["/usr/bin/env", "-0"],
+    stack8m,
+  );
+  assertEquals(ignored.code, 0, ignored.stderr);
+  const kept = Object.keys(parseEnv0(ignored.stdout)).filter((k) => /^K\d\d$/.test(k));
+  // 2 MiB holds 20 of the 24, with PATH, the arguments and the pointers.
+  assertEquals(kept.length, 20);
+  assertEquals(ignored.stderr.match(/too large to start the app with, dropped/g)?.length, 4);
+  for (const r of [failed, ignored]) {
+    assert(!r.stderr.includes("many-secret-"), "a value was logged");
+  }
+});
+
+Deno.test("a template without data/ in a KV v2 path says which path to use, under the guide's own policy", async () => {
+  const r = await inject({
+    ...settings(),
+    DB_PASS: "secrets-store:demo-kv/myapp-secret#DB_PASS",
+  }, ["/usr/bin/env", "-0"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(
+    r.stderr,
+    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret\n`,
+  );
+});
+
+Deno.test("every settings error names its SECRETS_STORE_* variable, and store failures the settings to check", async () => {
+  await setUp();
+  const notPem = `${env.dir}/inject-not-pem.crt`;
+  await Deno.writeTextFile(notPem, "/etc/ssl/certs/ca.crt\n");
+  const P = "secrets-store:demo-kv/data/myapp-secret#DB_PASS";
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { SECRETS_STORE_CLIENT_TIMEOUT: "0" },
+      'SECRETS_STORE_CLIENT_TIMEOUT: Cannot parse duration "0": must be at least 1ms',
+    ],
+    [
+      { SECRETS_STORE_ADDR: "stronghold:8200" },
+      'SECRETS_STORE_ADDR: Invalid store address "stronghold:8200": it has no scheme: write https://host[:port][/prefix]',
+    ],
+    [
+      { SECRETS_STORE_ADDR: "127.0.0.1:8200" },
+      'SECRETS_STORE_ADDR: Invalid store address "127.0.0.1:8200": it has no scheme: write https://host[:port][/prefix]',
+    ],
+    [
+      { SECRETS_STORE_CA_CERT: "not a certificate", SECRETS_STORE_CA_FILE: "" },
+      "SECRETS_STORE_CA_CERT: it is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)",
+    ],
+    [
+      { SECRETS_STORE_CA_FILE: notPem },
+      `Cannot use the store CA certificate ${notPem} (SECRETS_STORE_CA_FILE): it is not a PEM certificate`,
+    ],
+    [
+      { SECRETS_STORE_TOKEN_FILE: `${env.dir}/no-such-token` },
+      `Cannot read the ServiceAccount token ${env.dir}/no-such-token (SECRETS_STORE_TOKEN_FILE)`,
+    ],
+    [
+      { SECRETS_STORE_ADDR: `https://127.0.0.1:${freePort()}` },
+      "(check SECRETS_STORE_ADDR)",
+    ],
+    [
+      { SECRETS_STORE_CA_FILE: env.kube.caFile }, // a valid CA, but not the store's
+      "(check SECRETS_STORE_CA_FILE, SECRETS_STORE_CA_CERT and SECRETS_STORE_ADDR)",
+    ],
+    [
+      { SECRETS_STORE_ROLE: "no-such-role" },
+      "(check SECRETS_STORE_ROLE and SECRETS_STORE_AUTH_PATH)",
+    ],
+  ];
+  for (const [vars, part] of cases) {
+    const r = await inject({ ...settings(vars), P }, ["/usr/bin/env"]);
+    assertEquals(r.code, 1, `${JSON.stringify(vars)}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, part, JSON.stringify(vars));
+    assertEquals(r.stdout, "");
+  }
 });
 
 Deno.test("the command is found on the app's PATH; a missing command exits 127 naming it", async () => {
@@ -318,9 +492,10 @@ Deno.test("debug and JSON logs never carry a secret value or the token", async (
   }
 });
 
-Deno.test("one run (as a wrapped exec probe runs) costs one login and one read per distinct path", async () => {
+Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lookup per mount and one read per distinct path", async () => {
   // Counted by the store itself, in its audit log.
   await setUp();
+  const mark = (await audited()).length;
   await enableKubeAuth(env.bao, env.kube, "probe-kube");
   await env.bao.api("PUT", "auth/probe-kube/role/probe", {
     bound_service_account_names: GUIDE.serviceAccount,
@@ -336,16 +511,14 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login and one read p
     C: "secrets-store:demo-kv/data/probe-b#C",
   }, ["/bin/true"]);
   assertEquals(r.code, 0, r.stderr);
-  const requests = (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").map((l) =>
-    JSON.parse(l)
-  )
-    .filter((e) => e.type === "request")
-    .map((e) => `${e.request.operation} ${e.request.path}`);
+  const requests = (await audited()).slice(mark);
   assertEquals(requests.filter((p) => p.endsWith(" auth/probe-kube/login")).length, 1);
   assertEquals(requests.filter((p) => p.startsWith("read demo-kv/data/probe-")).sort(), [
     "read demo-kv/data/probe-a",
     "read demo-kv/data/probe-b",
   ]);
+  // Both paths are on demo-kv: its engine is asked for once.
+  assertEquals(requests.filter((p) => p.startsWith("read sys/internal/ui/mounts/")).length, 1);
 });
 
 /** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
@@ -492,6 +665,7 @@ Deno.test("an address with a path prefix reaches the store through a path-routin
     assertEquals(parseEnv0(r.stdout).P, "secret-password");
     assertEquals(px.seen, [
       "POST /vault/v1/auth/kubernetes_local/login",
+      "GET /vault/v1/sys/internal/ui/mounts/demo-kv/data/myapp-secret",
       "GET /vault/v1/demo-kv/data/myapp-secret",
     ]);
     const bare = await run(px.origin);

@@ -7,7 +7,7 @@ import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/
 import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
 import { parseStoreAddress } from "../lib/vault/store_address.ts";
 import { parseStorePath } from "../lib/vault/store_path.ts";
-import { proxyInFront } from "./harness/path_proxy.ts";
+import { proxyInFront, startPathProxy } from "./harness/path_proxy.ts";
 
 const env = testEnv();
 
@@ -19,6 +19,17 @@ function client(o: Partial<StoreClientOptions> = {}): StoreClient {
     caCert: env.bao.caCert,
     ...o,
   });
+}
+
+/** A client logged in at kubernetes_local as the guide's ServiceAccount under `role`. */
+async function loggedIn(role: string): Promise<StoreClient> {
+  const c = client();
+  await c.login(
+    p("kubernetes_local"),
+    role,
+    await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+  );
+  return c;
 }
 
 async function expectKind(p: Promise<unknown>, kind: StoreErrorKind): Promise<StoreError> {
@@ -108,13 +119,8 @@ Deno.test("an unknown role is a bad_request naming the login path", async () => 
 });
 
 Deno.test("a path outside the policy is permission_denied and names the path", async () => {
-  const c = client();
+  const c = await loggedIn(GUIDE.role);
   try {
-    await c.login(
-      p("kubernetes_local"),
-      GUIDE.role,
-      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
-    );
     const e = await expectKind(c.read(p("demo-kv/data/other-team")), "permission_denied");
     assertEquals(e.path, "demo-kv/data/other-team");
     assert(
@@ -128,13 +134,8 @@ Deno.test("a path outside the policy is permission_denied and names the path", a
 
 Deno.test("a missing path, a missing version and a missing key are not_found", async () => {
   await setUpWideRole();
-  const c = client();
+  const c = await loggedIn(wideRole);
   try {
-    await c.login(
-      p("kubernetes_local"),
-      wideRole,
-      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
-    );
     await expectKind(c.read(p("demo-kv/data/does-not-exist")), "not_found");
     const e = await expectKind(
       c.read(p("demo-kv/data/client-versions"), { version: 9 }),
@@ -151,13 +152,8 @@ Deno.test("a missing path, a missing version and a missing key are not_found", a
 
 Deno.test("a version selects that KV v2 version", async () => {
   await setUpWideRole();
-  const c = client();
+  const c = await loggedIn(wideRole);
   try {
-    await c.login(
-      p("kubernetes_local"),
-      wideRole,
-      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
-    );
     assertEquals(
       secretValue(await c.read(p("demo-kv/data/client-versions"), { version: 4 }), "DB_PASS", ""),
       "pass-v4",
@@ -173,13 +169,8 @@ Deno.test("a version selects that KV v2 version", async () => {
 
 Deno.test("a KV v1 mount reads from data, and refuses a version", async () => {
   await setUpWideRole();
-  const c = client();
+  const c = await loggedIn(wideRole);
   try {
-    await c.login(
-      p("kubernetes_local"),
-      wideRole,
-      await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
-    );
     const s = await c.read(p("client-kv1/legacy"));
     assertEquals(s.kv, 1);
     assertEquals(secretValue(s, "API_KEY", ""), "kv1-value");
@@ -272,6 +263,10 @@ Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () =
   let reads = 0;
   let denied = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    // A store without the engine lookup: the answer's shape decides.
+    if (new URL(req.url).pathname.startsWith("/v1/sys/internal/ui/mounts/")) {
+      return Response.json({ errors: [] }, { status: 404 });
+    }
     if (new URL(req.url).pathname.endsWith("/denied")) {
       denied++;
       return Response.json({ errors: ["permission denied"] }, { status: 403 });
@@ -318,6 +313,7 @@ Deno.test("an address with a path prefix reaches OpenBao through a path-routing 
     assertEquals((await through.read(p(GUIDE.secretPath))).data, { ...GUIDE.data });
     assertEquals(px.seen, [
       "POST /vault/v1/auth/kubernetes_local/login",
+      `GET /vault/v1/sys/internal/ui/mounts/${GUIDE.secretPath}`,
       `GET /vault/v1/${GUIDE.secretPath}`,
     ]);
     const e = await expectKind(bare.login(p("kubernetes_local"), GUIDE.role, jwt), "not_found");
@@ -414,5 +410,120 @@ Deno.test("a redirect from the store is not followed, so the token never reaches
     c.close();
     await target.shutdown();
     await redirector.shutdown();
+  }
+});
+
+/** Requests in OpenBao's audit log as "<operation> <path>", from line `from` on. */
+async function audited(from = 0): Promise<string[]> {
+  return (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").slice(from)
+    .map((l) => JSON.parse(l)).filter((e) => e.type === "request")
+    .map((e) => `${e.request.operation} ${e.request.path}`);
+}
+const auditLines = async () =>
+  (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").length;
+
+Deno.test("a deleted and a destroyed KV v2 version are named as such, with the version and the deletion time", async () => {
+  await setUpWideRole();
+  const path = "demo-kv/data/client-gone";
+  for (let v = 1; v <= 3; v++) await env.bao.api("PUT", path, { data: { K: `v${v}` } });
+  await env.bao.api("DELETE", path); // the latest: version 3
+  await env.bao.api("POST", "demo-kv/delete/client-gone", { versions: [1] });
+  await env.bao.api("PUT", "demo-kv/destroy/client-gone", { versions: [2] });
+  const meta = await env.bao.api("GET", "demo-kv/metadata/client-gone");
+  const versions = (meta.data as { versions: Record<string, { deletion_time: string }> }).versions;
+  const c = await loggedIn(wideRole);
+  try {
+    const at = env.bao.address;
+    const latest = await expectKind(c.read(p(path)), "not_found");
+    assertEquals(
+      latest.message,
+      `Cannot read ${path} from ${at}: not found: version 3 was deleted at ${
+        versions["3"]!.deletion_time
+      } (it can be undeleted) (HTTP 404)`,
+    );
+    const first = await expectKind(c.read(p(path), { version: 1 }), "not_found");
+    assertEquals(
+      first.message,
+      `Cannot read ${path} version 1 from ${at}: not found: version 1 was deleted at ${
+        versions["1"]!.deletion_time
+      } (it can be undeleted) (HTTP 404)`,
+    );
+    const destroyed = await expectKind(c.read(p(path), { version: 2 }), "not_found");
+    assertEquals(
+      destroyed.message,
+      `Cannot read ${path} version 2 from ${at}: not found: version 2 was destroyed; its data is gone (HTTP 404)`,
+    );
+    assert(versions["1"]!.deletion_time !== "", "OpenBao gave no deletion time");
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a KV v2 path without data/ says which path to use, under the guide's read-only policy, with one engine lookup", async () => {
+  const c = await loggedIn(GUIDE.role);
+  try {
+    const mark = await auditLines();
+    const at = env.bao.address;
+    for (const wrong of ["demo-kv/myapp-secret", "demo-kv/metadata/myapp-secret"]) {
+      const e = await expectKind(c.read(p(wrong)), "bad_request");
+      assertEquals(
+        e.message,
+        `Cannot read ${wrong} from ${at}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret`,
+      );
+    }
+    // myapp-ro-policy allows only a read of demo-kv/data/myapp-secret, and that is enough for
+    // the store to say which engine serves demo-kv/.
+    const s = await c.read(p(GUIDE.secretPath));
+    assertEquals([s.kv, secretValue(s, "DB_PASS", "")], [2, "secret-password"]);
+    assertEquals(await audited(mark), [
+      "read sys/internal/ui/mounts/demo-kv/myapp-secret",
+      "read demo-kv/data/myapp-secret",
+    ]);
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("a KV v1 secret holding data and metadata keys is read as KV v1", async () => {
+  await setUpWideRole();
+  await env.bao.api("PUT", "client-kv1/shaped", {
+    data: { DB_PASS: "inner" },
+    metadata: { owner: "team-a" },
+  });
+  const c = await loggedIn(wideRole);
+  try {
+    const s = await c.read(p("client-kv1/shaped"));
+    assertEquals(s.kv, 1);
+    assertEquals(secretValue(s, "data", ""), '{"DB_PASS":"inner"}');
+    assertEquals(secretValue(s, "metadata", ""), '{"owner":"team-a"}');
+  } finally {
+    c.close();
+  }
+});
+
+Deno.test("when the engine lookup is refused the answer's shape decides, and the store's warning is in the error", async () => {
+  await setUpWideRole();
+  const proxy = await startPathProxy({
+    target: env.bao.address,
+    targetCa: env.bao.caCert,
+    prefix: "/vault",
+    refuse: (path) => path.startsWith("/v1/sys/internal/ui/mounts/"),
+  });
+  const c = client({
+    address: parseStoreAddress(`${proxy.origin}/vault`, { allowInsecureHttp: true }),
+  });
+  try {
+    c.token = env.bao.rootToken; // a token allowed everything: only the proxy refuses
+    assertEquals((await c.read(p("demo-kv/data/client-versions"))).kv, 2);
+    assertEquals((await c.read(p("client-kv1/legacy"))).kv, 1);
+    const e = await expectKind(c.read(p("demo-kv/client-versions")), "not_found");
+    assertEquals(
+      e.message,
+      `Cannot read demo-kv/client-versions from ${proxy.origin}/vault: not found: store warning: Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the OpenBao CLI, use 'bao kv get' for this operation. (HTTP 404)`,
+    );
+    assert(!e.message.includes(env.bao.rootToken));
+  } finally {
+    c.close();
+    await proxy.close();
   }
 });

@@ -15,4 +15,11 @@ Deno.test("parseDuration() rejects junk and zero, quoting the input", () => {
     const e = assertThrows(() => parseDuration(bad), TypeError);
     assertEquals(e.message.includes(`"${bad}"`), true);
   }
+  // Zero written as a bare number is zero too, and so is what rounds to 0 ms.
+  for (const zero of ["0", "0.0", "0s", "0ms", "0m0s", "0.0004s", "0.0001"]) {
+    assertEquals(
+      assertThrows(() => parseDuration(zero), TypeError).message,
+      `Cannot parse duration "${zero}": must be at least 1ms`,
+    );
+  }
 });

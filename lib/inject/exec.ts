@@ -1,7 +1,8 @@
 /** Replaces this process with the app through libc's execve: same PID, no child left to
  * forward signals or exit codes, and nothing of the injector left in memory. */
 
-import { ERRNO_SYMBOLS, errnoText, lastErrno } from "../sys/errno.ts";
+import { errorText, execve as libcExecve } from "../sys/libc.ts";
+import { type ExecState, resetForExec } from "./process_state.ts";
 
 /** The command could not be started; exit codes follow the shell (127 not found, 126 not runnable). */
 export class ExecError extends Error {
@@ -52,31 +53,25 @@ function checkRunnable(path: string): void {
 }
 
 const enc = new TextEncoder();
+const cString = (s: string) => enc.encode(s + "\0");
 
-/** A NULL-terminated array of C strings; `keep` holds the buffers alive until the call. */
-function cStringArray(items: string[], keep: Uint8Array[]): BigUint64Array<ArrayBuffer> {
-  const ptrs = new BigUint64Array(items.length + 1);
-  items.forEach((s, i) => {
-    const buf = enc.encode(s + "\0");
-    keep.push(buf);
-    ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-  });
-  return ptrs;
-}
-
-/** Never returns on success. On failure throws ExecError naming the path and errno. */
-export function execve(path: string, argv: string[], env: Record<string, string>): never {
-  const libc = Deno.dlopen("libc.so.6", {
-    execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-    ...ERRNO_SYMBOLS,
-  });
-  const keep: Uint8Array[] = [];
-  const file = enc.encode(path + "\0");
-  const argvC = cStringArray(argv, keep);
-  const envC = cStringArray(Object.entries(env).map(([k, v]) => `${k}=${v}`), keep);
-  libc.symbols.execve(file, argvC, envC);
-  const errno = lastErrno(libc.symbols);
-  const reason = errnoText(libc.symbols, errno);
-  libc.close();
-  throw new ExecError(`Cannot start the app: execve ${path}: ${reason}`, errno === 2 ? 127 : 126);
+/** Never returns on success. On failure throws ExecError naming the path and errno. The
+ * process state (signals, mask, limits) is put back first, see process_state.ts. */
+export function execve(
+  path: string,
+  argv: string[],
+  env: Record<string, string>,
+  state: ExecState = {},
+): never {
+  const envp = Object.entries(env).map(([k, v]) => cString(`${k}=${v}`));
+  try {
+    resetForExec(state);
+  } catch (e) {
+    throw new ExecError(`Cannot start the app: ${(e as Error).message}`, 126);
+  }
+  const errno = libcExecve(cString(path), argv.map(cString), envp);
+  throw new ExecError(
+    `Cannot start the app: execve ${path}: ${errorText(errno)}`,
+    errno === 2 ? 127 : 126,
+  );
 }

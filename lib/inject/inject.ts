@@ -1,7 +1,11 @@
 /** `inject`: settings from the environment, secrets from the store, then execve. */
 import { createLogger } from "../log/logger.ts";
 import { execve, lookPath } from "./exec.ts";
+import { type ExecState, planProcessLimits } from "./process_state.ts";
+import { argMax } from "../sys/libc.ts";
+import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
+import { refName } from "./template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -19,7 +23,7 @@ export interface InjectOptions {
   dryRun?: boolean;
   print?: (line: string) => void;
   /** Replaced in unit tests only; the real one never returns. */
-  exec?: (path: string, argv: string[], env: Record<string, string>) => never;
+  exec?: (path: string, argv: string[], env: Record<string, string>, state: ExecState) => never;
 }
 
 /** Resolves and starts the app; returns only for a dry run, throws on failure. */
@@ -30,6 +34,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     json: settings.jsonLog,
     base: { component: "inject" },
   });
+  // Planned before any request, so a bad limit stops the injector before it logs in.
+  const limits = o.dryRun ? { state: {} } : planProcessLimits(settings.launcherNofile);
+  if (limits.warning) log.warn(limits.warning);
   const appEnv = withoutSettings(o.env);
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   if (needsStore(appEnv, settings.envFromPath)) {
@@ -62,6 +69,23 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     return resolution;
   }
   const path = lookPath(o.command[0]!, resolution.env);
+  const fit = fitForExec(path, o.command, resolution.env, {
+    secrets: new Map(
+      resolution.assignments.filter((a) => a.status === "ok").map((
+        a,
+      ) => [a.variable, refName(a.ref)]),
+    ),
+    ignoreMissing: settings.ignoreMissing,
+    argMax: argMax(),
+  });
+  for (const d of fit.dropped) {
+    log.warn("secret variable too large to start the app with, dropped (ignore-missing-secrets)", {
+      variable: d.variable,
+      ref: d.from,
+      bytes: d.bytes,
+      reason: d.why,
+    });
+  }
   log.debug("starting the app", { path });
-  return (o.exec ?? execve)(path, o.command, resolution.env);
+  return (o.exec ?? execve)(path, o.command, fit.env, limits.state);
 }

@@ -4,6 +4,8 @@
 import { z } from "zod";
 import { parseDuration } from "../config/duration.ts";
 import { type LogLevel, parseLogLevel } from "../log/logger.ts";
+import { RLIM_INFINITY } from "../sys/libc.ts";
+import { parseCaPem } from "../vault/ca_pem.ts";
 import { parseStoreAddress, type StoreAddress } from "../vault/store_address.ts";
 import { parseStorePath, type StorePath } from "../vault/store_path.ts";
 import { parseEnvFromPath, type PathImport } from "./env_from_path.ts";
@@ -24,6 +26,9 @@ export const SETTINGS_ENV = {
   tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
   envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
   allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
+  /** The launcher's soft open-files limit, for the app: only a launcher of the Deno CLI needs
+   * it, since the CLI raises the limit before any JS runs (process_state.ts). */
+  rlimitNofile: "SECRETS_STORE_RLIMIT_NOFILE",
   /** The app's own LD_LIBRARY_PATH ("" for none), saved by the webhook, which points
    * LD_LIBRARY_PATH at the injector's libraries so it starts in images without glibc. */
   appLdLibraryPath: "SECRETS_STORE_APP_LD_LIBRARY_PATH",
@@ -47,6 +52,8 @@ export interface InjectorSettings {
   jsonLog: boolean;
   tokenFile: string;
   envFromPath: PathImport[];
+  /** SECRETS_STORE_RLIMIT_NOFILE; RLIM_INFINITY for "unlimited". */
+  launcherNofile?: bigint;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -75,13 +82,28 @@ const via = <T>(name: string, parse: (s: string) => T) =>
     }
   });
 
+/** A soft limit as `ulimit -S -n` prints it. */
+function parseLimit(v: string): bigint {
+  const t = v.trim();
+  if (t === "unlimited") return RLIM_INFINITY;
+  if (/^\d{1,19}$/.test(t)) return BigInt(t);
+  throw new TypeError(`"${v}" is not a limit (a number or unlimited, as ulimit -S -n prints it)`);
+}
+
 const Schema = z.object({
   [SETTINGS_ENV.address]: text,
   [SETTINGS_ENV.allowInsecureHttp]: bool(SETTINGS_ENV.allowInsecureHttp),
   [SETTINGS_ENV.role]: text,
   [SETTINGS_ENV.authPath]: text,
   [SETTINGS_ENV.namespace]: text,
-  [SETTINGS_ENV.caCert]: text,
+  [SETTINGS_ENV.caCert]: text.transform((v, ctx) => {
+    try {
+      return v === undefined ? undefined : parseCaPem(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${SETTINGS_ENV.caCert}: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  }),
   [SETTINGS_ENV.caFile]: text,
   [SETTINGS_ENV.skipVerify]: bool(SETTINGS_ENV.skipVerify),
   [SETTINGS_ENV.ignoreMissing]: bool(SETTINGS_ENV.ignoreMissing),
@@ -90,6 +112,7 @@ const Schema = z.object({
   [SETTINGS_ENV.jsonLog]: bool(SETTINGS_ENV.jsonLog),
   [SETTINGS_ENV.tokenFile]: text,
   [SETTINGS_ENV.envFromPath]: via(SETTINGS_ENV.envFromPath, parseEnvFromPath).optional(),
+  [SETTINGS_ENV.rlimitNofile]: via(SETTINGS_ENV.rlimitNofile, parseLimit).optional(),
 }).transform((e, ctx) => {
   const checked = <T>(name: string, raw: string | undefined, parse: (v: string) => T) => {
     if (raw === undefined) return undefined;
@@ -135,6 +158,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     jsonLog: e.SECRETS_STORE_JSON_LOG,
     tokenFile: e.SECRETS_STORE_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
     envFromPath: e.SECRETS_STORE_ENV_FROM_PATH ?? [],
+    launcherNofile: e.SECRETS_STORE_RLIMIT_NOFILE,
   };
 }
 

@@ -131,3 +131,45 @@ Deno.test("withoutSettings() gives the app back its own LD_LIBRARY_PATH, or none
   );
   assertEquals(withoutSettings({ LD_LIBRARY_PATH: "/mine" }), { LD_LIBRARY_PATH: "/mine" });
 });
+
+Deno.test("readSettings() reads the launcher's open-files limit as ulimit prints it", () => {
+  assertEquals(readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "1024" }).launcherNofile, 1024n);
+  assertEquals(
+    readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "unlimited" }).launcherNofile,
+    0xffff_ffff_ffff_ffffn,
+  );
+  const e = assertThrows(
+    () => readSettings({ SECRETS_STORE_RLIMIT_NOFILE: "-1" }),
+    SettingsError,
+  );
+  assertStringIncludes(e.message, 'SECRETS_STORE_RLIMIT_NOFILE: "-1" is not a limit');
+  assertEquals(withoutSettings({ SECRETS_STORE_RLIMIT_NOFILE: "1024", A: "b" }), { A: "b" });
+});
+
+Deno.test("readSettings() refuses a CA that is not PEM, naming the variable", () => {
+  assertEquals(
+    assertThrows(() => readSettings({ SECRETS_STORE_CA_CERT: "/etc/ssl/ca.crt" }), SettingsError)
+      .message,
+    "Invalid injector settings: SECRETS_STORE_CA_CERT: it is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)",
+  );
+  assertEquals(readSettings({ SECRETS_STORE_CA_CERT: " " }).caCert, undefined);
+});
+
+Deno.test("readSettings() refuses a zero client-timeout written as 0, like 0s", () => {
+  for (const zero of ["0", "0s"]) {
+    assertStringIncludes(
+      assertThrows(() => readSettings({ SECRETS_STORE_CLIENT_TIMEOUT: zero }), SettingsError)
+        .message,
+      `SECRETS_STORE_CLIENT_TIMEOUT: Cannot parse duration "${zero}": must be at least 1ms`,
+    );
+  }
+});
+
+Deno.test("readSettings() gives host:port without a scheme one message, naming the variable", () => {
+  for (const addr of ["stronghold:8200", "10.0.0.1:8200"]) {
+    assertStringIncludes(
+      assertThrows(() => readSettings({ SECRETS_STORE_ADDR: addr }), SettingsError).message,
+      `SECRETS_STORE_ADDR: Invalid store address "${addr}": it has no scheme: write https://host[:port][/prefix]`,
+    );
+  }
+});

@@ -1,7 +1,9 @@
 /** The store as a SecretSource: one Kubernetes-auth login, made on the first read and
  * shared by every read after it. */
 import type { Logger } from "../log/logger.ts";
+import { parseCaPem } from "../vault/ca_pem.ts";
 import { type LoginResult, StoreClient } from "../vault/client.ts";
+import { StoreError } from "../vault/errors.ts";
 import { type InjectorSettings, SETTINGS_ENV, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 
@@ -35,23 +37,56 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
   return {
     name: client.address,
     async read(path, version, signal) {
-      login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
-      await login;
-      return await client.read(path, { version, signal });
+      try {
+        login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
+        await login;
+        return await client.read(path, { version, signal });
+      } catch (e) {
+        const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;
+        throw hint ? (e as StoreError).withHint(hint) : e;
+      }
     },
     close: () => client.close(),
   };
 }
 
+/** The settings behind a store failure, so the message names the variable to fix (and, in
+ * docs/troubleshooting.md, the annotation it comes from). */
+function settingsToCheck(e: StoreError): string | undefined {
+  const v = SETTINGS_ENV;
+  switch (e.kind) {
+    case "unreachable":
+      return `check ${v.address}`;
+    case "timeout":
+      return `check ${v.address} and ${v.clientTimeout}`;
+    case "tls":
+      return `check ${v.caFile}, ${v.caCert} and ${v.address}`;
+    default:
+      if (e.status !== undefined && e.status >= 300 && e.status < 400) return `check ${v.address}`;
+      if (e.operation === "login") return `check ${v.role} and ${v.authPath}`;
+      // A read names its path through the variable already; only the role's policy is a setting.
+      return e.kind === "permission_denied"
+        ? `check the policy of the role in ${v.role}`
+        : undefined;
+  }
+}
+
 function readCa(file: string): string {
-  try {
-    return Deno.readTextFileSync(file);
-  } catch (e) {
+  const fail = (why: string): never => {
     throw new SettingsError(
-      `Cannot read the store CA certificate ${file} (${SETTINGS_ENV.caFile}): ${
-        (e as Error).message
-      }`,
+      `Cannot use the store CA certificate ${file} (${SETTINGS_ENV.caFile}): ${why}`,
     );
+  };
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  try {
+    return parseCaPem(text);
+  } catch (e) {
+    return fail((e as Error).message);
   }
 }
 
@@ -62,7 +97,7 @@ async function readToken(file: string): Promise<string> {
     throw new Error("the file is empty");
   } catch (e) {
     throw new SettingsError(
-      `Cannot read the ServiceAccount token ${file}: ${
+      `Cannot read the ServiceAccount token ${file} (${SETTINGS_ENV.tokenFile}): ${
         (e as Error).message
       } (is automountServiceAccountToken off?)`,
     );

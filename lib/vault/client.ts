@@ -1,12 +1,20 @@
 /** A small client for the parts of the Vault HTTP API this product uses: Kubernetes-auth
- * login and KV v1/v2 reads. Works against Stronghold, HashiCorp Vault and OpenBao. */
+ * login and KV v1/v2 reads. Works against Stronghold, HashiCorp Vault and OpenBao.
+ *
+ * Which KV engine serves a path is learned the way the store's own CLI learns it before a
+ * `kv get`: `GET sys/internal/ui/mounts/<path>`, once per mount for the client's life (cached
+ * by the mount path the answer names). The store allows it to any token with a capability
+ * under the mount, so the guide's read-only policy needs nothing more. Only when the store
+ * refuses to say (403, 400, or 404 from a store or proxy without the endpoint) is the engine
+ * told from the answer's shape, once per path; other failures (unreachable, 5xx after
+ * retries) fail the read, as the read itself would. */
 import { z } from "zod";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
 import { type StoreAddress, storeUrl } from "./store_address.ts";
-import { loginPath, type StorePath } from "./store_path.ts";
+import { loginPath, mountInfoPath, type StorePath } from "./store_path.ts";
 import { createTransport, type TlsOptions, type Transport, TransportError } from "./transport.ts";
 
 export interface StoreClientOptions extends TlsOptions {
@@ -37,7 +45,8 @@ export interface LoginResult {
 export interface Secret {
   path: StorePath;
   version?: number;
-  /** Which KV engine answered, told from the shape of the answer. */
+  /** Which KV engine answered: the mount's, or told from the answer's shape when the store
+   * would not say which engine serves the path. */
   kv: 1 | 2;
   data: Record<string, unknown>;
 }
@@ -60,7 +69,40 @@ const KvV2Data = z.object({
   data: z.record(z.string(), z.unknown()).nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
 });
-const ErrorBody = z.object({ errors: z.array(z.string()).optional() });
+const ErrorBody = z.object({
+  errors: z.array(z.string()).nullish(),
+  warnings: z.array(z.string()).nullish(),
+});
+const Warnings = z.object({ warnings: z.array(z.string()).nullish() });
+/** A KV v2 version that is gone: OpenBao answers 404 with its metadata. */
+const GoneVersion = z.object({
+  data: z.object({
+    metadata: z.object({
+      version: z.number().int(),
+      deletion_time: z.string().nullish(),
+      destroyed: z.boolean().nullish(),
+    }),
+  }),
+});
+const MountAnswer = z.object({
+  data: z.object({
+    path: z.string().min(1),
+    type: z.string(),
+    options: z.record(z.string(), z.unknown()).nullish(),
+  }),
+});
+
+/** The engine serving a mount, from sys/internal/ui/mounts. */
+interface Mount {
+  /** e.g. "demo-kv/", always ending in "/". */
+  path: string;
+  /** 2 for a KV v2 mount; 1 for KV v1 and every other engine (their answers' data is the
+   * secret). */
+  kv: 1 | 2;
+}
+
+/** KV v2 endpoints other than data/, which a path may name by mistake. */
+const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
 
 /** Client for one store address; holds the token of its last login in memory only. */
 export class StoreClient {
@@ -76,6 +118,11 @@ export class StoreClient {
   readonly #retries: number;
   readonly #backoffMs: number;
   readonly #log: Logger;
+  /** Mount path ("demo-kv/") to its engine, for the client's life. */
+  readonly #mounts = new Map<string, Mount>();
+  /** Paths whose engine the store would not say: told by the answer's shape. */
+  readonly #unsaid = new Set<string>();
+  #lookups: Promise<unknown> = Promise.resolve();
 
   constructor(o: StoreClientOptions) {
     this.#address = o.address;
@@ -146,6 +193,25 @@ export class StoreClient {
       version: o.version,
       namespace: this.namespace,
     };
+    const mount = await this.#mountOf(path, o.signal);
+    if (mount?.kv === 2 && !path.slice(mount.path.length).startsWith("data/")) {
+      const rest = path.slice(mount.path.length).split("/");
+      if (KV2_ENDPOINTS.has(rest[0]!) && rest.length > 1) rest.shift();
+      throw new StoreError(
+        "bad_request",
+        `${mount.path} is a KV v2 mount, where secrets are read at ${mount.path}data/<name>: use ${mount.path}data/${
+          rest.join("/")
+        }`,
+        d,
+      );
+    }
+    if (mount?.kv === 1 && o.version !== undefined) {
+      throw new StoreError(
+        "bad_request",
+        `a version was asked for, but ${mount.path} is a KV v1 mount, which keeps no versions`,
+        d,
+      );
+    }
     const query = new URLSearchParams();
     if (o.version !== undefined) query.set("version", String(o.version));
     const res = await this.#send(
@@ -155,12 +221,18 @@ export class StoreClient {
       d,
       o.signal,
     );
-    const parsed = ReadResponse.safeParse(parseJson(res.body));
+    const body = parseJson(res.body);
+    this.#logWarnings(path, body);
+    const parsed = ReadResponse.safeParse(body);
     if (!parsed.success || parsed.data.data === null) {
       throw new StoreError("bad_response", "answer has no data object", d);
     }
-    const v2 = KvV2Data.safeParse(parsed.data.data);
-    if (v2.success) {
+    // The mount's engine decides; the shape only when the store would not say.
+    const v2 = mount?.kv === 1 ? undefined : KvV2Data.safeParse(parsed.data.data);
+    if (mount?.kv === 2 && !v2?.success) {
+      throw new StoreError("bad_response", "a KV v2 answer without data.data and data.metadata", d);
+    }
+    if (v2?.success) {
       if (v2.data.data === null) {
         throw new StoreError("not_found", "version is deleted or destroyed", d);
       }
@@ -174,6 +246,79 @@ export class StoreClient {
       );
     }
     return { path, kv: 1, data: parsed.data.data };
+  }
+
+  /** The mount serving `path`, from the cache or asked once; undefined when the store will
+   * not say. Lookups run one at a time, so the first reads of one mount, started together,
+   * ask once. */
+  async #mountOf(path: StorePath, signal?: AbortSignal): Promise<Mount | undefined> {
+    const cached = () => {
+      let best: Mount | undefined;
+      for (const m of this.#mounts.values()) {
+        if ((path + "/").startsWith(m.path) && m.path.length > (best?.path.length ?? 0)) best = m;
+      }
+      return best;
+    };
+    if (cached() || this.#unsaid.has(path)) return cached();
+    const lookup = this.#lookups.then(async () => {
+      if (cached() || this.#unsaid.has(path)) return cached();
+      return await this.#askMount(path, signal);
+    });
+    this.#lookups = lookup.catch(() => undefined);
+    return await lookup;
+  }
+
+  async #askMount(path: StorePath, signal?: AbortSignal): Promise<Mount | undefined> {
+    const asked = mountInfoPath(path);
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "read",
+      path: asked,
+      namespace: this.namespace,
+    };
+    let res;
+    try {
+      res = await this.#send("GET", storeUrl(this.#address, asked), undefined, d, signal);
+    } catch (e) {
+      // Refused (403), unknown to this store or a gateway in front (404), or not understood
+      // (400): the read itself will answer, or explain, for the path.
+      const refused = ["permission_denied", "not_found", "bad_request"];
+      if (!(e instanceof StoreError && refused.includes(e.kind))) {
+        throw e;
+      }
+      this.#unsaid.add(path);
+      this.#log.debug("the store did not say which engine serves the path; told by the answer", {
+        path,
+        reason: e.message,
+      });
+      return undefined;
+    }
+    const answer = MountAnswer.safeParse(parseJson(res.body));
+    if (!answer.success) {
+      this.#unsaid.add(path);
+      this.#log.debug("the store's mount answer is not understood; told by the answer", { path });
+      return undefined;
+    }
+    const a = answer.data.data;
+    const mount: Mount = {
+      path: a.path.endsWith("/") ? a.path : `${a.path}/`,
+      kv: a.type === "kv" && String(a.options?.version ?? "1") === "2" ? 2 : 1,
+    };
+    this.#mounts.set(mount.path, mount);
+    this.#log.debug("learned the engine of a mount", {
+      mount: mount.path,
+      type: a.type,
+      kv: mount.kv,
+    });
+    return mount;
+  }
+
+  /** The store's warnings on a successful answer, logged (server text, never a value). */
+  #logWarnings(path: StorePath, body: unknown): void {
+    const w = Warnings.safeParse(body);
+    for (const warning of (w.success ? w.data.warnings : undefined) ?? []) {
+      this.#log.warn("the store answered with a warning", { path, warning: this.#clean(warning) });
+    }
   }
 
   /** Closes pooled connections. */
@@ -226,21 +371,45 @@ export class StoreClient {
     );
   }
 
-  /** The server's own words, minus anything that echoes a credential back. */
+  /** The server's own words from the whole answer (errors, warnings, a KV v2 version's
+   * metadata), minus anything that echoes a credential back. */
   #reason(res: { status: number; body: string }): string {
     if (res.status >= 300 && res.status < 400) {
       return `redirected (HTTP ${res.status}), and redirects are not followed: give the address the store answers at`;
     }
-    const parsed = ErrorBody.safeParse(parseJson(res.body));
-    let text = parsed.success && parsed.data.errors?.length
-      ? parsed.data.errors.join("; ")
+    const body = parseJson(res.body);
+    const parsed = ErrorBody.safeParse(body);
+    const words = [
+      ...(parsed.success ? parsed.data.errors ?? [] : []).map((e) => e.trim()).filter((e) => e),
+    ];
+    const gone = res.status === 404 ? GoneVersion.safeParse(body) : undefined;
+    if (gone?.success) words.unshift(describeGone(gone.data.data.metadata));
+    for (const w of parsed.success ? parsed.data.warnings ?? [] : []) {
+      words.push(`store warning: ${w}`);
+    }
+    return words.length
+      ? `${this.#clean(words.join("; "))} (HTTP ${res.status})`
       : `HTTP ${res.status}`;
+  }
+
+  /** Server text for a message or a log line: no credential, at most 300 characters. */
+  #clean(text: string): string {
     for (const secret of [this.#token, this.#jwt]) {
       if (secret) text = text.replaceAll(secret, "<redacted>");
     }
-    text = text.length > 300 ? text.slice(0, 300) + "…" : text;
-    return text === `HTTP ${res.status}` ? text : `${text} (HTTP ${res.status})`;
+    return text.length > 300 ? text.slice(0, 300) + "…" : text;
   }
+}
+
+/** Why a KV v2 version answered 404: deleted (when) or destroyed. */
+function describeGone(
+  m: { version: number; deletion_time?: string | null; destroyed?: boolean | null },
+) {
+  if (m.destroyed) return `version ${m.version} was destroyed; its data is gone`;
+  if (m.deletion_time) {
+    return `version ${m.version} was deleted at ${m.deletion_time} (it can be undeleted)`;
+  }
+  return `version ${m.version} does not exist`;
 }
 
 function kindOf(status: number): StoreErrorKind {

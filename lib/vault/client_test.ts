@@ -1,22 +1,33 @@
-import { assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "../../tests/harness/assert.ts";
 import type { Logger } from "../log/logger.ts";
 import { StoreClient } from "./client.ts";
+import { StoreError } from "./errors.ts";
 import { parseStoreAddress } from "./store_address.ts";
 import { parseStorePath } from "./store_path.ts";
 import type { HttpResult, Transport } from "./transport.ts";
 
-/** A transport that records the URLs it is given and answers like KV v2. */
-function recording(): { transport: Transport; urls: string[] } {
+/** A transport that records the URLs it is given and answers like KV v2 mounts named after
+ * the path's first segment (`answer` replaces that for chosen paths). */
+function recording(
+  answer: (path: string) => HttpResult | undefined = () => undefined,
+): { transport: Transport; urls: string[] } {
   const urls: string[] = [];
   return {
     urls,
     transport: {
-      request(_method, url): Promise<HttpResult> {
+      async request(_method, url): Promise<HttpResult> {
         urls.push(url.href);
-        const body = url.pathname.endsWith("/login")
+        await Promise.resolve(); // answers arrive later, as over a socket
+        const path = url.pathname.replace(/^.*?\/v1\//, "");
+        const own = answer(path);
+        if (own) return own;
+        const mount = path.match(/^sys\/internal\/ui\/mounts\/([^/]+)/)?.[1];
+        const body = path.endsWith("/login")
           ? { auth: { client_token: "t", lease_duration: 60, renewable: false } }
+          : mount
+          ? { data: { path: `${mount}/`, type: "kv", options: { version: "2" } } }
           : { data: { data: { K: "v" }, metadata: { version: 1 } } };
-        return Promise.resolve({ status: 200, body: JSON.stringify(body) });
+        return { status: 200, body: JSON.stringify(body) };
       },
       close() {},
     },
@@ -34,7 +45,9 @@ Deno.test("StoreClient sends every request under the address prefix, version as 
   await c.read(parseStorePath("kv/data/alice@corp"));
   assertEquals(urls, [
     "https://proxy.example/vault/v1/auth/k8s/cluster-1/login",
+    "https://proxy.example/vault/v1/sys/internal/ui/mounts/demo-kv/data/myapp-secret",
     "https://proxy.example/vault/v1/demo-kv/data/myapp-secret?version=4",
+    "https://proxy.example/vault/v1/sys/internal/ui/mounts/kv/data/alice%40corp",
     "https://proxy.example/vault/v1/kv/data/alice%40corp",
   ]);
   assertEquals(c.address, "https://proxy.example/vault");
@@ -49,4 +62,103 @@ Deno.test("StoreClient warns when the installation lets it use plain http", () =
     logger: log,
   }).close();
   assertStringIncludes(lines.join("\n"), "plain http");
+});
+
+Deno.test("StoreClient asks for a mount's engine once, also for reads started together", async () => {
+  const { transport, urls } = recording();
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store:8200", { allowInsecureHttp: false }),
+    transport,
+  });
+  await Promise.all(["a", "b", "c"].map((n) => c.read(parseStorePath(`demo-kv/data/${n}`))));
+  await c.read(parseStorePath("demo-kv/data/d"));
+  await c.read(parseStorePath("other/data/e"));
+  const lookups = urls.filter((u) => u.includes("/sys/internal/ui/mounts/"));
+  assertEquals(lookups, [
+    "https://store:8200/v1/sys/internal/ui/mounts/demo-kv/data/a",
+    "https://store:8200/v1/sys/internal/ui/mounts/other/data/e",
+  ]);
+  // A mount whose name only starts like a known one is asked for too.
+  await c.read(parseStorePath("demo-kv-2/data/f"));
+  assertEquals(urls.filter((u) => u.includes("/mounts/demo-kv-2/")).length, 1);
+});
+
+Deno.test("StoreClient reads a KV v1 secret holding data and metadata keys as KV v1", async () => {
+  const kv1 = { data: { data: { K: "inner" }, metadata: { owner: "team" } } };
+  const { transport } = recording((path) =>
+    path.startsWith("sys/internal/ui/mounts/")
+      ? {
+        status: 200,
+        body: JSON.stringify({ data: { path: "legacy/", type: "kv", options: {} } }),
+      }
+      : path === "legacy/app"
+      ? { status: 200, body: JSON.stringify(kv1) }
+      : undefined
+  );
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store:8200", { allowInsecureHttp: false }),
+    transport,
+  });
+  const s = await c.read(parseStorePath("legacy/app"));
+  assertEquals([s.kv, s.data], [1, kv1.data]);
+  const e = await assertRejects(
+    () => c.read(parseStorePath("legacy/app"), { version: 2 }),
+    StoreError,
+  );
+  assertStringIncludes(e.message, "a version was asked for, but legacy/ is a KV v1 mount");
+});
+
+Deno.test("StoreClient tells the engine by the answer only when the store refuses to say", async () => {
+  const kv1 = { data: { API_KEY: "k" } };
+  const { transport, urls } = recording((path) =>
+    path.startsWith("sys/internal/ui/mounts/")
+      ? {
+        status: 403,
+        body: JSON.stringify({ errors: ["preflight capability check returned 403"] }),
+      }
+      : path.startsWith("legacy/")
+      ? { status: 200, body: JSON.stringify(kv1) }
+      : undefined
+  );
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store:8200", { allowInsecureHttp: false }),
+    transport,
+  });
+  assertEquals((await c.read(parseStorePath("legacy/app"))).kv, 1);
+  assertEquals((await c.read(parseStorePath("demo-kv/data/x"))).kv, 2);
+  await c.read(parseStorePath("legacy/app"));
+  // Refused once per path, not again.
+  assertEquals(urls.filter((u) => u.includes("/mounts/legacy/app")).length, 1);
+});
+
+Deno.test("StoreClient logs the store's warnings on an answer, and puts them in an error", async () => {
+  const warning = "Invalid path for a versioned K/V secrets engine.";
+  const { transport } = recording((path) =>
+    path.startsWith("sys/internal/ui/mounts/")
+      ? { status: 404, body: "{}" }
+      : path === "ok/x"
+      ? { status: 200, body: JSON.stringify({ data: { K: "v" }, warnings: ["deprecated"] }) }
+      : { status: 404, body: JSON.stringify({ data: null, warnings: [warning] }) }
+  );
+  const lines: string[] = [];
+  const log: Logger = {
+    warn: (m, f) => lines.push(`${m} ${JSON.stringify(f)}`),
+    debug() {},
+    info() {},
+    error() {},
+  };
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store:8200", { allowInsecureHttp: false }),
+    transport,
+    logger: log,
+  });
+  await c.read(parseStorePath("ok/x"));
+  assertEquals(lines, [
+    'the store answered with a warning {"path":"ok/x","warning":"deprecated"}',
+  ]);
+  const e = await assertRejects(() => c.read(parseStorePath("demo-kv/x")), StoreError);
+  assertEquals(
+    e.message,
+    `Cannot read demo-kv/x from https://store:8200: not found: store warning: ${warning} (HTTP 404)`,
+  );
 });

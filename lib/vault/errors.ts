@@ -20,6 +20,9 @@ export interface StoreErrorDetails {
   namespace?: string;
   status?: number;
   cause?: unknown;
+  /** Which of the caller's settings to check, e.g. "check SECRETS_STORE_ADDR"; ends the
+   * message in parentheses. */
+  hint?: string;
 }
 
 /** Every failure of the store client. Messages name address, path and key; never a value or token. */
@@ -33,9 +36,14 @@ export class StoreError extends Error {
   readonly version?: number;
   readonly namespace?: string;
   readonly status?: number;
+  /** The server's or transport's own words, as given to the constructor. */
+  readonly reason: string;
+  readonly details: StoreErrorDetails;
 
   constructor(kind: StoreErrorKind, reason: string, d: StoreErrorDetails) {
     super(describe(kind, reason, d), { cause: d.cause });
+    this.reason = reason;
+    this.details = d;
     this.kind = kind;
     this.address = d.address;
     this.operation = d.operation;
@@ -44,6 +52,11 @@ export class StoreError extends Error {
     this.version = d.version;
     this.namespace = d.namespace;
     this.status = d.status;
+  }
+
+  /** The same error, its message ending with which settings to check. */
+  withHint(hint: string): StoreError {
+    return new StoreError(this.kind, this.reason, { ...this.details, hint });
   }
 
   /** True for failures worth another attempt (network, 429, 5xx). */
@@ -59,5 +72,6 @@ function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): s
     : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
       (d.key !== undefined ? ` key "${d.key}"` : "");
   const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;
-  return `${what} from ${where}: ${kind.replaceAll("_", " ")}: ${reason}`;
+  return `${what} from ${where}: ${kind.replaceAll("_", " ")}: ${reason}` +
+    (d.hint ? ` (${d.hint})` : "");
 }

@@ -30,6 +30,11 @@ export function parseStoreAddress(raw: string, o: AddressOptions): StoreAddress 
   const fail = (why: string): never => {
     throw new TypeError(`Invalid store address ${quote(raw)}: ${why}`);
   };
+  // "host:port" parses as a URL with the scheme "host:", and "10.0.0.1:8200" does not parse:
+  // both get this one message rather than two different ones.
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw.trim())) {
+    fail("it has no scheme: write https://host[:port][/prefix]");
+  }
   let url: URL;
   try {
     url = new URL(raw);

@@ -29,10 +29,13 @@ Deno.test("parseStoreAddress() refuses plain http unless the installation allows
 
 Deno.test("parseStoreAddress() refuses other schemes, credentials, a query and a fragment", () => {
   const cases: Array<[string, string]> = [
-    ["stronghold:8200", "the scheme must be https"],
+    ["stronghold:8200", "it has no scheme: write https://host[:port][/prefix]"],
+    ["10.0.0.1:8200", "it has no scheme: write https://host[:port][/prefix]"],
+    ["stronghold.d8-stronghold.svc", "it has no scheme: write https://host[:port][/prefix]"],
     ["ftp://store", "the scheme must be https"],
-    ["not a url", "expected https://host"],
-    ["", "expected https://host"],
+    ["not a url", "it has no scheme"],
+    ["", "it has no scheme"],
+    ["https://", "expected https://host"],
     ["https://user:pass@store:8200", "user name or password"],
     ["https://user@store:8200", "user name or password"],
     ["https://store:8200/?x=1", "query"],

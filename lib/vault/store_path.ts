@@ -83,6 +83,12 @@ export function loginPath(authPath: StorePath): StorePath {
   return `auth/${authPath}/login` as StorePath;
 }
 
+/** `sys/internal/ui/mounts/<path>`: which mount serves `path` and its engine, asked the way the
+ * store's own CLI asks before a `kv get`. */
+export function mountInfoPath(path: StorePath): StorePath {
+  return `sys/internal/ui/mounts/${path}` as StorePath;
+}
+
 /** A zod schema for fields that hold a store path; the issue carries the parser's words, and
  * zod adds the field's path (`files.0.source.path`). */
 export const StorePathSchema = z.string().transform((v, ctx): StorePath => {

@@ -21,6 +21,9 @@ export interface PathProxyOptions {
   prefix: string;
   /** Serve TLS with this certificate; plain http without it. */
   tls?: Leaf;
+  /** Paths (after the prefix) the proxy answers 403 itself, as a gateway that filters the
+   * store's API would. */
+  refuse?: (path: string) => boolean;
 }
 
 export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
@@ -37,6 +40,9 @@ export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
       seen.push(`${req.method} ${url.pathname}${url.search}`);
       if (!url.pathname.startsWith(o.prefix + "/")) {
         return new Response("no route\n", { status: 404 });
+      }
+      if (o.refuse?.(url.pathname.slice(o.prefix.length))) {
+        return Response.json({ errors: ["refused by the proxy"] }, { status: 403 });
       }
       const headers = new Headers(req.headers);
       headers.delete("host");

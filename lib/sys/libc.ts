@@ -1,0 +1,88 @@
+/** The libc calls the injector makes right before and for execve, through one Deno.dlopen:
+ * Deno offers no API to reset signal dispositions or the mask, to set a resource limit, or to
+ * replace the process. Linux x86_64 and aarch64 with glibc (the only targets built) share the
+ * struct layouts used here. Each call returns an errno (0 on success) rather than throwing, so
+ * callers decide which failures matter. */
+import { ERRNO_SYMBOLS, errnoText, lastErrno } from "./errno.ts";
+
+const SYMBOLS = {
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  sigaction: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  ...ERRNO_SYMBOLS,
+} as const;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+const libc = () => (lib ??= Deno.dlopen("libc.so.6", SYMBOLS)).symbols;
+
+export const EINVAL = 22;
+export const E2BIG = 7;
+export const RLIMIT_NOFILE = 7;
+/** RLIM_INFINITY, "unlimited". */
+export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+/** Signals are 1..64 on Linux (_NSIG - 1). */
+export const MAX_SIGNAL = 64;
+
+const SIG_SETMASK = 2;
+const _SC_ARG_MAX = 0;
+/** glibc's struct sigaction: handler (8), sa_mask (128), flags (4 + 4 padding), restorer (8).
+ * All zeros is SIG_DFL with an empty mask and no flags. */
+const SIGACTION_SIZE = 152;
+/** glibc's sigset_t: 1024 bits. All zeros is the empty set. */
+const SIGSET_SIZE = 128;
+
+/** strerror(errno). */
+export function errorText(errno: number): string {
+  return errnoText(libc(), errno);
+}
+
+const errnoOf = (rc: number | bigint) => (Number(rc) === -1 ? lastErrno(libc()) || EINVAL : 0);
+
+/** sigaction(sig, SIG_DFL). */
+export function defaultSignal(sig: number): number {
+  return errnoOf(libc().sigaction(sig, new Uint8Array(SIGACTION_SIZE), null));
+}
+
+/** pthread_sigmask(SIG_SETMASK, {}): the calling thread, the one that execs, blocks nothing. */
+export function unblockAllSignals(): number {
+  return libc().pthread_sigmask(SIG_SETMASK, new Uint8Array(SIGSET_SIZE), null);
+}
+
+export interface Rlimit {
+  soft: bigint;
+  hard: bigint;
+}
+
+/** getrlimit(resource). */
+export function getRlimit(resource: number): Rlimit {
+  const buf = new BigUint64Array(2);
+  const errno = errnoOf(libc().getrlimit(resource, buf));
+  if (errno !== 0) throw new Error(`getrlimit(${resource}): ${errorText(errno)}`);
+  return { soft: buf[0]!, hard: buf[1]! };
+}
+
+/** setrlimit(resource, limit); returns errno. */
+export function setRlimit(resource: number, limit: Rlimit): number {
+  return errnoOf(libc().setrlimit(resource, new BigUint64Array([limit.soft, limit.hard])));
+}
+
+/** sysconf(_SC_ARG_MAX): what execve accepts for argv and envp together (a quarter of
+ * RLIMIT_STACK, at least 128 KiB). */
+export function argMax(): number {
+  return Number(libc().sysconf(_SC_ARG_MAX));
+}
+
+/** execve(path, argv, envp) with NULL-terminated arrays of C strings; returns errno, since it
+ * returns only on failure. */
+export function execve(path: Uint8Array, argv: Uint8Array[], envp: Uint8Array[]): number {
+  const array = (items: Uint8Array[]) => {
+    const ptrs = new BigUint64Array(items.length + 1);
+    items.forEach((b, i) => ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))));
+    return ptrs;
+  };
+  // argv and envp hold the buffers alive across the call.
+  return errnoOf(libc().execve(path, array(argv), array(envp)));
+}
