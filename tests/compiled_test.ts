@@ -56,7 +56,6 @@ Deno.test("the compiled injector resolves the guide's myapp2 templates and execs
 });
 
 Deno.test("the compiled injector's app inherits the signals, mask and limits it would get started directly", async () => {
-  await build();
   const direct = await stateOf(launcher(PRINT_STATE, { tell: false }), { PATH: "/usr/bin:/bin" });
   assertEquals(hasLaunchNofile(direct.limits), true, direct.limits);
   // No SECRETS_STORE_RLIMIT_NOFILE: this runtime leaves the limit as the launcher set it.
