@@ -3,6 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { type Ca, makeCa, makeLeaf } from "../../tests/harness/pki.ts";
 import { certSerial, servedSerial } from "../../tests/harness/webhook.ts";
+import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
 import { type Handler, type RunningServer, serveHttps } from "./server.ts";
 
@@ -296,20 +297,22 @@ Deno.test("a handler that throws gets a 500 answer and the connection goes on", 
 
 Deno.test("a connection that stays silent, or stops mid-request, is closed after the idle timeout", async () => {
   const s = await start(undefined, { idleTimeoutMs: 300 });
+  const silent = await within(5_000, "a TLS connection", Client.open(s));
+  const partial = await within(5_000, "a TLS connection", Client.open(s));
   try {
-    const silent = await Client.open(s);
-    const partial = await Client.open(s);
     await partial.send("POST /mutate HTTP/1.1\r\nContent-Le");
-    await silent.conn.handshake();
-    assert(await silent.closedByServer());
-    silent.close();
-    // A request in progress has the (longer, default 30 s) request timeout; this one is
-    // completed after the idle timeout passed and must still be answered.
+    await within(5_000, "the TLS handshake", silent.conn.handshake());
+    // The sweep runs every 300 ms here: closed within a few seconds or the timeout is broken.
+    await within(5_000, "the server to close the silent connection", silent.closedByServer());
+    // A request in progress has the (longer, default) head timeout; this one is completed
+    // after the idle timeout passed and must still be answered.
     await new Promise((r) => setTimeout(r, 600));
     await partial.send("ngth: 1\r\n\r\nz");
-    assertEquals((await partial.answer())?.body, "/mutate:1");
-    partial.close();
+    const a = await within(5_000, "the answer to the completed request", partial.answer());
+    assertEquals(a?.body, "/mutate:1");
   } finally {
+    silent.close();
+    partial.close();
     await stop(s);
   }
 });
