@@ -100,6 +100,8 @@ export interface Answer {
   status: number;
   contentType: string;
   body: string | Uint8Array;
+  /** Sent as Retry-After (seconds), with 503. */
+  retryAfterS?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -113,6 +115,7 @@ const REASONS: Record<number, string> = {
   413: "Content Too Large",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
+  503: "Service Unavailable",
   505: "HTTP Version Not Supported",
 };
 
@@ -145,6 +148,7 @@ export class AnswerWriter {
     const head = `HTTP/1.1 ${a.status} ${REASONS[a.status] ?? "Unknown"}\r\n` +
       `content-type: ${a.contentType}\r\n` +
       `content-length: ${size}\r\n` +
+      (a.retryAfterS === undefined ? "" : `retry-after: ${a.retryAfterS}\r\n`) +
       (keepAlive ? "" : "connection: close\r\n") +
       "\r\n";
     if (head.length > HEAD_ROOM) throw new TypeError(`answer head too long: ${head.length}`);

@@ -3,9 +3,15 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { type Ca, makeCa, makeLeaf } from "../../tests/harness/pki.ts";
 import { certSerial, servedSerial } from "../../tests/harness/webhook.ts";
+import {
+  type Hostile,
+  type HostileKind,
+  type HostileOptions,
+  openMany,
+} from "../../tests/harness/hostile.ts";
 import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
-import { type Handler, type RunningServer, serveHttps } from "./server.ts";
+import { type Handler, type Limits, type RunningServer, serveHttps } from "./server.ts";
 
 interface Setup {
   ca: Ca;
@@ -16,7 +22,7 @@ interface Setup {
   seen: Array<{ method: string; path: string; body: string }>;
 }
 
-async function start(handler?: Handler, extra: { idleTimeoutMs?: number } = {}): Promise<Setup> {
+async function start(handler?: Handler, limits: Partial<Limits> = {}): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "webhook-server-" });
   const ca = await makeCa(dir, "ca");
   const leaf = await makeLeaf(dir, "leaf", ca, ["IP:127.0.0.1"]);
@@ -34,7 +40,7 @@ async function start(handler?: Handler, extra: { idleTimeoutMs?: number } = {}):
       seen.push({ method: req.method, path: req.path, body });
       return { status: 200, contentType: "text/plain", body: `${req.path}:${body.length}` };
     }),
-    ...extra,
+    limits,
   });
   return { ca, dir, server, seen, ...leaf };
 }
@@ -363,5 +369,107 @@ Deno.test("shutdown closes idle connections and lets a request in progress finis
     idle.close();
     busy.close();
     await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+/** Attack tests: many hostile connections of one kind with the limits set low, a well-formed
+ * request sent meanwhile (answered within 1 s), then every hostile connection closed by the
+ * server within a few seconds of its deadline. The 1,000-connection runs are
+ * scripts/attack/webhook.ts. */
+async function underAttack(
+  kind: HostileKind,
+  count: number,
+  limits: Partial<Limits>,
+  extra: Partial<HostileOptions> = {},
+  check?: (s: Setup, hostile: Hostile[]) => void | Promise<void>,
+) {
+  const s = await start(undefined, limits);
+  let hostile: Hostile[] = [];
+  try {
+    hostile = await within(
+      30_000,
+      `${count} ${kind} connections to open`,
+      openMany(kind, count, { port: s.server.port, caCert: s.ca.cert, ...extra }),
+    );
+    await within(
+      1_000,
+      `a well-formed request during ${count} ${kind} connections`,
+      (async () => {
+        const c = await Client.open(s);
+        try {
+          await c.send(post("/mutate", '{"ok":1}'));
+          assertEquals((await c.answer())?.body, "/mutate:8");
+        } finally {
+          c.close();
+        }
+      })(),
+    );
+    await check?.(s, hostile);
+    await within(
+      10_000,
+      `the server to close all ${count} ${kind} connections`,
+      Promise.all(hostile.map((h) => h.closed)),
+    );
+  } finally {
+    for (const h of hostile) h.stop();
+    await stop(s);
+  }
+}
+
+Deno.test("stalled TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
+  await underAttack("stalled-handshake", 200, { handshakeTimeoutMs: 500 });
+});
+
+Deno.test("half-done TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
+  await underAttack("half-handshake", 200, { handshakeTimeoutMs: 500 });
+});
+
+Deno.test("a head dripped a byte at a time is closed at the head deadline, counted from its first byte", async () => {
+  await underAttack("dripped-head", 100, { headTimeoutMs: 1_000 }, { dripEveryMs: 200 });
+});
+
+Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small requests still pass", async () => {
+  await underAttack(
+    "stalled-body",
+    50,
+    { bodyBudget: 2 * 1024 * 1024, bodyTimeoutMs: 1_000 },
+    { bodyLength: 512 * 1024 },
+    async (s, hostile) => {
+      const load = s.server.load();
+      assert(load.bodyBytes <= 2 * 1024 * 1024, `bodies held: ${load.bodyBytes}`);
+      await within(
+        5_000,
+        "the refused connections to close",
+        Promise.all(hostile.map((h) => h.closed)),
+      );
+      const refused = hostile.filter((h) => h.received().startsWith("HTTP/1.1 503 "));
+      assertEquals(refused.length, 46, "all but the four that fit the 2 MiB budget are refused");
+      assertStringIncludes(refused[0]!.received(), "retry-after: 1\r\n");
+    },
+  );
+});
+
+Deno.test("idle kept-alive connections beyond the cap are closed, the longest waiting first", async () => {
+  await underAttack("idle", 200, { maxConnections: 50, idleTimeoutMs: 3_000 }, {}, (s) => {
+    const open = s.server.load().connections;
+    assert(open <= 50, `${open} connections open, over the cap of 50`);
+  });
+});
+
+Deno.test("a connection's read buffer shrinks back after a large request", async () => {
+  const s = await start();
+  const clients: Client[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const c = await within(5_000, "a TLS connection", Client.open(s));
+      clients.push(c);
+      await c.send(post("/mutate", "x".repeat(512 * 1024)));
+      assertEquals((await within(5_000, "the answer", c.answer()))?.body, `/mutate:${512 * 1024}`);
+    }
+    const load = s.server.load();
+    assertEquals([load.connections, load.bufferBytes, load.bodyBytes], [5, 5 * 16 * 1024, 0]);
+  } finally {
+    for (const c of clients) c.close();
+    await stop(s);
   }
 });
