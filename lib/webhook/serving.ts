@@ -11,8 +11,8 @@ import { MAX_BODY } from "./admission.ts";
 import { imageResolver } from "./images.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { webhookRoutes } from "./routes.ts";
-import { serveHttps } from "./server.ts";
-import { parseWebhookSettings } from "./settings.ts";
+import { type Limits, serveHttps } from "./server.ts";
+import { parseWebhookSettings, type WebhookSettings } from "./settings.ts";
 
 export interface WebhookFlags extends KubeFlags {
   config: string;
@@ -65,6 +65,7 @@ export async function startServing(
     keyFile: f.tlsKey,
     reloadEveryMs: parseDuration(f.tlsReloadEvery),
     bodyLimit: MAX_BODY,
+    limits: serverLimits(settings),
     logger: log,
     handler: webhookRoutes({
       defaults,
@@ -83,6 +84,17 @@ export async function startServing(
       lookup.close();
       kube.close();
     },
+  };
+}
+
+function serverLimits({ limits: l }: WebhookSettings): Limits {
+  return {
+    maxConnections: l.maxConnections,
+    bodyBudget: l.bodyBudgetMiB * 1024 * 1024,
+    handshakeTimeoutMs: parseDuration(l.handshakeTimeout),
+    headTimeoutMs: parseDuration(l.headTimeout),
+    bodyTimeoutMs: parseDuration(l.bodyTimeout),
+    idleTimeoutMs: parseDuration(l.idleTimeout),
   };
 }
 

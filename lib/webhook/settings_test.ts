@@ -11,6 +11,14 @@ Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry d
     cacheTtl: "5m",
     timeout: "2s",
   });
+  assertEquals(s.limits, {
+    maxConnections: 1000,
+    bodyBudgetMiB: 64,
+    handshakeTimeout: "5s",
+    headTimeout: "10s",
+    bodyTimeout: "30s",
+    idleTimeout: "120s",
+  });
 });
 
 Deno.test("parseWebhookSettings() reads the guide's Manual connection", () => {
@@ -50,6 +58,10 @@ Deno.test("parseWebhookSettings() names every bad setting and the file", () => {
     ["injector: {image: x}\nregistry: {cacheTtl: forever}", "registry.cacheTtl"],
     ["injector: {image: x}\nregistry: {platform: amd64}", "registry.platform"],
     ["injector: {image: x}\ntypo: 1", "typo"],
+    ["injector: {image: x}\nlimits: {maxConnections: 0}", "limits.maxConnections"],
+    ["injector: {image: x}\nlimits: {bodyBudgetMiB: 1}", "limits.bodyBudgetMiB"],
+    ["injector: {image: x}\nlimits: {headTimeout: soon}", "limits.headTimeout"],
+    ["injector: {image: x}\nlimits: {maxConections: 5}", "maxConections"],
     ["injector: [", "Cannot parse webhook.yaml"],
   ];
   for (const [yaml, part] of cases) {
