@@ -473,3 +473,78 @@ Deno.test("a connection's read buffer shrinks back after a large request", async
     await stop(s);
   }
 });
+
+Deno.test("after the descriptor limit is hit and released, new connections are accepted again; /readyz says so meanwhile", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "webhook-emfile-" });
+  const ca = await makeCa(dir, "ca");
+  const leaf = await makeLeaf(dir, "leaf", ca, ["IP:127.0.0.1"]);
+  // 80 descriptors: enough to start, far fewer than the connections below.
+  const child = new Deno.Command("prlimit", {
+    args: [
+      "--nofile=80:80",
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("./testdata/serve_child.ts", import.meta.url).pathname,
+      leaf.certFile,
+      leaf.keyFile,
+      "60000",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await within(30_000, "the server to print its port", lines.read())).value);
+  const s = { ca, server: { port } } as unknown as Setup;
+  const ask = (c: Client, path: string) =>
+    within(
+      5_000,
+      `the answer to GET ${path}`,
+      (async () => {
+        await c.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        return await c.answer();
+      })(),
+    );
+  const kept = await within(5_000, "a TLS connection", Client.open(s));
+  const flood: Deno.Conn[] = [];
+  try {
+    assertEquals((await ask(kept, "/readyz"))?.status, 200);
+    // Stalled handshakes (60 s deadline here) hold a descriptor each until the limit is hit.
+    await within(
+      20_000,
+      "120 TCP connections to open",
+      (async () => {
+        for (let i = 0; i < 120; i++) {
+          flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        }
+      })(),
+    );
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 503; i++) {
+      status = (await ask(kept, "/readyz"))?.status ?? 0;
+      if (status !== 503) await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals(status, 503, "/readyz while accepting fails");
+    for (const c of flood.splice(0)) c.close();
+    // The backed-off loop retries within a second; connections queued meanwhile are served.
+    const fresh = await within(10_000, "a new TLS connection after the release", Client.open(s));
+    try {
+      assertEquals((await ask(fresh, "/after"))?.body, "/after");
+      assertEquals((await ask(fresh, "/readyz"))?.status, 200);
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    kept.close();
+    for (const c of flood) c.close();
+    child.kill("SIGKILL");
+    await child.status;
+    lines.releaseLock();
+    await Deno.remove(dir, { recursive: true });
+  }
+  const log = await stderr;
+  assertStringIncludes(log, "accepting a connection failed; retrying");
+  assertStringIncludes(log, "Too many open files");
+  assertStringIncludes(log, "accepting connections again");
+});

@@ -11,7 +11,7 @@ import { MAX_BODY } from "./admission.ts";
 import { imageResolver } from "./images.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { webhookRoutes } from "./routes.ts";
-import { type Limits, serveHttps } from "./server.ts";
+import { type Limits, type RunningServer, serveHttps } from "./server.ts";
 import { parseWebhookSettings, type WebhookSettings } from "./settings.ts";
 
 export interface WebhookFlags extends KubeFlags {
@@ -58,7 +58,8 @@ export async function startServing(
     cacheTtlMs: parseDuration(settings.registry.cacheTtl),
     timeoutMs: parseDuration(settings.registry.timeout),
   });
-  const server = await serveHttps({
+  let server: RunningServer | undefined;
+  server = await serveHttps({
     hostname,
     port,
     certFile: f.tlsCert,
@@ -73,14 +74,14 @@ export async function startServing(
       resolveImages: imageResolver(kube, lookup, metrics, log),
       logger: log,
       metrics,
-    }),
+    }, () => server?.accepting() ?? false),
   });
   return {
     hostname,
     port: server.port,
     store: defaults.address,
     async stop() {
-      await server.shutdown();
+      await server!.shutdown();
       lookup.close();
       kube.close();
     },
