@@ -197,6 +197,14 @@ Deno.test("bad requests get their status, the connection closes, the server keep
     ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411, ""],
     [`GET / HTTP/1.1\r\nX: ${"a".repeat(70 * 1024)}\r\n\r\n`, 431, "request head too large"],
     ["GET / HTTP/3\r\n\r\n", 505, "unsupported version"],
+    // A bare LF hiding Transfer-Encoding, and a second request smuggled behind it.
+    [
+      "POST /mutate HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" +
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+      400,
+      "invalid character 0x0A",
+    ],
+    ["GET / HTTP/1.1\r\nX: \x0b\r\n\r\n", 400, "invalid character 0x0B"],
   ];
   try {
     for (const [request, status, text] of cases) {
