@@ -28,7 +28,7 @@ export interface HostileOptions {
   caCert: string;
   /** dripped-head: ms between bytes. */
   dripEveryMs?: number;
-  /** stalled-body: the Content-Length announced (the body sent is 1 KiB of it). */
+  /** stalled-body: the Content-Length announced; all of the body but its last byte is sent. */
   bodyLength?: number;
 }
 
@@ -52,8 +52,11 @@ export async function openHostile(kind: HostileKind, o: HostileOptions): Promise
       conn,
       encode(`POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`),
     );
-    await writeAll(conn, new Uint8Array(Math.min(1024, length)).fill(0x20));
-    return watch(conn);
+    const h = watch(conn);
+    // All but the last byte, the most a stalled body makes the server hold. A server that
+    // refuses it closes the connection under this write.
+    await writeAll(conn, new Uint8Array(length - 1).fill(0x20)).catch(() => {});
+    return h;
   }
   const h = watch(conn);
   const every = o.dripEveryMs ?? 1_000;
