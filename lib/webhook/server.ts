@@ -31,8 +31,9 @@ export type Handler = (req: HttpRequest) => Answer | Promise<Answer>;
 export interface Limits {
   /** Open connections; beyond it, the one that has waited on its client longest is closed. */
   maxConnections: number;
-  /** Bytes of request bodies above BODY_FREE being read at once; a request that would pass it
-   * gets 503 with Retry-After before its body is read. */
+  /** Bytes of request bodies being read at once, of requests larger than HEAD_LIMIT in all
+   * (smaller ones need no more than any connection may hold for its head); a request that
+   * would pass it gets 503 with Retry-After before its body is read. */
   bodyBudget: number;
   /** From accept to the end of the TLS handshake. */
   handshakeTimeoutMs: number;
@@ -87,9 +88,6 @@ const utf8 = new TextDecoder();
 const HEAD_LIMIT = 64 * 1024;
 /** Each connection's read buffer; it grows for a larger head or body and is given back after. */
 const KEPT_BUFFER = 16 * 1024;
-/** Bodies up to this fit in the connection's kept buffer (bounded by maxConnections), so they
- * are not counted against the budget: a stalled large body never holds up a small review. */
-const BODY_FREE = KEPT_BUFFER / 2;
 /** How long the rest of a refused request is read and thrown away before closing. */
 const LINGER_MS = 2_000;
 /** On shutdown, requests in progress get this long to finish. */
@@ -361,7 +359,7 @@ class Connection {
           new HttpError(413, `request body larger than ${this.o.bodyLimit} bytes`),
         );
       }
-      if (!this.count(head.contentLength)) {
+      if (!this.count(end, head.contentLength)) {
         return await this.fail(
           new HttpError(503, "too many request bodies in progress: retry later"),
           RETRY_AFTER_S,
@@ -390,9 +388,12 @@ class Connection {
     }
   }
 
-  /** Counts a body against the server's budget; false when it does not fit. */
-  private count(length: number): boolean {
-    if (length <= BODY_FREE) return true;
+  /** Counts a body against the server's budget; false when it does not fit. A request that
+   * fits in HEAD_LIMIT with its head is not counted: any connection may grow its buffer that
+   * far for a head, so maxConnections bounds those already, and a stalled large body never
+   * holds up an ordinary review (a few KiB). */
+  private count(headLength: number, length: number): boolean {
+    if (headLength + length <= HEAD_LIMIT) return true;
     if (this.shared.bodyBytes + length > this.limits.bodyBudget) return false;
     this.shared.bodyBytes += length;
     this.counted = length;
