@@ -47,6 +47,19 @@ export interface Limits {
   idleTimeoutMs: number;
 }
 
+/** What a hostile or slow client ran into, for the metrics: a deadline (by its setting's name),
+ * the connection cap, the body budget, or a failed accept. */
+export const LIMIT_HITS = [
+  "handshakeTimeout",
+  "headTimeout",
+  "bodyTimeout",
+  "idleTimeout",
+  "maxConnections",
+  "bodyBudget",
+  "acceptError",
+] as const;
+export type LimitHit = typeof LIMIT_HITS[number];
+
 export const DEFAULT_LIMITS: Limits = {
   maxConnections: 1000,
   bodyBudget: 64 * 1024 * 1024,
@@ -66,6 +79,8 @@ export interface ServeOptions {
   /** Bodies above this are refused with 413 without being read. */
   bodyLimit: number;
   limits?: Partial<Limits>;
+  /** Called each time a limit is hit (metrics.ts counts them). */
+  onLimit?: (hit: LimitHit) => void;
   handler: Handler;
   logger: Logger;
 }
@@ -108,12 +123,19 @@ interface Shared {
   /** Peers of connections closed during their TLS handshake, whose sockets Deno keeps open
    * until the handshake ends: the next sweep shuts them down (socket_shutdown.ts). */
   hung: Peer[];
+  hit: (h: LimitHit) => void;
 }
 
 /** Starts serving; resolves once listening. */
 export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   let pair = await readPair(o);
-  const shared: Shared = { o, limits: { ...DEFAULT_LIMITS, ...o.limits }, bodyBytes: 0, hung: [] };
+  const shared: Shared = {
+    o,
+    limits: { ...DEFAULT_LIMITS, ...o.limits },
+    bodyBytes: 0,
+    hung: [],
+    hit: o.onLimit ?? (() => {}),
+  };
   const limits = shared.limits;
   const connections = new Set<Connection>();
   const accepting = new Set<Promise<void>>();
@@ -123,7 +145,9 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   let listener = listen(o, o.port, pair);
   const port = listener.addr.port;
   const admit = (conn: Deno.TlsConn) => {
-    if (connections.size >= limits.maxConnections) evictOne(connections);
+    if (connections.size >= limits.maxConnections && evictOne(connections)) {
+      shared.hit("maxConnections");
+    }
     const c = new Connection(conn, shared);
     connections.add(c);
     c.serve().finally(() => connections.delete(c));
@@ -140,6 +164,7 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
           // EMFILE and the like pass once connections close: the loop must outlive them, or
           // the process stays up refusing every connection until the liveness probe fails.
           if (pause === 0) failing++;
+          shared.hit("acceptError");
           pause = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, pause * 2));
           o.logger.error("accepting a connection failed; retrying", {
             error: (e as Error).message,
@@ -163,7 +188,7 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
   // One sweep a second instead of a timer per request: timers were a tenth of the CPU time.
   const sweeper = setInterval(() => {
     const now = Date.now();
-    for (const c of connections) if (c.deadline < now) c.close();
+    for (const c of connections) if (c.deadline < now) c.timedOut();
     endHandshakes();
   }, Math.min(1000, limits.handshakeTimeoutMs, limits.headTimeoutMs, limits.idleTimeoutMs));
 
@@ -231,12 +256,13 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
  * (in its handshake, idle, or sending its request). An attacker's stalled connections are
  * always the oldest waiting; a client in the middle of its answer is never closed. The scan
  * runs only at the cap. */
-function evictOne(connections: Set<Connection>) {
+function evictOne(connections: Set<Connection>): boolean {
   let oldest: Connection | undefined;
   for (const c of connections) {
     if (!c.busy && !c.isClosed && (!oldest || c.waitingSince < oldest.waitingSince)) oldest = c;
   }
   oldest?.close();
+  return oldest !== undefined;
 }
 
 function listen(o: ServeOptions, port: number, pair: { cert: string; key: string }) {
@@ -273,6 +299,9 @@ class Connection {
   /** When the wait in progress has lasted too long (Date.now() ms); the server's sweep closes
    * the connection then. */
   deadline = Infinity;
+  /** The limit whose deadline is set; undefined for the lingering close after a refusal,
+   * whose cause was counted already. */
+  private waitingFor: LimitHit | undefined;
   /** When the connection began waiting on its client (accept, idle, or a request's first
    * byte): the longest waiting is evicted at the connection cap. */
   waitingSince = Date.now();
@@ -309,6 +338,12 @@ class Connection {
     if (!this.busy) this.close();
   }
 
+  /** The sweep found the deadline passed. */
+  timedOut() {
+    if (!this.closed && this.waitingFor) this.shared.hit(this.waitingFor);
+    this.close();
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
@@ -321,7 +356,7 @@ class Connection {
   }
 
   private async loop() {
-    this.waitAtMost(this.limits.handshakeTimeoutMs);
+    this.waitAtMost(this.limits.handshakeTimeoutMs, "handshakeTimeout");
     try {
       await this.conn.handshake();
     } finally {
@@ -331,10 +366,10 @@ class Connection {
     }
     let scanned = 0;
     while (!this.closing) {
-      const now = Date.now();
-      this.waitingSince = now;
+      this.waitingSince = Date.now();
       // Pipelined bytes already buffered start the next head now.
-      this.deadline = now + (this.len ? this.limits.headTimeoutMs : this.limits.idleTimeoutMs);
+      if (this.len) this.waitAtMost(this.limits.headTimeoutMs, "headTimeout");
+      else this.waitAtMost(this.limits.idleTimeoutMs, "idleTimeout");
       let end = headEnd(this.buf, scanned, this.len);
       while (end < 0) {
         if (this.len >= HEAD_LIMIT) {
@@ -344,7 +379,7 @@ class Connection {
         const before = this.len;
         if (!await this.fill(this.len + 1, HEAD_LIMIT)) return;
         // The head's deadline counts from its first byte, whatever the pace of the rest.
-        if (before === 0) this.waitAtMost(this.limits.headTimeoutMs);
+        if (before === 0) this.waitAtMost(this.limits.headTimeoutMs, "headTimeout");
         end = headEnd(this.buf, scanned, this.len);
       }
       let head;
@@ -360,12 +395,13 @@ class Connection {
         );
       }
       if (!this.count(end, head.contentLength)) {
+        this.shared.hit("bodyBudget");
         return await this.fail(
           new HttpError(503, "too many request bodies in progress: retry later"),
           RETRY_AFTER_S,
         );
       }
-      this.waitAtMost(this.limits.bodyTimeoutMs);
+      this.waitAtMost(this.limits.bodyTimeoutMs, "bodyTimeout");
       if (head.expectContinue && this.len === end) await this.write(CONTINUE);
       const total = end + head.contentLength;
       if (!await this.fill(total, total)) return;
@@ -381,7 +417,7 @@ class Connection {
       let answer = this.answer({ method: head.method, path: head.path, body });
       if (answer instanceof Promise) answer = await answer;
       const keepAlive = head.keepAlive && !this.closing;
-      this.waitAtMost(this.limits.bodyTimeoutMs);
+      this.waitAtMost(this.limits.bodyTimeoutMs, "bodyTimeout");
       await this.write(this.out.write(answer, keepAlive, head.method));
       this.busy = false;
       if (!keepAlive) return;
@@ -450,7 +486,7 @@ class Connection {
   private async fail(e: HttpError, retryAfterS?: number) {
     this.o.logger.debug("bad request", { status: e.status, error: e.message });
     this.busy = false;
-    this.waitAtMost(LINGER_MS);
+    this.waitAtMost(LINGER_MS, undefined);
     await this.write(
       serializeAnswer(
         { status: e.status, contentType: "text/plain", body: `${e.message}\n`, retryAfterS },
@@ -460,7 +496,7 @@ class Connection {
     // Lingering close: closing with unread bytes resets the connection, and a client still
     // sending its body (fetch does) would see "broken pipe" instead of this answer.
     await this.conn.closeWrite();
-    this.waitAtMost(LINGER_MS);
+    this.waitAtMost(LINGER_MS, undefined);
     const sink = this.buf.length > KEPT_BUFFER ? this.buf.subarray(0, KEPT_BUFFER) : this.buf;
     while (await this.conn.read(sink) !== null) {
       // discarded
@@ -468,8 +504,9 @@ class Connection {
   }
 
   /** Closes the connection if the current wait lasts longer than `ms`. */
-  private waitAtMost(ms: number) {
+  private waitAtMost(ms: number, limit: LimitHit | undefined) {
     this.deadline = Date.now() + ms;
+    this.waitingFor = limit;
   }
 }
 

@@ -11,7 +11,13 @@ import {
 } from "../../tests/harness/hostile.ts";
 import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
-import { type Handler, type Limits, type RunningServer, serveHttps } from "./server.ts";
+import {
+  type Handler,
+  type LimitHit,
+  type Limits,
+  type RunningServer,
+  serveHttps,
+} from "./server.ts";
 
 interface Setup {
   ca: Ca;
@@ -20,6 +26,8 @@ interface Setup {
   certFile: string;
   keyFile: string;
   seen: Array<{ method: string; path: string; body: string }>;
+  /** How often each limit was hit (ServeOptions.onLimit). */
+  hits: Partial<Record<LimitHit, number>>;
 }
 
 async function start(handler?: Handler, limits: Partial<Limits> = {}): Promise<Setup> {
@@ -27,6 +35,7 @@ async function start(handler?: Handler, limits: Partial<Limits> = {}): Promise<S
   const ca = await makeCa(dir, "ca");
   const leaf = await makeLeaf(dir, "leaf", ca, ["IP:127.0.0.1"]);
   const seen: Setup["seen"] = [];
+  const hits: Setup["hits"] = {};
   const server = await serveHttps({
     hostname: "127.0.0.1",
     port: 0,
@@ -41,8 +50,9 @@ async function start(handler?: Handler, limits: Partial<Limits> = {}): Promise<S
       return { status: 200, contentType: "text/plain", body: `${req.path}:${body.length}` };
     }),
     limits,
+    onLimit: (h) => hits[h] = (hits[h] ?? 0) + 1,
   });
-  return { ca, dir, server, seen, ...leaf };
+  return { ca, dir, server, seen, hits, ...leaf };
 }
 
 async function stop(s: Setup) {
@@ -414,6 +424,7 @@ async function underAttack(
   kind: HostileKind,
   count: number,
   limits: Partial<Limits>,
+  hits: Partial<Record<LimitHit, number>>,
   extra: Partial<HostileOptions> = {},
   check?: (s: Setup, hostile: Hostile[]) => void | Promise<void>,
 ) {
@@ -444,6 +455,10 @@ async function underAttack(
       `the server to close all ${count} ${kind} connections`,
       Promise.all(hostile.map((h) => h.closed)),
     );
+    // Each hostile connection was closed by the limit meant for it, as /metrics counts it.
+    for (const [hit, n] of Object.entries(hits)) {
+      assert((s.hits[hit as LimitHit] ?? 0) >= n, `${hit}: ${JSON.stringify(s.hits)}`);
+    }
   } finally {
     for (const h of hostile) h.stop();
     await stop(s);
@@ -451,15 +466,19 @@ async function underAttack(
 }
 
 Deno.test("stalled TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
-  await underAttack("stalled-handshake", 200, { handshakeTimeoutMs: 500 });
+  await underAttack("stalled-handshake", 200, { handshakeTimeoutMs: 500 }, {
+    handshakeTimeout: 200,
+  });
 });
 
 Deno.test("half-done TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
-  await underAttack("half-handshake", 200, { handshakeTimeoutMs: 500 });
+  await underAttack("half-handshake", 200, { handshakeTimeoutMs: 500 }, { handshakeTimeout: 200 });
 });
 
 Deno.test("a head dripped a byte at a time is closed at the head deadline, counted from its first byte", async () => {
-  await underAttack("dripped-head", 100, { headTimeoutMs: 1_000 }, { dripEveryMs: 200 });
+  await underAttack("dripped-head", 100, { headTimeoutMs: 1_000 }, { headTimeout: 100 }, {
+    dripEveryMs: 200,
+  });
 });
 
 Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small requests still pass", async () => {
@@ -467,6 +486,7 @@ Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small
     "stalled-body",
     50,
     { bodyBudget: 2 * 1024 * 1024, bodyTimeoutMs: 5_000 },
+    { bodyBudget: 46, bodyTimeout: 4 },
     { bodyLength: 512 * 1024 },
     async (s, hostile) => {
       let closed = 0;
@@ -497,7 +517,9 @@ Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small
 });
 
 Deno.test("idle kept-alive connections beyond the cap are closed, the longest waiting first", async () => {
-  await underAttack("idle", 200, { maxConnections: 50, idleTimeoutMs: 3_000 }, {}, (s) => {
+  const limits = { maxConnections: 50, idleTimeoutMs: 3_000 };
+  // The well-formed request's connection takes a slot too: 151 evicted, 49 left to time out.
+  await underAttack("idle", 200, limits, { maxConnections: 151, idleTimeout: 49 }, {}, (s) => {
     const open = s.server.load().connections;
     assert(open <= 50, `${open} connections open, over the cap of 50`);
   });

@@ -11,7 +11,7 @@ import { MAX_BODY } from "./admission.ts";
 import { imageResolver } from "./images.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { webhookRoutes } from "./routes.ts";
-import { type Limits, type RunningServer, serveHttps } from "./server.ts";
+import { type Limits, serveHttps } from "./server.ts";
 import { parseWebhookSettings, type WebhookSettings } from "./settings.ts";
 
 export interface WebhookFlags extends KubeFlags {
@@ -58,8 +58,9 @@ export async function startServing(
     cacheTtlMs: parseDuration(settings.registry.cacheTtl),
     timeoutMs: parseDuration(settings.registry.timeout),
   });
-  let server: RunningServer | undefined;
-  server = await serveHttps({
+  // /readyz asks the server it is served by: bound once the server exists.
+  let accepting = () => false;
+  const server = await serveHttps({
     hostname,
     port,
     certFile: f.tlsCert,
@@ -67,6 +68,7 @@ export async function startServing(
     reloadEveryMs: parseDuration(f.tlsReloadEvery),
     bodyLimit: MAX_BODY,
     limits: serverLimits(settings),
+    onLimit: (hit) => metrics.limitHit(hit),
     logger: log,
     handler: webhookRoutes({
       defaults,
@@ -74,14 +76,15 @@ export async function startServing(
       resolveImages: imageResolver(kube, lookup, metrics, log),
       logger: log,
       metrics,
-    }, () => server?.accepting() ?? false),
+    }, () => accepting()),
   });
+  accepting = server.accepting;
   return {
     hostname,
     port: server.port,
     store: defaults.address,
     async stop() {
-      await server!.shutdown();
+      await server.shutdown();
       lookup.close();
       kube.close();
     },

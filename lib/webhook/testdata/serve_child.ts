@@ -4,12 +4,12 @@
  * Args: <cert file> <key file> <handshake timeout ms>. */
 import { createLogger } from "../../log/logger.ts";
 import { readinessRoute } from "../routes.ts";
-import { type RunningServer, serveHttps } from "../server.ts";
+import { serveHttps } from "../server.ts";
 
 const [certFile, keyFile, handshakeMs] = Deno.args;
-let server: RunningServer | undefined;
-const ready = readinessRoute(() => server?.accepting() ?? false);
-server = await serveHttps({
+let accepting = () => false;
+const ready = readinessRoute(() => accepting());
+const server = await serveHttps({
   hostname: "127.0.0.1",
   port: 0,
   certFile: certFile!,
@@ -19,4 +19,5 @@ server = await serveHttps({
   logger: createLogger({ json: true }),
   handler: (req) => ready(req) ?? { status: 200, contentType: "text/plain", body: req.path },
 });
+accepting = server.accepting;
 console.log(server.port);
