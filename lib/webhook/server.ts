@@ -160,7 +160,11 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
         try {
           conn = await l.accept();
         } catch (e) {
-          if (retired.has(l) || e instanceof Deno.errors.BadResource) return;
+          if (retired.has(l) || e instanceof Deno.errors.BadResource) {
+            // A listener retired while backing off no longer holds readiness down.
+            if (pause > 0) failing--;
+            return;
+          }
           // EMFILE and the like pass once connections close: the loop must outlive them, or
           // the process stays up refusing every connection until the liveness probe fails.
           if (pause === 0) failing++;
@@ -194,9 +198,13 @@ export async function serveHttps(o: ServeOptions): Promise<RunningServer> {
 
   const endHandshakes = () => {
     if (shared.hung.length === 0) return;
+    const peers = shared.hung.splice(0);
     try {
-      shutdownSockets(port, shared.hung.splice(0));
+      shutdownSockets(port, peers);
     } catch (e) {
+      // Reading /proc fails too when descriptors run out: the next sweep tries again (a
+      // bounded list: a peer gone meanwhile matches nothing).
+      if (shared.hung.length < 10_000) shared.hung.push(...peers.slice(0, 10_000));
       o.logger.warn("stalled TLS handshakes not ended", { error: (e as Error).message });
     }
   };
