@@ -145,6 +145,8 @@ Deno.test("every rendered object passes the API server's validation (server-side
     settings.data["webhook.yaml"],
     "connectionConfiguration: DiscoverLocalStronghold",
   );
+  // The server's limits reach the webhook's settings (docs/webhook.md lists them).
+  assertStringIncludes(settings.data["webhook.yaml"], "maxConnections: 1000");
 });
 
 Deno.test("hostNetwork and pull secrets for the product image render valid Pods", async () => {

@@ -1,11 +1,16 @@
 /** `deno task test`: starts a fresh OpenBao (TLS) and etcd + kube-apiserver, prepares them
  * as the usage guide does, runs every test file against them, then stops them.
- * Arguments are passed to `deno test` (e.g. a file or `--filter`). */
+ * Arguments are passed to `deno test` (e.g. a file or `--filter`); TEST_DEADLINE_S bounds
+ * the run (harness/watchdog.ts). */
 import { ENV_VAR, type TestEnvFile } from "./harness/env.ts";
 import { startKube } from "./harness/kube.ts";
 import { startOpenBao } from "./harness/openbao.ts";
 import { ROOT, runOk } from "./harness/process.ts";
 import { prepareGuideStore } from "./harness/store_setup.ts";
+import { runWithDeadline } from "./harness/watchdog.ts";
+
+// The whole run, e2e included, stays under this; past it the test still running is named.
+const deadlineMs = Number(Deno.env.get("TEST_DEADLINE_S") ?? 3600) * 1000;
 
 const dir = await Deno.makeTempDir({ prefix: "secrets-store-test-" });
 const started = performance.now();
@@ -46,14 +51,16 @@ try {
   };
   await Deno.writeTextFile(`${dir}/env.json`, JSON.stringify(env));
   const junit = `${dir}/junit.xml`;
-  const status = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", `--junit-path=${junit}`, ...Deno.args],
-    cwd: ROOT,
-    env: { [ENV_VAR]: `${dir}/env.json` },
-    stdin: "null",
-  }).spawn().status;
-  code = status.code;
-  console.log(summary(junit));
+  const run = await runWithDeadline(
+    ["test", "--allow-all", `--junit-path=${junit}`, ...Deno.args],
+    {
+      cwd: ROOT,
+      env: { [ENV_VAR]: `${dir}/env.json` },
+      deadlineMs,
+    },
+  );
+  code = run.code;
+  console.log(run.overdue ? `tests: stopped at the deadline in ${run.overdue}` : summary(junit));
 } finally {
   await Promise.all([bao.stop(), kube.stop()]);
   if (code === 0) await Deno.remove(dir, { recursive: true });

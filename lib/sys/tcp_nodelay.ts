@@ -37,6 +37,26 @@ export function setNoDelayOnListeners(port: number): number {
  * listening by default), IPv4 and IPv6, of every process in this network namespace. */
 export function socketInodes(port: number, state = LISTEN): Set<string> {
   const inodes = new Set<string>();
+  for (const row of tcpRows()) {
+    if (row.localPort === port && row.state === state) inodes.add(row.inode);
+  }
+  return inodes;
+}
+
+/** One socket of the kernel's TCP tables; addresses in the kernel's hex. */
+export interface TcpRow {
+  localPort: number;
+  remoteHex: string;
+  remotePort: number;
+  /** Hex, as in the table: "0A" is LISTEN, "01" ESTABLISHED. */
+  state: string;
+  inode: string;
+}
+
+/** Every socket of /proc/net/tcp and /proc/net/tcp6 with an inode (of every process in this
+ * network namespace). */
+export function tcpRows(): TcpRow[] {
+  const rows: TcpRow[] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
@@ -46,13 +66,19 @@ export function socketInodes(port: number, state = LISTEN): Set<string> {
     }
     for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
-      const local = f[1]?.split(":")[1];
-      if (local && parseInt(local, 16) === port && f[3] === state && f[9] !== "0") {
-        inodes.add(f[9]!);
-      }
+      const [, local] = f[1]?.split(":") ?? [];
+      const [remoteHex, remote] = f[2]?.split(":") ?? [];
+      if (!local || !remoteHex || !remote || !f[3] || !f[9] || f[9] === "0") continue;
+      rows.push({
+        localPort: parseInt(local, 16),
+        remoteHex,
+        remotePort: parseInt(remote, 16),
+        state: f[3],
+        inode: f[9],
+      });
     }
   }
-  return inodes;
+  return rows;
 }
 
 /** This process's file descriptors that are sockets with one of these inodes. */

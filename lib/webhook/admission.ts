@@ -105,8 +105,34 @@ export function handleAdmission(text: string, deps: AdmissionDeps): Answer | Pro
     decision = failed(e);
   }
   return decision instanceof Promise
-    ? decision.catch(failed).then((d) => answer(r, d, started, deps))
-    : answer(r, decision, started, deps);
+    ? decision.catch(failed).then((d) => answerOrDeny(r, d, started, deps))
+    : answerOrDeny(r, decision, started, deps);
+}
+
+/** answer(), or a denial when the decision cannot be written: JSON.stringify throws on a Pod
+ * whose fields nest deeply enough (a patch carries the mutated containers whole). Denied,
+ * not a 500, so the API server shows the user why. */
+function answerOrDeny(
+  r: z.infer<typeof Review>["request"],
+  decision: Decision,
+  started: number,
+  deps: AdmissionDeps,
+): Answer {
+  try {
+    return answer(r, decision, started, deps);
+  } catch (e) {
+    deps.logger.warn("admission answer not written", { uid: r.uid, error: (e as Error).message });
+    return answer(
+      r,
+      deny(
+        `secrets-store: cannot write the answer for this Pod (${
+          (e as Error).message
+        }): is a field nested too deeply?`,
+      ),
+      started,
+      deps,
+    );
+  }
 }
 
 /** The AdmissionReview answering `r`, counted and logged. */

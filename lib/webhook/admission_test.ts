@@ -273,3 +273,15 @@ Deno.test("a review without a valid request.namespace denies an annotated Pod, n
     assertEquals(asked, []);
   }
 });
+
+Deno.test("a Pod nested too deeply to write back is denied with the request's uid, not a 500", async () => {
+  const deep = "[".repeat(10_000) + "]".repeat(10_000);
+  const body = JSON.stringify(review(annotated([{ name: "app", image: "a", command: ["sh"] }])))
+    .replace('"command":["sh"]', `"command":["sh"],"x":${deep}`);
+  const r = await post(body);
+  assertEquals(r.status, 200);
+  const res = r.json.response;
+  assertEquals([res.uid, res.allowed, res.status.code], ["uid-1", false, 400]);
+  assertStringIncludes(res.status.message, "cannot write the answer for this Pod");
+  assertStringIncludes(res.status.message, "nested too deeply");
+});

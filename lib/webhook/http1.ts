@@ -44,6 +44,13 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * head is parsed for every request, and cutting each line out was most of its cost. */
 const TCHAR = new Uint8Array(128).map((_, c) => TOKEN.test(String.fromCharCode(c)) ? 1 : 0);
 const COLON = 58;
+/** What RFC 9110 (5.5) keeps out of a field value, and RFC 9112 out of a request line: CR and
+ * LF other than as the CRLF ending a line, NUL, and every other control but HTAB (VT and FF
+ * too, which a trim would have removed silently). One scan of the whole head. */
+// deno-lint-ignore no-control-regex
+const FORBIDDEN = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\r(?!\n)|(?<!\r)\n/;
+/** Optional whitespace around a field value (RFC 9110, 5.6.3): SP and HTAB, nothing else. */
+const OWS = /^[ \t]+|[ \t]+$/g;
 /** The headers the server acts on, by length: only those names are lower-cased and compared. */
 const WANTED = new Set(["content-length", "transfer-encoding", "connection", "expect"]);
 const WANTED_LENGTHS = new Set([...WANTED].map((n) => n.length));
@@ -51,6 +58,11 @@ const WANTED_LENGTHS = new Set([...WANTED].map((n) => n.length));
 /** Parses a request line and headers (the bytes up to and including the blank line). */
 export function parseHead(head: Uint8Array): RequestHead {
   const text = decoder.decode(head);
+  const bad = FORBIDDEN.exec(text);
+  if (bad) {
+    const code = bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
+    throw new HttpError(400, `invalid character 0x${code} in the request head`);
+  }
   let eol = text.indexOf("\r\n");
   const [method, target, version, extra] = text.slice(0, eol).split(" ");
   if (extra !== undefined || !method || !target || !version || !TOKEN.test(method)) {
@@ -73,7 +85,7 @@ export function parseHead(head: Uint8Array): RequestHead {
     if (!WANTED_LENGTHS.has(colon - start)) continue;
     const name = text.slice(start, colon).toLowerCase();
     if (!WANTED.has(name)) continue;
-    const value = text.slice(colon + 1, eol).trim();
+    const value = text.slice(colon + 1, eol).replace(OWS, "");
     if (name === "content-length") {
       if (!/^\d{1,15}$/.test(value) || (contentLength ?? Number(value)) !== Number(value)) {
         throw new HttpError(400, "invalid Content-Length");
@@ -100,6 +112,8 @@ export interface Answer {
   status: number;
   contentType: string;
   body: string | Uint8Array;
+  /** Sent as Retry-After (seconds), with 503. */
+  retryAfterS?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -113,6 +127,7 @@ const REASONS: Record<number, string> = {
   413: "Content Too Large",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
+  503: "Service Unavailable",
   505: "HTTP Version Not Supported",
 };
 
@@ -145,6 +160,7 @@ export class AnswerWriter {
     const head = `HTTP/1.1 ${a.status} ${REASONS[a.status] ?? "Unknown"}\r\n` +
       `content-type: ${a.contentType}\r\n` +
       `content-length: ${size}\r\n` +
+      (a.retryAfterS === undefined ? "" : `retry-after: ${a.retryAfterS}\r\n`) +
       (keepAlive ? "" : "connection: close\r\n") +
       "\r\n";
     if (head.length > HEAD_ROOM) throw new TypeError(`answer head too long: ${head.length}`);

@@ -30,6 +30,9 @@ Deno.test("parseHead() follows HTTP/1.1 and 1.0 keep-alive rules and Expect", ()
     parse("POST /mutate HTTP/1.1\r\nContent-Length: 9\r\nExpect: 100-continue").expectContinue,
     true,
   );
+  // Only SP and HTAB are trimmed around a value; HTAB inside one is allowed.
+  assertEquals(parse("POST / HTTP/1.1\r\nContent-Length: \t5 \t").contentLength, 5);
+  assertEquals(parse("GET / HTTP/1.1\r\nX-Tab: a\tb").keepAlive, true);
   // The same length twice is allowed (RFC 9112, 6.3).
   assertEquals(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5").contentLength, 5);
 });
@@ -49,6 +52,17 @@ Deno.test("parseHead() refuses malformed heads with the status to answer", () =>
     ["POST / HTTP/1.1\r\nContent-Length: 12abc", 400, "invalid Content-Length"],
     ["POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2", 400, "invalid Content-Length"],
     ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked", 411, "Transfer-Encoding is not supported"],
+    // RFC 9110, 5.5: no CR, LF or NUL in a field value, and no other control but HTAB. A bare
+    // LF must not start a header another parser would see (Transfer-Encoding here).
+    ["POST / HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked", 400, "invalid character 0x0A"],
+    ["POST / HTTP/1.1\r\nX: a\rTransfer-Encoding: chunked", 400, "invalid character 0x0D"],
+    ["GET / HTTP/1.1\r\nX: a\0b", 400, "invalid character 0x00"],
+    ["POST / HTTP/1.1\r\nContent-Length: 5\x0b", 400, "invalid character 0x0B"],
+    ["POST / HTTP/1.1\r\nContent-Length: \x0c5", 400, "invalid character 0x0C"],
+    ["GET / HTTP/1.1\r\nX: \x7f", 400, "invalid character 0x7F"],
+    ["GET / HTTP/1.1\r\nX: \x1b[31m", 400, "invalid character 0x1B"],
+    ["GET /\0 HTTP/1.1", 400, "invalid character 0x00"],
+    ["GET / HTTP/1.1\nX: y", 400, "invalid character 0x0A"],
   ];
   for (const [head, status, message] of cases) {
     const e = assertThrows(() => parseHead(bytes(head + "\r\n\r\n")), HttpError);

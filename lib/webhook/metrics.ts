@@ -3,17 +3,20 @@
  * serving thread (`--workers`) counts into the same numbers and any of them can answer
  * /metrics with the whole process's totals. */
 
+import { LIMIT_HITS, type LimitHit } from "./server.ts";
+
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const OUTCOMES = ["mutated", "skipped", "denied", "error"] as const;
 const LOOKUPS = ["cached", "fetched", "error"] as const;
 
 // Slots of the shared array: outcomes, lookups, buckets, count, sum (in microseconds, so it
-// stays an integer that Atomics can add).
+// stays an integer that Atomics can add), limit hits.
 const AT_LOOKUPS = OUTCOMES.length;
 const AT_BUCKETS = AT_LOOKUPS + LOOKUPS.length;
 const AT_COUNT = AT_BUCKETS + BUCKETS.length;
 const AT_SUM = AT_COUNT + 1;
-const SLOTS = AT_SUM + 1;
+const AT_LIMITS = AT_SUM + 1;
+const SLOTS = AT_LIMITS + LIMIT_HITS.length;
 
 export class WebhookMetrics {
   readonly #slots: BigInt64Array;
@@ -43,6 +46,12 @@ export class WebhookMetrics {
     Atomics.add(this.#slots, AT_LOOKUPS + LOOKUPS.indexOf(result), 1n);
   }
 
+  /** One limit of the HTTPS server hit (server.ts): a deadline, the connection cap, the body
+   * budget, or a failed accept. */
+  limitHit(hit: LimitHit): void {
+    Atomics.add(this.#slots, AT_LIMITS + LIMIT_HITS.indexOf(hit), 1n);
+  }
+
   /** The exposition text for GET /metrics. */
   render(): string {
     const at = (i: number) => Atomics.load(this.#slots, i);
@@ -62,6 +71,11 @@ export class WebhookMetrics {
       "# TYPE secrets_store_webhook_image_lookups_total counter",
       ...LOOKUPS.map((k, i) =>
         `secrets_store_webhook_image_lookups_total{result="${k}"} ${at(AT_LOOKUPS + i)}`
+      ),
+      "# HELP secrets_store_webhook_limit_hits_total Connections closed or requests refused by a limit, and failed accepts.",
+      "# TYPE secrets_store_webhook_limit_hits_total counter",
+      ...LIMIT_HITS.map((k, i) =>
+        `secrets_store_webhook_limit_hits_total{limit="${k}"} ${at(AT_LIMITS + i)}`
       ),
     ];
     return lines.join("\n") + "\n";

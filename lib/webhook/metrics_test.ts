@@ -56,3 +56,14 @@ Deno.test("counts made on another thread show in this thread's metrics", async (
   assertEquals(line(text, 'secrets_store_webhook_admissions_total{outcome="mutated"}'), "3000");
   assertEquals(line(text, "secrets_store_webhook_admission_duration_seconds_count"), "3000");
 });
+
+Deno.test("metrics count each limit the server hit, zero included", () => {
+  const m = new WebhookMetrics();
+  m.limitHit("headTimeout");
+  m.limitHit("headTimeout");
+  m.limitHit("bodyBudget");
+  const text = m.render();
+  assertEquals(line(text, 'secrets_store_webhook_limit_hits_total{limit="headTimeout"}'), "2");
+  assertEquals(line(text, 'secrets_store_webhook_limit_hits_total{limit="bodyBudget"}'), "1");
+  assertEquals(line(text, 'secrets_store_webhook_limit_hits_total{limit="acceptError"}'), "0");
+});

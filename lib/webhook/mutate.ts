@@ -87,6 +87,7 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
   const out = { ...pod, spec: { ...pod.spec } };
   const { init, app } = containersToMutate(pod, input.options);
   if (init.length + app.length === 0) return out;
+  checkCollisions(pod, init, app, input.options);
   const chosen = new Set([...init, ...app].map((c) => c.name));
   const env = injectorEnv(input);
   const mutate = (c: Container): Container =>
@@ -116,6 +117,49 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
   }
   out.spec.volumes = [...(out.spec.volumes ?? []), ...volumes];
   return out;
+}
+
+/** A Pod that already uses a name the mutation adds would come out invalid (two containers
+ * or volumes of one name, two mounts at one path) or would shadow the injector: it is denied
+ * naming the conflict. The webhook's own init container or volume mean an earlier mutation
+ * (isMutated), so they never reach here. */
+function checkCollisions(pod: Pod, init: Container[], app: Container[], options: PodOptions) {
+  for (const c of [...pod.spec.containers, ...(pod.spec.initContainers ?? [])]) {
+    if (c.name === INIT_CONTAINER) {
+      throw new MutationError(`container name "${c.name}" is the injector's own; rename it`);
+    }
+  }
+  if (options.tlsSecret) {
+    for (const v of pod.spec.volumes ?? []) {
+      if (v.name === TLS_VOLUME) {
+        throw new MutationError(
+          `volume name "${v.name}" is the injector's own (tls-secret adds it); rename it`,
+        );
+      }
+    }
+  }
+  const dirs = options.tlsSecret ? [INJECTOR_DIR, TLS_DIR] : [INJECTOR_DIR];
+  for (const c of [...init, ...app]) {
+    for (const m of c.volumeMounts ?? []) {
+      // The kubelet cleans the path; so is it compared here.
+      const path = m.mountPath.replace(/\/\.(?=\/|$)/g, "").replace(/\/+/g, "/").replace(
+        /(.)\/$/,
+        "$1",
+      );
+      for (const dir of dirs) {
+        if (path === dir) {
+          throw new MutationError(
+            `container "${c.name}": mount path "${m.mountPath}" is the injector's own; mount it elsewhere`,
+          );
+        }
+        if (path.startsWith(dir + "/")) {
+          throw new MutationError(
+            `container "${c.name}": mount path "${m.mountPath}" is inside the injector's "${dir}"; mount it elsewhere`,
+          );
+        }
+      }
+    }
+  }
 }
 
 function mutateContainer(

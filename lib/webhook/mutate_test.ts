@@ -471,4 +471,68 @@ Deno.test("with image volumes the Pod's own init containers stay, mutated when t
   assertEquals(m.spec.initContainers!.map((c) => c.name), ["plain", "migrate"]);
   assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
   assertEquals(m.spec.initContainers![1]!.volumeMounts![0]!.subPath, "opt/secrets-store/injector");
+
+Deno.test("mutatePod() denies a Pod that already uses the injector's names, naming the conflict", () => {
+  const app = { name: "app", image: "a", command: ["sh"] };
+  const tls = { "secrets-store.deckhouse.io/tls-secret": "store-ca" };
+  const cases: Array<[Record<string, unknown>, Record<string, string>, string]> = [
+    [
+      { containers: [app, { name: INIT_CONTAINER, image: "b", command: ["x"] }] },
+      {},
+      `container name "${INIT_CONTAINER}" is the injector's own`,
+    ],
+    [
+      { containers: [app], volumes: [{ name: "secrets-store-tls", emptyDir: {} }] },
+      tls,
+      `volume name "secrets-store-tls" is the injector's own`,
+    ],
+    [
+      { containers: [{ ...app, volumeMounts: [{ name: "v", mountPath: "/run/secrets-store" }] }] },
+      {},
+      `container "app": mount path "/run/secrets-store" is the injector's own`,
+    ],
+    [
+      {
+        containers: [{ ...app, volumeMounts: [{ name: "v", mountPath: "//run/secrets-store/" }] }],
+      },
+      {},
+      `container "app": mount path "//run/secrets-store/" is the injector's own`,
+    ],
+    [
+      {
+        containers: [{ ...app, volumeMounts: [{ name: "v", mountPath: "/run/secrets-store/x" }] }],
+      },
+      {},
+      `container "app": mount path "/run/secrets-store/x" is inside the injector's "/run/secrets-store"`,
+    ],
+    [
+      {
+        containers: [{
+          ...app,
+          volumeMounts: [{ name: "v", mountPath: "/var/run/secrets-store-tls" }],
+        }],
+      },
+      tls,
+      `container "app": mount path "/var/run/secrets-store-tls" is the injector's own`,
+    ],
+  ];
+  for (const [spec, annotations, message] of cases) {
+    const e = assertThrows(() => mutate(pod(spec, annotations)), MutationError);
+    assertStringIncludes(e.message, message);
+  }
+  // Without tls-secret the TLS names are free, and a container the webhook skips is not
+  // looked at; /run/secrets-store-other is not inside /run/secrets-store.
+  const free = mutate(pod({
+    containers: [
+      { ...app, volumeMounts: [{ name: "v", mountPath: "/run/secrets-store-other" }] },
+      {
+        name: "side",
+        image: "s",
+        command: ["y"],
+        volumeMounts: [{ name: "v", mountPath: "/run/secrets-store" }],
+      },
+    ],
+    volumes: [{ name: "secrets-store-tls", emptyDir: {} }],
+  }, { "secrets-store.deckhouse.io/skip-mutate-containers": "side" }));
+  assertEquals(free.spec.containers.length, 2);
 });

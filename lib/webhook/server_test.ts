@@ -3,8 +3,21 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { type Ca, makeCa, makeLeaf } from "../../tests/harness/pki.ts";
 import { certSerial, servedSerial } from "../../tests/harness/webhook.ts";
+import {
+  type Hostile,
+  type HostileKind,
+  type HostileOptions,
+  openMany,
+} from "../../tests/harness/hostile.ts";
+import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
-import { type Handler, type RunningServer, serveHttps } from "./server.ts";
+import {
+  type Handler,
+  type LimitHit,
+  type Limits,
+  type RunningServer,
+  serveHttps,
+} from "./server.ts";
 
 interface Setup {
   ca: Ca;
@@ -13,13 +26,16 @@ interface Setup {
   certFile: string;
   keyFile: string;
   seen: Array<{ method: string; path: string; body: string }>;
+  /** How often each limit was hit (ServeOptions.onLimit). */
+  hits: Partial<Record<LimitHit, number>>;
 }
 
-async function start(handler?: Handler, extra: { idleTimeoutMs?: number } = {}): Promise<Setup> {
+async function start(handler?: Handler, limits: Partial<Limits> = {}): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "webhook-server-" });
   const ca = await makeCa(dir, "ca");
   const leaf = await makeLeaf(dir, "leaf", ca, ["IP:127.0.0.1"]);
   const seen: Setup["seen"] = [];
+  const hits: Setup["hits"] = {};
   const server = await serveHttps({
     hostname: "127.0.0.1",
     port: 0,
@@ -33,9 +49,10 @@ async function start(handler?: Handler, extra: { idleTimeoutMs?: number } = {}):
       seen.push({ method: req.method, path: req.path, body });
       return { status: 200, contentType: "text/plain", body: `${req.path}:${body.length}` };
     }),
-    ...extra,
+    limits,
+    onLimit: (h) => hits[h] = (hits[h] ?? 0) + 1,
   });
-  return { ca, dir, server, seen, ...leaf };
+  return { ca, dir, server, seen, hits, ...leaf };
 }
 
 async function stop(s: Setup) {
@@ -49,22 +66,42 @@ class Client {
   private constructor(readonly conn: Deno.TlsConn) {}
 
   static async open(s: Setup): Promise<Client> {
-    const conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port: s.server.port,
-      caCerts: [s.ca.cert],
-    });
+    const conn = await within(
+      Client.WAIT_MS,
+      "a TLS connection",
+      Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: s.server.port,
+        caCerts: [s.ca.cert],
+      }),
+    );
     return new Client(conn);
   }
 
-  async send(text: string | Uint8Array) {
+  /** Each wait of this client fails after this long naming what it waited for, so no test
+   * of this file hangs on a server that never answers or never closes. */
+  static readonly WAIT_MS = 15_000;
+
+  send(text: string | Uint8Array): Promise<void> {
     const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
-    for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+    return within(
+      Client.WAIT_MS,
+      "the server to take a request",
+      (async () => {
+        for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+      })(),
+    );
   }
 
   /** The next answer: status, headers (lower-case names) and body; null at end of stream.
    * `bodyLength` overrides Content-Length, for answers to HEAD. */
-  async answer(bodyLength?: number): Promise<
+  answer(bodyLength?: number): Promise<
+    { status: number; headers: Record<string, string>; body: string } | null
+  > {
+    return within(Client.WAIT_MS, "an answer from the server", this.readAnswer(bodyLength));
+  }
+
+  private async readAnswer(bodyLength?: number): Promise<
     { status: number; headers: Record<string, string>; body: string } | null
   > {
     let end: number;
@@ -84,13 +121,19 @@ class Client {
   }
 
   /** True when the server has closed the connection (reads to the end). */
-  async closedByServer(): Promise<boolean> {
-    try {
-      while (await this.more());
-      return true;
-    } catch {
-      return true; // reset: closed as well
-    }
+  closedByServer(): Promise<boolean> {
+    return within(
+      Client.WAIT_MS,
+      "the server to close the connection",
+      (async () => {
+        try {
+          while (await this.more());
+          return true;
+        } catch {
+          return true; // reset: closed as well
+        }
+      })(),
+    );
   }
 
   close() {
@@ -190,6 +233,14 @@ Deno.test("bad requests get their status, the connection closes, the server keep
     ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411, ""],
     [`GET / HTTP/1.1\r\nX: ${"a".repeat(70 * 1024)}\r\n\r\n`, 431, "request head too large"],
     ["GET / HTTP/3\r\n\r\n", 505, "unsupported version"],
+    // A bare LF hiding Transfer-Encoding, and a second request smuggled behind it.
+    [
+      "POST /mutate HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" +
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+      400,
+      "invalid character 0x0A",
+    ],
+    ["GET / HTTP/1.1\r\nX: \x0b\r\n\r\n", 400, "invalid character 0x0B"],
   ];
   try {
     for (const [request, status, text] of cases) {
@@ -296,20 +347,22 @@ Deno.test("a handler that throws gets a 500 answer and the connection goes on", 
 
 Deno.test("a connection that stays silent, or stops mid-request, is closed after the idle timeout", async () => {
   const s = await start(undefined, { idleTimeoutMs: 300 });
+  const silent = await within(5_000, "a TLS connection", Client.open(s));
+  const partial = await within(5_000, "a TLS connection", Client.open(s));
   try {
-    const silent = await Client.open(s);
-    const partial = await Client.open(s);
     await partial.send("POST /mutate HTTP/1.1\r\nContent-Le");
-    await silent.conn.handshake();
-    assert(await silent.closedByServer());
-    silent.close();
-    // A request in progress has the (longer, default 30 s) request timeout; this one is
-    // completed after the idle timeout passed and must still be answered.
+    await within(5_000, "the TLS handshake", silent.conn.handshake());
+    // The sweep runs every 300 ms here: closed within a few seconds or the timeout is broken.
+    await within(5_000, "the server to close the silent connection", silent.closedByServer());
+    // A request in progress has the (longer, default) head timeout; this one is completed
+    // after the idle timeout passed and must still be answered.
     await new Promise((r) => setTimeout(r, 600));
     await partial.send("ngth: 1\r\n\r\nz");
-    assertEquals((await partial.answer())?.body, "/mutate:1");
-    partial.close();
+    const a = await within(5_000, "the answer to the completed request", partial.answer());
+    assertEquals(a?.body, "/mutate:1");
   } finally {
+    silent.close();
+    partial.close();
     await stop(s);
   }
 });
@@ -361,4 +414,206 @@ Deno.test("shutdown closes idle connections and lets a request in progress finis
     busy.close();
     await Deno.remove(s.dir, { recursive: true });
   }
+});
+
+/** Attack tests: many hostile connections of one kind with the limits set low, a well-formed
+ * request sent meanwhile (answered within 1 s), then every hostile connection closed by the
+ * server within a few seconds of its deadline. The 1,000-connection runs are
+ * scripts/attack/webhook.ts. */
+async function underAttack(
+  kind: HostileKind,
+  count: number,
+  limits: Partial<Limits>,
+  hits: Partial<Record<LimitHit, number>>,
+  extra: Partial<HostileOptions> = {},
+  check?: (s: Setup, hostile: Hostile[]) => void | Promise<void>,
+) {
+  const s = await start(undefined, limits);
+  let hostile: Hostile[] = [];
+  try {
+    hostile = await within(
+      30_000,
+      `${count} ${kind} connections to open`,
+      openMany(kind, count, { port: s.server.port, caCert: s.ca.cert, ...extra }),
+    );
+    await within(
+      1_000,
+      `a well-formed request during ${count} ${kind} connections`,
+      (async () => {
+        const c = await Client.open(s);
+        try {
+          await c.send(post("/mutate", '{"ok":1}'));
+          assertEquals((await c.answer())?.body, "/mutate:8");
+        } finally {
+          c.close();
+        }
+      })(),
+    );
+    await check?.(s, hostile);
+    await within(
+      10_000,
+      `the server to close all ${count} ${kind} connections`,
+      Promise.all(hostile.map((h) => h.closed)),
+    );
+    // Each hostile connection was closed by the limit meant for it, as /metrics counts it.
+    for (const [hit, n] of Object.entries(hits)) {
+      assert((s.hits[hit as LimitHit] ?? 0) >= n, `${hit}: ${JSON.stringify(s.hits)}`);
+    }
+  } finally {
+    for (const h of hostile) h.stop();
+    await stop(s);
+  }
+}
+
+Deno.test("stalled TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
+  await underAttack("stalled-handshake", 200, { handshakeTimeoutMs: 500 }, {
+    handshakeTimeout: 200,
+  });
+});
+
+Deno.test("half-done TLS handshakes are closed at the handshake deadline; others are served meanwhile", async () => {
+  await underAttack("half-handshake", 200, { handshakeTimeoutMs: 500 }, { handshakeTimeout: 200 });
+});
+
+Deno.test("a head dripped a byte at a time is closed at the head deadline, counted from its first byte", async () => {
+  await underAttack("dripped-head", 100, { headTimeoutMs: 1_000 }, { headTimeout: 100 }, {
+    dripEveryMs: 200,
+  });
+});
+
+Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small requests still pass", async () => {
+  await underAttack(
+    "stalled-body",
+    50,
+    { bodyBudget: 2 * 1024 * 1024, bodyTimeoutMs: 5_000 },
+    { bodyBudget: 46, bodyTimeout: 4 },
+    { bodyLength: 512 * 1024 },
+    async (s, hostile) => {
+      let closed = 0;
+      for (const h of hostile) h.closed.then(() => closed++);
+      await within(
+        5_000,
+        "46 refused connections to close",
+        (async () => {
+          while (closed < 46) await new Promise((r) => setTimeout(r, 50));
+        })(),
+      );
+      const refused = hostile.filter((h) => h.received().startsWith("HTTP/1.1 503 "));
+      assertEquals(refused.length, 46, "all but the four that fit the 2 MiB budget are refused");
+      assertStringIncludes(refused[0]!.received(), "retry-after: 1\r\n");
+      assertEquals(s.server.load().bodyBytes, 2 * 1024 * 1024, "the four stalled bodies");
+      // The budget is still full (the four stalled ones hold it): a request of up to 64 KiB
+      // in all is not counted against it.
+      const c = await within(5_000, "a TLS connection", Client.open(s));
+      try {
+        await c.send(post("/mutate", "x".repeat(60 * 1024)));
+        const a = await within(5_000, "the answer to a 60 KiB request", c.answer());
+        assertEquals(a?.body, `/mutate:${60 * 1024}`);
+      } finally {
+        c.close();
+      }
+    },
+  );
+});
+
+Deno.test("idle kept-alive connections beyond the cap are closed, the longest waiting first", async () => {
+  const limits = { maxConnections: 50, idleTimeoutMs: 3_000 };
+  // The well-formed request's connection takes a slot too: 151 evicted, 49 left to time out.
+  await underAttack("idle", 200, limits, { maxConnections: 151, idleTimeout: 49 }, {}, (s) => {
+    const open = s.server.load().connections;
+    assert(open <= 50, `${open} connections open, over the cap of 50`);
+  });
+});
+
+Deno.test("a connection's read buffer shrinks back after a large request", async () => {
+  const s = await start();
+  const clients: Client[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const c = await within(5_000, "a TLS connection", Client.open(s));
+      clients.push(c);
+      await c.send(post("/mutate", "x".repeat(512 * 1024)));
+      assertEquals((await within(5_000, "the answer", c.answer()))?.body, `/mutate:${512 * 1024}`);
+    }
+    const load = s.server.load();
+    assertEquals([load.connections, load.bufferBytes, load.bodyBytes], [5, 5 * 16 * 1024, 0]);
+  } finally {
+    for (const c of clients) c.close();
+    await stop(s);
+  }
+});
+
+Deno.test("after the descriptor limit is hit and released, new connections are accepted again; /readyz says so meanwhile", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "webhook-emfile-" });
+  const ca = await makeCa(dir, "ca");
+  const leaf = await makeLeaf(dir, "leaf", ca, ["IP:127.0.0.1"]);
+  // 80 descriptors: enough to start, far fewer than the connections below.
+  const child = new Deno.Command("prlimit", {
+    args: [
+      "--nofile=80:80",
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("./testdata/serve_child.ts", import.meta.url).pathname,
+      leaf.certFile,
+      leaf.keyFile,
+      "60000",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await within(30_000, "the server to print its port", lines.read())).value);
+  const s = { ca, server: { port } } as unknown as Setup;
+  const ask = (c: Client, path: string) =>
+    within(
+      5_000,
+      `the answer to GET ${path}`,
+      (async () => {
+        await c.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        return await c.answer();
+      })(),
+    );
+  const kept = await within(5_000, "a TLS connection", Client.open(s));
+  const flood: Deno.Conn[] = [];
+  try {
+    assertEquals((await ask(kept, "/readyz"))?.status, 200);
+    // Stalled handshakes (60 s deadline here) hold a descriptor each until the limit is hit.
+    await within(
+      20_000,
+      "120 TCP connections to open",
+      (async () => {
+        for (let i = 0; i < 120; i++) {
+          flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        }
+      })(),
+    );
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 503; i++) {
+      status = (await ask(kept, "/readyz"))?.status ?? 0;
+      if (status !== 503) await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals(status, 503, "/readyz while accepting fails");
+    for (const c of flood.splice(0)) c.close();
+    // The backed-off loop retries within a second; connections queued meanwhile are served.
+    const fresh = await within(10_000, "a new TLS connection after the release", Client.open(s));
+    try {
+      assertEquals((await ask(fresh, "/after"))?.body, "/after");
+      assertEquals((await ask(fresh, "/readyz"))?.status, 200);
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    kept.close();
+    for (const c of flood) c.close();
+    child.kill("SIGKILL");
+    await child.status;
+    lines.releaseLock();
+    await Deno.remove(dir, { recursive: true });
+  }
+  const log = await stderr;
+  assertStringIncludes(log, "accepting a connection failed; retrying");
+  assertStringIncludes(log, "Too many open files");
+  assertStringIncludes(log, "accepting connections again");
 });

@@ -11,8 +11,8 @@ import { MAX_BODY } from "./admission.ts";
 import { imageResolver } from "./images.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import { webhookRoutes } from "./routes.ts";
-import { serveHttps } from "./server.ts";
-import { parseWebhookSettings } from "./settings.ts";
+import { type Limits, serveHttps } from "./server.ts";
+import { parseWebhookSettings, type WebhookSettings } from "./settings.ts";
 
 export interface WebhookFlags extends KubeFlags {
   config: string;
@@ -59,6 +59,8 @@ export async function startServing(
     cacheTtlMs: parseDuration(settings.registry.cacheTtl),
     timeoutMs: parseDuration(settings.registry.timeout),
   });
+  // /readyz asks the server it is served by: bound once the server exists.
+  let accepting = () => false;
   const server = await serveHttps({
     hostname,
     port,
@@ -66,6 +68,8 @@ export async function startServing(
     keyFile: f.tlsKey,
     reloadEveryMs: parseDuration(f.tlsReloadEvery),
     bodyLimit: MAX_BODY,
+    limits: serverLimits(settings),
+    onLimit: (hit) => metrics.limitHit(hit),
     logger: log,
     handler: webhookRoutes({
       defaults,
@@ -73,8 +77,9 @@ export async function startServing(
       resolveImages: imageResolver(kube, lookup, metrics, log),
       logger: log,
       metrics,
-    }),
+    }, () => accepting()),
   });
+  accepting = server.accepting;
   return {
     hostname,
     port: server.port,
@@ -84,6 +89,17 @@ export async function startServing(
       lookup.close();
       kube.close();
     },
+  };
+}
+
+function serverLimits({ limits: l }: WebhookSettings): Limits {
+  return {
+    maxConnections: l.maxConnections,
+    bodyBudget: l.bodyBudgetMiB * 1024 * 1024,
+    handshakeTimeoutMs: parseDuration(l.handshakeTimeout),
+    headTimeoutMs: parseDuration(l.headTimeout),
+    bodyTimeoutMs: parseDuration(l.bodyTimeout),
+    idleTimeoutMs: parseDuration(l.idleTimeout),
   };
 }
 

@@ -13,6 +13,28 @@ const Duration = z.string().refine((s) => {
   }
 }, { message: "must be a duration like 5m or 2s" });
 
+/** The server's limits (server.ts, docs/webhook.md); each default holds under the chart's
+ * 384Mi memory limit with 1,000 hostile connections of any kind (docs/benchmarks.md). */
+const LIMIT_DEFAULTS = {
+  maxConnections: 1000,
+  bodyBudgetMiB: 64,
+  handshakeTimeout: "5s",
+  headTimeout: "10s",
+  bodyTimeout: "30s",
+  idleTimeout: "120s",
+};
+
+const Limits = z.object({
+  /** Open connections per serving thread. */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(LIMIT_DEFAULTS.maxConnections),
+  /** Large request bodies being read at once, per thread; at least one of the largest (4 MiB). */
+  bodyBudgetMiB: z.number().int().min(4).max(4096).default(LIMIT_DEFAULTS.bodyBudgetMiB),
+  handshakeTimeout: Duration.default(LIMIT_DEFAULTS.handshakeTimeout),
+  headTimeout: Duration.default(LIMIT_DEFAULTS.headTimeout),
+  bodyTimeout: Duration.default(LIMIT_DEFAULTS.bodyTimeout),
+  idleTimeout: Duration.default(LIMIT_DEFAULTS.idleTimeout),
+}).strict().default(LIMIT_DEFAULTS);
+
 export const WebhookSettingsSchema = z.object({
   ...connectionShape,
   injector: z.object({
@@ -34,6 +56,7 @@ export const WebhookSettingsSchema = z.object({
     cacheTtl: Duration.default("5m"),
     timeout: Duration.default("2s"),
   }).strict().default({ platform: "linux/amd64", plainHttp: [], cacheTtl: "5m", timeout: "2s" }),
+  limits: Limits,
 }).strict().superRefine(checkConnection);
 
 export type WebhookSettings = z.infer<typeof WebhookSettingsSchema>;

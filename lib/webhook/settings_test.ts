@@ -15,6 +15,8 @@ Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry d
     cacheTtl: "5m",
     timeout: "2s",
   });
+  // maxConnections, bodyBudgetMiB, then the handshake, head, body and idle timeouts.
+  assertEquals(Object.values(s.limits), [1000, 64, "5s", "10s", "30s", "120s"]);
 });
 
 Deno.test("parseWebhookSettings() reads the guide's Manual connection", () => {
@@ -54,6 +56,10 @@ Deno.test("parseWebhookSettings() names every bad setting and the file", () => {
     ["injector: {image: x}\nregistry: {cacheTtl: forever}", "registry.cacheTtl"],
     ["injector: {image: x}\nregistry: {platform: amd64}", "registry.platform"],
     ["injector: {image: x}\ntypo: 1", "typo"],
+    ["injector: {image: x}\nlimits: {maxConnections: 0}", "limits.maxConnections"],
+    ["injector: {image: x}\nlimits: {bodyBudgetMiB: 1}", "limits.bodyBudgetMiB"],
+    ["injector: {image: x}\nlimits: {headTimeout: soon}", "limits.headTimeout"],
+    ["injector: {image: x}\nlimits: {maxConections: 5}", "maxConections"],
     ["injector: [", "Cannot parse webhook.yaml"],
   ];
   for (const [yaml, part] of cases) {

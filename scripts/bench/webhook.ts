@@ -2,13 +2,15 @@
  * loopback at concurrency 1, 16 and 64, for annotated Pods with a command, and for Pods
  * without one whose image entrypoint is already cached; plus the server's resident memory.
  * Run: deno run -A scripts/bench/webhook.ts [requests-per-cell] [--workers=N] [--wrk]
- * [--repeat=N] [--binary=dist/secrets-store]
+ * [--repeat=N] [--binary=dist/secrets-store] [--slowloris=N]
  * (needs scripts/peers/install.sh). --wrk drives the load with wrk (Debian's package, a C
  * client like the API server's Go one) instead of this script's own Deno client, which takes
  * a good part of the two cores itself; wrk runs each cell for 10 s, after 5 s of warm-up per
  * kind of Pod at 64 connections (the JIT reaches its steady state). --repeat=N (with --wrk)
  * runs the 64-connection cells N more times, each followed by its floor (floorCell): what the
- * runtime and the machine allow at the same rate. */
+ * runtime and the machine allow at the same rate. --slowloris=N runs only the 1- and
+ * 64-connection cells of Pods with a command, while scripts/attack/slowloris.ts (its own
+ * process) holds N connections dripping a request head a byte every 2 s. */
 import { startKube } from "../../tests/harness/kube.ts";
 import { startRegistry } from "../../tests/harness/registry.ts";
 import { startWebhook } from "../../tests/harness/webhook.ts";
@@ -25,6 +27,7 @@ const useWrk = Deno.args.includes("--wrk");
 const repeat = Number(Deno.args.find((a) => a.startsWith("--repeat="))?.split("=")[1] ?? 0);
 // The deno compile executable instead of `deno run main.ts` (scripts/compile.sh).
 const binary = Deno.args.find((a) => a.startsWith("--binary="))?.split("=")[1];
+const slowloris = Number(Deno.args.find((a) => a.startsWith("--slowloris="))?.split("=")[1] ?? 0);
 const dir = await Deno.makeTempDir({ prefix: "bench-webhook-" });
 const kube = await startKube(dir);
 const registry = await startRegistry(dir);
@@ -204,6 +207,51 @@ async function freshConnections(n: number) {
   return { p50: q(0.5), p99: q(0.99), max: q(1), over40: latencies.filter((l) => l >= 40).length };
 }
 
+/** The 1- and 64-connection cells while `n` connections drip their heads; RSS before, with
+ * them held, and after they are gone. */
+async function duringSlowloris(n: number) {
+  await Deno.writeTextFile(`${dir}/webhook-ca.pem`, w.caCert);
+  console.log("| Pod | concurrency | p50 (ms) | p99 (ms) | admissions/s | RSS (MiB) |");
+  console.log("|---|---|---|---|---|---|");
+  for (const c of [1, 64]) {
+    const r = await cell(c, true);
+    console.log(
+      `| with command, no attack | ${c} | ${r.p50} | ${r.p99} | ${r.rps} | ${rssMiB()} |`,
+    );
+  }
+  const before = rssMiB();
+  const attacker = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../attack/slowloris.ts", import.meta.url).pathname,
+      `--port=${new URL(w.url).port}`,
+      `--ca-file=${dir}/webhook-ca.pem`,
+      `--count=${n}`,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const lines = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let held = "";
+  while (!held.startsWith(`holding ${n} `)) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error("the slowloris process ended");
+    held = value.trim().split("\n").pop()!;
+  }
+  console.log(`slowloris of ${n} connections started (${held}); RSS ${before} MiB before it`);
+  for (const c of [1, 64]) {
+    const r = await cell(c, true);
+    console.log(
+      `| with command, slowloris ${n} | ${c} | ${r.p50} | ${r.p99} | ${r.rps} | ${rssMiB()} |`,
+    );
+  }
+  attacker.kill("SIGKILL");
+  await attacker.status;
+  lines.releaseLock();
+  await new Promise((r) => setTimeout(r, 12_000));
+  console.log(`RSS ${rssMiB()} MiB after the slowloris ended`);
+}
+
 function rssMiB(): string {
   const pid = new TextDecoder().decode(
     new Deno.Command("pgrep", {
@@ -218,6 +266,17 @@ function rssMiB(): string {
 try {
   await cell(8, true); // warm-up: JIT and connection pool
   await cell(8, false); // warm-up, and the image entrypoint gets cached
+  if (slowloris > 0) await duringSlowloris(slowloris);
+  else await allCells();
+} finally {
+  await w.stop();
+  await registry.stop();
+  await kube.stop();
+  await Deno.remove(dir, { recursive: true });
+}
+
+/** The benchmark's cells, as before --slowloris. */
+async function allCells() {
   if (useWrk) { for (const withCommand of [true, false]) await wrkCell(64, withCommand, 5); }
   console.log(
     `${useWrk ? "wrk, 10 s" : `requests: ${perCell}`} per cell, --workers=${workers}, ${
@@ -262,9 +321,4 @@ try {
     `new connection + first admission, 200 in a row: p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, ${f.over40} of 200 at 40 ms or more`,
   );
   console.log(`webhook resident memory after the run: ${rssMiB()} MiB`);
-} finally {
-  await w.stop();
-  await registry.stop();
-  await kube.stop();
-  await Deno.remove(dir, { recursive: true });
 }
