@@ -471,6 +471,7 @@ Deno.test("with image volumes the Pod's own init containers stay, mutated when t
   assertEquals(m.spec.initContainers!.map((c) => c.name), ["plain", "migrate"]);
   assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
   assertEquals(m.spec.initContainers![1]!.volumeMounts![0]!.subPath, "opt/secrets-store/injector");
+});
 
 Deno.test("mutatePod() denies a Pod that already uses the injector's names, naming the conflict", () => {
   const app = { name: "app", image: "a", command: ["sh"] };
