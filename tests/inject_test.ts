@@ -214,8 +214,12 @@ Deno.test("the app inherits the signal dispositions, mask and limits it would ge
   assertEquals(injected, direct);
 });
 
-Deno.test("under the Deno CLI without the launcher's limit the app gets the raised one, and the log says so", async () => {
-  const r = await inject(settings(), ["/bin/sh", "-c", "ulimit -S -n; ulimit -H -n"]);
+Deno.test("under the Deno CLI without the launcher's limit the app gets the raised one, and the debug log says so", async () => {
+  const r = await inject(settings({ SECRETS_STORE_LOG_LEVEL: "debug" }), [
+    "/bin/sh",
+    "-c",
+    "ulimit -S -n; ulimit -H -n",
+  ]);
   assertEquals(r.code, 0, r.stderr);
   const [soft, hard] = r.stdout.trim().split("\n");
   assertEquals(soft, hard);

@@ -36,7 +36,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   });
   // Planned before any request, so a bad limit stops the injector before it logs in.
   const limits = o.dryRun ? { state: {} } : planProcessLimits(settings.launcherNofile);
-  if (limits.warning) log.warn(limits.warning);
+  // Only `deno run` (development, the demo) gets here; the shipped executable never does, so
+  // a line at info level for every development run would be noise.
+  if (limits.warning) log.debug(limits.warning);
   const appEnv = withoutSettings(o.env);
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   if (needsStore(appEnv, settings.envFromPath)) {
