@@ -96,6 +96,29 @@ function example(name: string, fn: (w: World) => Promise<void>) {
   });
 }
 
+/** How the injector reaches Pods right now: the chart's default on this cluster first. */
+let delivery: "imageVolume" | "copy" = "imageVolume";
+const envExamples: Array<[string, (w: World) => Promise<void>]> = [];
+
+/** An example of environment injection: run now with image volumes, and again later with the
+ * copy (repeatUnderCopy), so both delivery paths pass the guide. */
+function envExample(name: string, fn: (w: World) => Promise<void>) {
+  example(name, fn);
+  envExamples.push([name, fn]);
+}
+
+function repeatUnderCopy() {
+  envExamples.forEach(([name, fn], i) =>
+    example(`${name} (injector.delivery: copy)`, async (w) => {
+      if (i === 0) {
+        await setDelivery(w.cluster, base!, "copy");
+        delivery = "copy";
+      }
+      await fn(w);
+    })
+  );
+}
+
 /** The guide's Pod shape: myapp-sa, hostNetwork (see the top of the file). */
 function guidePod(
   w: World,
@@ -139,7 +162,7 @@ async function runToLog(
   return await w.pods.waitForLog(name, check, 90_000, container);
 }
 
-example(
+envExample(
   "myapp1: env-from-path imports every key of both paths, the later path winning",
   async (w) => {
     const log = await runToLog(
@@ -158,7 +181,7 @@ example(
   },
 );
 
-example("myapp2: DB_USER and DB_PASS from templates", async (w) => {
+envExample("myapp2: DB_USER and DB_PASS from templates", async (w) => {
   const log = await runToLog(
     w,
     guidePod(w, "myapp2", { [A + "role"]: "myapp-role" }, [{
@@ -174,43 +197,23 @@ example("myapp2: DB_USER and DB_PASS from templates", async (w) => {
   const env = lastEnv(log);
   assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
   // On this Kubernetes 1.36 cluster the chart's default delivery is an image volume: the
-  // injector comes from the product image, with no init container and nothing copied.
-  const stored = await w.pods.get("myapp2");
-  const spec = stored.spec as {
-    initContainers?: unknown[];
-    volumes?: Array<{ name: string; image?: { reference: string } }>;
+  // injector comes from the product image, with no init container and nothing copied. With
+  // copy, an init container copies it into an emptyDir.
+  const spec = (await w.pods.get("myapp2")).spec as {
+    initContainers?: Array<{ name: string }>;
+    volumes?: Array<{ name: string; image?: { reference: string }; emptyDir?: unknown }>;
   };
-  assertEquals(spec.initContainers, undefined);
-  assertEquals(
-    spec.volumes?.find((v) => v.name === "secrets-store-injector")?.image?.reference,
-    w.product.image,
-  );
+  const volume = spec.volumes?.find((v) => v.name === "secrets-store-injector");
+  if (delivery === "imageVolume") {
+    assertEquals(spec.initContainers, undefined);
+    assertEquals(volume?.image?.reference, w.product.image);
+  } else {
+    assertEquals(spec.initContainers?.map((c) => c.name), ["secrets-store-copy-self"]);
+    assert(volume?.emptyDir, JSON.stringify(volume));
+  }
 });
 
-example(
-  "with injector.delivery copy, the injector is copied by an init container and works the same",
-  async (w) => {
-    await setDelivery(w.cluster, base!, "copy");
-    try {
-      const pod = guidePod(w, "myapp2-copy", { [A + "role"]: "myapp-role" }, [{
-        name: "myapp",
-        env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
-        command: PRINTENV,
-      }]);
-      await w.pods.create(pod);
-      const log = await w.pods.waitForLog("myapp2-copy", (l) => l.includes("DB_PASS="), 90_000);
-      assertEquals(lastEnv(log).DB_PASS, GUIDE.data.DB_PASS);
-      const spec = (await w.pods.get("myapp2-copy")).spec as {
-        initContainers?: Array<{ name: string }>;
-      };
-      assertEquals(spec.initContainers?.map((c) => c.name), ["secrets-store-copy-self"]);
-    } finally {
-      await setDelivery(w.cluster, base!, "auto");
-    }
-  },
-);
-
-example("a template with version #4 reads version 4 of the secret", async (w) => {
+envExample("a template with version #4 reads version 4 of the secret", async (w) => {
   const log = await runToLog(
     w,
     guidePod(w, "myapp-version", { [A + "role"]: "myapp-role" }, [{
@@ -223,36 +226,39 @@ example("a template with version #4 reads version 4 of the secret", async (w) =>
   assertEquals(lastEnv(log).PASSWORD, VERSIONS[4]);
 });
 
-example("templates kept in a ConfigMap and a Secret reach the app through envFrom", async (w) => {
-  const api = w.cluster.api;
-  await api("POST", `/api/v1/namespaces/${NS}/configmaps`, {
-    metadata: { name: "app-env" },
-    data: { DB_USER: "secrets-store:demo-kv/data/myapp-secret#DB_USER" },
-  });
-  await api("POST", `/api/v1/namespaces/${NS}/secrets`, {
-    metadata: { name: "app-secret-env" },
-    stringData: { DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
-  });
-  const log = await runToLog(
-    w,
-    guidePod(w, "myapp-envfrom", { [A + "role"]: "myapp-role" }, [{
-      name: "myapp",
-      envFrom: [{ secretRef: { name: "app-secret-env" } }, { configMapRef: { name: "app-env" } }],
-      command: PRINTENV,
-    }]),
-    (l) => l.includes("DB_PASS="),
-  );
-  const env = lastEnv(log);
-  assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
-  // The objects keep the templates; only the process sees the values.
-  const cm = await api<{ data: Record<string, string> }>(
-    "GET",
-    `/api/v1/namespaces/${NS}/configmaps/app-env`,
-  );
-  assertStringIncludes(cm.data.DB_USER!, "secrets-store:");
-});
+envExample(
+  "templates kept in a ConfigMap and a Secret reach the app through envFrom",
+  async (w) => {
+    const api = w.cluster.api;
+    await api("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+      metadata: { name: "app-env" },
+      data: { DB_USER: "secrets-store:demo-kv/data/myapp-secret#DB_USER" },
+    }, [409]); // made by the first delivery's run
+    await api("POST", `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: "app-secret-env" },
+      stringData: { DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+    }, [409]);
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-envfrom", { [A + "role"]: "myapp-role" }, [{
+        name: "myapp",
+        envFrom: [{ secretRef: { name: "app-secret-env" } }, { configMapRef: { name: "app-env" } }],
+        command: PRINTENV,
+      }]),
+      (l) => l.includes("DB_PASS="),
+    );
+    const env = lastEnv(log);
+    assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
+    // The objects keep the templates; only the process sees the values.
+    const cm = await api<{ data: Record<string, string> }>(
+      "GET",
+      `/api/v1/namespaces/${NS}/configmaps/app-env`,
+    );
+    assertStringIncludes(cm.data.DB_USER!, "secrets-store:");
+  },
+);
 
-example(
+envExample(
   "MY_SECRET: the value imported by env-from-path wins over the explicit template",
   async (w) => {
     const log = await runToLog(
@@ -271,7 +277,7 @@ example(
   },
 );
 
-example(
+envExample(
   "a container without command: the entrypoint comes from the private registry through imagePullSecrets",
   async (w) => {
     const pod = guidePod(w, "myapp-nocommand", { [A + "role"]: "myapp-role" }, [{
@@ -289,7 +295,7 @@ example(
   },
 );
 
-example(
+envExample(
   "mutate-probes wraps exec probes; skip-mutate-containers leaves a container as it is",
   async (w) => {
     const probe = {
@@ -321,7 +327,7 @@ example(
   },
 );
 
-example(
+envExample(
   "ignore-missing-secrets starts the app anyway; without it the container fails, naming the path",
   async (w) => {
     const env = [{ name: "GONE", value: "secrets-store:demo-kv/data/no-such-secret#KEY" }];
@@ -355,14 +361,14 @@ example(
   },
 );
 
-example("tls-secret: the store's CA comes from the Secret's ca.crt", async (w) => {
+envExample("tls-secret: the store's CA comes from the Secret's ca.crt", async (w) => {
   const api = w.cluster.api;
   const wrong = await makeCa(base!, "not-the-store-ca");
   for (const [name, ca] of [["store-ca", w.product.bao.caCert], ["wrong-ca", wrong.cert]]) {
     await api("POST", `/api/v1/namespaces/${NS}/secrets`, {
       metadata: { name },
       stringData: { "ca.crt": ca },
-    });
+    }, [409]);
   }
   const env = [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }];
   const log = await runToLog(
@@ -387,7 +393,7 @@ example("tls-secret: the store's CA comes from the Secret's ca.crt", async (w) =
   assertStringIncludes((await w.pods.logs(name)).toLowerCase(), "certificate");
 });
 
-example(
+envExample(
   "log-level debug and enable-json-log make the injector log JSON lines, debug included",
   async (w) => {
     const log = await runToLog(
@@ -410,7 +416,7 @@ example(
   },
 );
 
-example("remote-kube-1: login through the second auth path", async (w) => {
+envExample("remote-kube-1: login through the second auth path", async (w) => {
   const log = await runToLog(
     w,
     guidePod(w, "myapp-remote", {
@@ -427,6 +433,9 @@ example("remote-kube-1: login through the second auth path", async (w) => {
   const audit = await Deno.readTextFile(w.product.bao.auditLog);
   assertStringIncludes(audit, '"path":"auth/remote-kube-1/login"');
 });
+
+// Every example above once more with the other delivery (the chart's injector.delivery copy).
+repeatUnderCopy();
 
 /** The guide's SecretsStoreImport, created as `d8 k create -f` would. */
 async function createSsi(w: World, name: string, files: unknown[]) {
