@@ -422,6 +422,28 @@ Deno.test("after a driver restart the mounts stay, and rotation resumes once the
   assertEquals(await Deno.stat(oldDir).then(() => "exists", () => "gone"), "gone");
 });
 
+Deno.test("a kubelet folder whose socket paths the kubelet cannot dial (over 107 bytes) is warned about at start", async () => {
+  const dir = `${env.dir}/csi-long`;
+  const kubelet = `${env.dir}/${"k".repeat(70)}`; // its plugins_registry socket passes 107 bytes
+  await Deno.mkdir(kubelet, { recursive: true });
+  const driver = await startCsi({
+    ...DRIVER_OPTS(),
+    dir,
+    kubeletDir: kubelet,
+    extraArgs: [`--registration-dir=${env.dir}/reg-long`],
+  });
+  try {
+    const log = await Deno.readTextFile(driver.logFile);
+    assertStringIncludes(log, "the kubelet cannot dial a unix socket path over 107 bytes");
+    assertStringIncludes(
+      log,
+      `${kubelet}/plugins_registry/secrets-store.csi.deckhouse.io-reg.sock`,
+    );
+  } finally {
+    await driver.stop();
+  }
+});
+
 Deno.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
   const dir = `${env.dir}/csi-registration`;
   const registry = `${env.dir}/reg`; // a socket path has at most 107 bytes

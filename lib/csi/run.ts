@@ -10,7 +10,7 @@ import {
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
-import { createLogger, type LogLevel } from "../log/logger.ts";
+import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
 import { collectGarbage } from "../sys/gc.ts";
@@ -19,6 +19,7 @@ import { serveHealth } from "./health.ts";
 import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
 import { serveRegistration } from "./registration.ts";
+import { DRIVER_NAME } from "./proto.ts";
 import { StorePool } from "./store_pool.ts";
 import { kubeletDir } from "./target_path.ts";
 import { VolumeManager } from "./volumes.ts";
@@ -77,6 +78,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   }, log);
   const health = f.healthListen ? serveHealth(f.healthListen, () => ready) : undefined;
   await volumes.restore();
+  if (f.registrationDir) warnLongKubeletSockets(kubelet.given, f.kubeletEndpoint || socket, log);
   // Registered last: the kubelet calls the driver as soon as it knows it.
   const registration = f.registrationDir
     ? await serveRegistration(f.registrationDir, f.kubeletEndpoint || socket, log)
@@ -147,4 +149,23 @@ export function parseSize(text: string): number {
     throw new TypeError(`Invalid size "${text}": expected e.g. 4Mi, 512Ki or a number of bytes`);
   }
   return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1);
+}
+
+/** The kubelet dials both sockets at the paths it sees; over 107 bytes (sun_path) it cannot,
+ * and registration then fails without a word from either side. Found with a long
+ * `--root-dir`; said here so the operator sees it. */
+function warnLongKubeletSockets(kubeletDir: string, endpoint: string, log: Logger): void {
+  const paths = [`${kubeletDir}/plugins_registry/${DRIVER_NAME}-reg.sock`, endpoint];
+  for (const path of paths) {
+    const bytes = new TextEncoder().encode(path).length;
+    if (bytes > 107) {
+      log.warn(
+        "the kubelet cannot dial a unix socket path over 107 bytes: shorten the kubelet's root folder",
+        {
+          path,
+          bytes,
+        },
+      );
+    }
+  }
 }
