@@ -433,6 +433,13 @@ Deno.test("a kubelet folder whose socket paths the kubelet cannot dial (over 107
     extraArgs: [`--registration-dir=${env.dir}/reg-long`],
   });
   try {
+    // Logged once the CSI socket serves, about when startCsi() returns: wait for the line
+    // that follows it.
+    await waitUntil(
+      "the driver's serving line",
+      async () => (await Deno.readTextFile(driver.logFile)).includes("csi driver serving"),
+      10_000,
+    );
     const log = await Deno.readTextFile(driver.logFile);
     assertStringIncludes(log, "the kubelet cannot dial a unix socket path over 107 bytes");
     assertStringIncludes(
