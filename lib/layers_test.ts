@@ -180,20 +180,6 @@ Deno.test("importSpecifiers() finds every form of import and none in comments or
   ]);
 });
 
-/** The imports against the layers when this test was written, each to be moved out of the way
- * (issue 20); the list may only shrink, and a new violation fails the test. */
-const KNOWN: string[] = [
-  "lib/config/connection.ts imports lib/vault/store_address.ts: shared lib/config/ may not use service lib/vault/",
-  "lib/config/connection.ts imports lib/vault/store_path.ts: shared lib/config/ may not use service lib/vault/",
-  "lib/csi/plan.ts imports lib/inject/template.ts: role lib/csi/ may not use role lib/inject/",
-  "lib/kube/client.ts imports lib/config/connection.ts, which reaches lib/vault/store_address.ts: service lib/kube/ may not use lib/vault/",
-  "lib/kube/stronghold_ca.ts imports lib/config/connection.ts, which reaches lib/vault/store_address.ts: service lib/kube/ may not use lib/vault/",
-  "lib/oci/registry.ts imports lib/vault/transport.ts: service lib/oci/ may not use service lib/vault/",
-  "lib/webhook/annotations.ts imports lib/inject/env_from_path.ts: role lib/webhook/ may not use role lib/inject/",
-  "lib/webhook/mutate.ts imports lib/inject/settings.ts: role lib/webhook/ may not use role lib/inject/",
-  "lib/webhook/mutate.ts imports lib/inject/template.ts: role lib/webhook/ may not use role lib/inject/",
-];
-
 Deno.test("lib/ imports follow the layers: roles → services → shared code", async () => {
-  assertEquals(await layerViolations(), KNOWN);
+  assertEquals(await layerViolations(), []);
 });

@@ -1,6 +1,6 @@
 /** The files of a volume, from the SecretsStoreImport and the secrets read for it: a pure
  * function, so every rule (keys, base64, names) is a table test. */
-import { refName } from "../inject/template.ts";
+import { refName } from "../template/template.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import type { VolumeFile } from "./files.ts";
 import type { SsiFileSpec } from "./ssi.ts";

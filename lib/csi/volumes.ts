@@ -1,14 +1,15 @@
 /** Published volumes: publish (read, write, mount), unpublish, and the rotation sweep that
  * reads each distinct (identity, path, version) once and rewrites only changed files. */
 import { z } from "zod";
-import { describeIssues, type StoreDefaults } from "../config/connection.ts";
+import type { StoreDefaults } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import { KubeNameError, namespacedObjectPath } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
-import { parseStoreAddress } from "../vault/store_address.ts";
-import type { StorePath } from "../vault/store_path.ts";
+import { parseStoreAddress } from "../config/store_address.ts";
+import type { StorePath } from "../config/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
 import {

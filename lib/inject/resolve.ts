@@ -3,10 +3,10 @@
 import type { Logger } from "../log/logger.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
-import type { StorePath } from "../vault/store_path.ts";
-import type { PathImport } from "./env_from_path.ts";
+import type { StorePath } from "../config/store_path.ts";
+import type { PathImport } from "../template/env_from_path.ts";
 import type { SecretSource } from "./source.ts";
-import { parseTemplate, refName, type SecretRef, TemplateError } from "./template.ts";
+import { parseTemplate, refName, type SecretRef, TemplateError } from "../template/template.ts";
 
 export interface ResolveOptions {
   /** Paths (at a version, or the latest) whose every key becomes a variable; later ones win,
