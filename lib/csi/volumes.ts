@@ -7,6 +7,7 @@ import { KubeNameError, namespacedObjectPath } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
+import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
 import { parseStoreAddress } from "../config/store_address.ts";
 import type { StorePath } from "../config/store_path.ts";
@@ -277,7 +278,7 @@ export class VolumeManager {
   ): Promise<Map<string, VolumeState["spec"] | undefined>> {
     const names = [...new Set(volumes.map((v) => `${v.pod.namespace}/${v.ssiName}`))];
     const read = new Map<string, SsiSpecValue | CsiError>();
-    await runLimited(names, this.o.readConcurrency ?? 16, async (name) => {
+    await mapBounded(names, this.o.readConcurrency ?? 16, async (name) => {
       const [namespace, ssiName] = name.split("/") as [string, string];
       try {
         read.set(name, (await this.#readSsi(namespace, ssiName)).spec);
@@ -575,7 +576,7 @@ export class VolumeManager {
     wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
-    await runLimited([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
+    await mapBounded([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
       try {
         out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
       } catch (e) {
@@ -633,14 +634,6 @@ const LOGIN_FIELDS = [
 type SsiSpecValue = VolumeState["spec"];
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 function ownership(gid?: number): Ownership {
   return gid === undefined ? { mode: 0o444 } : { uid: 0, gid, mode: 0o440 };
 }

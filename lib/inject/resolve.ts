@@ -2,6 +2,7 @@
  * environment. Each distinct (path, version) is read once, a bounded number at a time. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
+import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
 import type { StorePath } from "../config/store_path.ts";
 import type { PathImport } from "../template/env_from_path.ts";
@@ -183,19 +184,14 @@ async function readAll(
   o: ResolveOptions,
 ): Promise<Map<string, Secret | Error>> {
   const results = new Map<string, Secret | Error>();
-  let next = 0;
-  const worker = async () => {
-    while (next < wanted.length) {
-      const [key, { path, version }] = wanted[next++]!;
-      try {
-        results.set(key, await source.read(path, version, o.signal));
-        o.logger.debug("read secret", { path, version });
-      } catch (e) {
-        results.set(key, e instanceof Error ? e : new Error(String(e)));
-      }
+  await mapBounded(wanted, o.concurrency ?? 8, async ([key, { path, version }]) => {
+    try {
+      results.set(key, await source.read(path, version, o.signal));
+      o.logger.debug("read secret", { path, version });
+    } catch (e) {
+      results.set(key, e instanceof Error ? e : new Error(String(e)));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, wanted.length) }, worker));
+  });
   return results;
 }
 
