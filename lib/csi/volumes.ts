@@ -10,7 +10,7 @@ import type { Secret } from "../vault/client.ts";
 import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
 import { parseStoreAddress } from "../config/store_address.ts";
-import type { StorePath } from "../config/store_path.ts";
+import { readKey, type StorePath } from "../config/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
 import {
@@ -21,7 +21,7 @@ import {
   mountTmpfs,
   unmount,
 } from "./mount.ts";
-import { FilePlanError, planFiles, readKey } from "./plan.ts";
+import { FilePlanError, planFiles } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
 import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
@@ -193,7 +193,7 @@ export class VolumeManager {
       if (!spec) continue;
       const identity = this.#identity(v);
       for (const f of spec.files) {
-        wanted.set(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`, {
+        wanted.set(wantedKey(identity, f.source), {
           identity,
           path: f.source.path,
           version: f.source.version,
@@ -210,17 +210,17 @@ export class VolumeManager {
         failedVolumes++;
         continue;
       }
-      const key = identityKey(this.#identity(v));
+      const identity = this.#identity(v);
       const secrets = new Map<string, Secret>();
       let failure: Error | undefined;
       for (const f of spec.files) {
-        const r = results.get(`${key}|${readKey(f.source.path, f.source.version)}`);
+        const r = results.get(wantedKey(identity, f.source));
         if (r instanceof Error) failure ??= r;
         else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
       }
       try {
         if (failure) throw failure;
-        const files = planFiles(v.ssiName, spec.files, secrets, this.#identity(v).address);
+        const files = planFiles(v.ssiName, spec.files, secrets, identity.address);
         await this.#serialised(v.volumeId, async () => {
           if (!this.#volumes.has(v.volumeId)) return;
           const { changed, removed, dropped, notify } = this.#writer(v).swap(
@@ -448,14 +448,14 @@ export class VolumeManager {
     }
     const wanted = new Map(
       ssi.spec.files.map((f) => [
-        `${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`,
+        wantedKey(identity, f.source),
         { identity, path: f.source.path, version: f.source.version },
       ]),
     );
     const results = await this.#readAll(wanted);
     const secrets = new Map<string, Secret>();
     for (const f of ssi.spec.files) {
-      const r = results.get(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`);
+      const r = results.get(wantedKey(identity, f.source));
       if (r instanceof Error) throw storeFailure(r, `${where}, file "${f.name}"`);
       secrets.set(readKey(f.source.path, f.source.version), r!);
     }
@@ -634,6 +634,12 @@ const LOGIN_FIELDS = [
 type SsiSpecValue = VolumeState["spec"];
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
+/** The key of one read by one identity: the same path read by two identities is two reads,
+ * since each may be allowed different secrets. */
+function wantedKey(identity: Identity, source: { path: StorePath; version?: number }): string {
+  return `${identityKey(identity)}|${readKey(source.path, source.version)}`;
+}
+
 function ownership(gid?: number): Ownership {
   return gid === undefined ? { mode: 0o444 } : { uid: 0, gid, mode: 0o440 };
 }

@@ -4,7 +4,7 @@ import type { Logger } from "../log/logger.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
-import type { StorePath } from "../config/store_path.ts";
+import { readKey, type StorePath } from "../config/store_path.ts";
 import type { PathImport } from "../template/env_from_path.ts";
 import type { SecretSource } from "./source.ts";
 import { parseTemplate, refName, type SecretRef, TemplateError } from "../template/template.ts";
@@ -171,10 +171,6 @@ export async function resolveEnv(
     });
   }
   return { env: out, assignments, reads: wanted.size };
-}
-
-function readKey(path: StorePath, version?: number): string {
-  return `${path}\0${version ?? ""}`;
 }
 
 /** Reads every wanted secret, at most `concurrency` at a time; failures are kept as values. */
