@@ -5,8 +5,8 @@ import { testEnv } from "./harness/env.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/client.ts";
 import { StoreError, type StoreErrorKind } from "../lib/vault/errors.ts";
-import { parseStoreAddress } from "../lib/vault/store_address.ts";
-import { parseStorePath } from "../lib/vault/store_path.ts";
+import { parseStoreAddress } from "../lib/config/store_address.ts";
+import { parseStorePath } from "../lib/config/store_path.ts";
 import { proxyInFront, startPathProxy } from "./harness/path_proxy.ts";
 
 const env = testEnv();

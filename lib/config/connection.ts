@@ -1,8 +1,8 @@
 /** The installation's store connection: the module settings of the usage guide. Pod
  * annotations and SecretsStoreImport fields override these per workload. */
 import { z } from "zod";
-import { ALLOW_INSECURE_HTTP_SETTING, parseStoreAddress } from "../vault/store_address.ts";
-import { type StorePath, StorePathSchema } from "../vault/store_path.ts";
+import { ALLOW_INSECURE_HTTP_SETTING, parseStoreAddress } from "./store_address.ts";
+import { type StorePath, StorePathSchema } from "./store_path.ts";
 
 export const LOCAL_STRONGHOLD = {
   url: "https://stronghold.d8-stronghold.svc:8300",
@@ -102,8 +102,3 @@ export async function storeDefaults(
 /** Said at start by every component whose installation allows plain http. */
 export const INSECURE_HTTP_WARNING =
   `${ALLOW_INSECURE_HTTP_SETTING} is true: store addresses with plain http are accepted, and ServiceAccount tokens and secrets sent to them travel in clear`;
-
-/** zod issues as one line: `connection.url: must be an https:// URL; ...`. */
-export function describeIssues(issues: z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-}

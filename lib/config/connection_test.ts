@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
-import { ConnectionSettingsSchema, describeIssues } from "./connection.ts";
+import { ConnectionSettingsSchema } from "./connection.ts";
+import { describeIssues } from "./issues.ts";
 
 function issues(raw: unknown): string {
   const r = ConnectionSettingsSchema.safeParse(raw);

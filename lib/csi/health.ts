@@ -1,6 +1,7 @@
 /** GET /healthz over plain HTTP for the DaemonSet's liveness probe: 200 once volumes are
  * restored and the CSI socket is served, 503 before. Built in, like registration, so the
  * driver needs no livenessprobe sidecar. */
+import { parseListen } from "../cli/listen.ts";
 
 export interface HealthServer {
   port: number;
@@ -8,11 +9,10 @@ export interface HealthServer {
 }
 
 export function serveHealth(listen: string, ready: () => boolean): HealthServer {
-  const m = listen.match(/^(.*):(\d+)$/);
-  if (!m) throw new TypeError(`Invalid --health-listen "${listen}": expected host:port`);
+  const { hostname, port } = parseListen("--health-listen", listen);
   const server = Deno.serve({
-    hostname: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0",
-    port: Number(m[2]),
+    hostname,
+    port,
     onListen: () => {},
   }, (req) => {
     if (new URL(req.url).pathname !== "/healthz") {

@@ -1,6 +1,6 @@
 /** The node plugin's mounts, through libc's mount(2) and umount2(2): the product image has no
  * util-linux, so there is no `mount` binary to shell out to. Needs root (CAP_SYS_ADMIN). */
-import { ERRNO_SYMBOLS, errnoText, lastErrno as readErrno } from "../sys/errno.ts";
+import { errorText, mount, umount2 } from "../sys/libc.ts";
 
 /** A mount syscall failed; callers read `errno` to tell a missing path from a busy one. */
 export class MountError extends Error {
@@ -30,33 +30,8 @@ const TMPFS_SOURCE = "secrets-store";
 
 const enc = new TextEncoder();
 
-function openLibc() {
-  return Deno.dlopen("libc.so.6", {
-    mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
-    umount2: { parameters: ["buffer", "i32"], result: "i32" },
-    ...ERRNO_SYMBOLS,
-  });
-}
-
-// Opened once and kept: the plugin mounts for its whole life, and dlopen of libc is cheap to hold.
-let libc: ReturnType<typeof openLibc> | undefined;
-
-function lib(): ReturnType<typeof openLibc>["symbols"] {
-  libc ??= openLibc();
-  return libc.symbols;
-}
-
 function cString(s: string | null): Uint8Array<ArrayBuffer> | null {
   return s === null ? null : enc.encode(s + "\0");
-}
-
-/** Read right after the failing call, before anything else can overwrite it. */
-function lastErrno(): number {
-  return readErrno(lib());
-}
-
-function describe(errno: number): string {
-  return errnoText(lib(), errno);
 }
 
 /** Calls mount(2); on failure throws MountError with `what` ("Cannot <what>: <strerror>"). */
@@ -68,16 +43,9 @@ function sysMount(
   data: string | null,
   what: string,
 ): void {
-  const rc = lib().mount(
-    cString(source),
-    cString(target),
-    cString(fstype),
-    BigInt(flags),
-    cString(data),
-  );
-  if (rc === 0) return;
-  const errno = lastErrno();
-  throw new MountError(`Cannot ${what}: ${describe(errno)}`, target, errno);
+  const errno = mount(cString(source), cString(target)!, cString(fstype), flags, cString(data));
+  if (errno === 0) return;
+  throw new MountError(`Cannot ${what}: ${errorText(errno)}`, target, errno);
 }
 
 /** Mounts a fresh tmpfs of at most `sizeBytes` at `target` (nosuid, nodev, noexec): secrets
@@ -114,7 +82,7 @@ export function bindReadOnly(source: string, target: string): void {
       `remount ${target} read-only`,
     );
   } catch (e) {
-    lib().umount2(cString(target), MNT_DETACH);
+    umount2(cString(target)!, MNT_DETACH);
     throw e;
   }
 }
@@ -122,15 +90,14 @@ export function bindReadOnly(source: string, target: string): void {
 /** Unmounts `target`; lazily (MNT_DETACH) when busy, since the kubelet retries an unpublish
  * forever and an app holding a file open must not block it. Not mounted or missing is fine. */
 export function unmount(target: string): void {
-  const path = cString(target);
-  if (lib().umount2(path, 0) === 0) return;
-  let errno = lastErrno();
-  if (errno === EINVAL || errno === ENOENT) return;
+  const path = cString(target)!;
+  let errno = umount2(path, 0);
+  if (errno === 0 || errno === EINVAL || errno === ENOENT) return;
   if (errno === EBUSY) {
-    if (lib().umount2(path, MNT_DETACH) === 0) return;
-    errno = lastErrno();
+    errno = umount2(path, MNT_DETACH);
+    if (errno === 0) return;
   }
-  throw new MountError(`Cannot unmount ${target}: ${describe(errno)}`, target, errno);
+  throw new MountError(`Cannot unmount ${target}: ${errorText(errno)}`, target, errno);
 }
 
 /** One line of /proc/self/mountinfo: where, and what (file system type and source). */

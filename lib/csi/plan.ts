@@ -1,6 +1,7 @@
 /** The files of a volume, from the SecretsStoreImport and the secrets read for it: a pure
  * function, so every rule (keys, base64, names) is a table test. */
-import { refName } from "../inject/template.ts";
+import { refName } from "../template/template.ts";
+import { readKey } from "../config/store_path.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import type { VolumeFile } from "./files.ts";
 import type { SsiFileSpec } from "./ssi.ts";
@@ -8,11 +9,6 @@ import type { SsiFileSpec } from "./ssi.ts";
 /** A file that cannot be produced; the message names the resource, file, path and key. */
 export class FilePlanError extends Error {
   override name = "FilePlanError";
-}
-
-/** Where a file's secret lives: the (path, version) read once per sweep. */
-export function readKey(path: string, version?: number): string {
-  return `${path}#${version ?? ""}`;
 }
 
 /** Builds every file, or throws for the first one that cannot be produced. */

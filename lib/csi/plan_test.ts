@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
 import type { Secret } from "../vault/client.ts";
-import { parseStorePath } from "../vault/store_path.ts";
-import { decodeBase64Strict, FilePlanError, planFiles, readKey } from "./plan.ts";
+import { parseStorePath, readKey } from "../config/store_path.ts";
+import { decodeBase64Strict, FilePlanError, planFiles } from "./plan.ts";
 
 const PATH = parseStorePath("demo-kv/data/myapp-secret");
 

@@ -3,10 +3,10 @@
 import { parse } from "yaml";
 import {
   ConnectionSettingsSchema,
-  describeIssues,
   INSECURE_HTTP_WARNING,
   storeDefaults,
 } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";

@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
-import { describeIssues } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import { SsiSchema } from "./ssi.ts";
 
 const ssi = (spec: Record<string, unknown>) => ({ metadata: { name: "s", namespace: "n" }, spec });

@@ -5,10 +5,10 @@
  * next, so one volume's bad token never stops another volume of the same identity. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
-import { createTransport, type Transport } from "../vault/transport.ts";
+import { createTransport, type Transport } from "../http/transport.ts";
 import { StoreError } from "../vault/errors.ts";
-import { parseStoreAddress } from "../vault/store_address.ts";
-import { loginPath, type StorePath } from "../vault/store_path.ts";
+import { parseStoreAddress } from "../config/store_address.ts";
+import { loginPath, type StorePath } from "../config/store_path.ts";
 
 /** Who logs in where; two volumes with equal identities share one login and one read. */
 export interface Identity {

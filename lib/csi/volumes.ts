@@ -1,14 +1,16 @@
 /** Published volumes: publish (read, write, mount), unpublish, and the rotation sweep that
  * reads each distinct (identity, path, version) once and rewrites only changed files. */
 import { z } from "zod";
-import { describeIssues, type StoreDefaults } from "../config/connection.ts";
+import type { StoreDefaults } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import { KubeNameError, namespacedObjectPath } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
+import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
-import { parseStoreAddress } from "../vault/store_address.ts";
-import type { StorePath } from "../vault/store_path.ts";
+import { parseStoreAddress } from "../config/store_address.ts";
+import { readKey, type StorePath } from "../config/store_path.ts";
 import { CsiError, invalid, status } from "./errors.ts";
 import { type Ownership, writeFiles } from "./files.ts";
 import {
@@ -19,7 +21,7 @@ import {
   mountTmpfs,
   unmount,
 } from "./mount.ts";
-import { FilePlanError, planFiles, readKey } from "./plan.ts";
+import { FilePlanError, planFiles } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
 import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
@@ -191,7 +193,7 @@ export class VolumeManager {
       if (!spec) continue;
       const identity = this.#identity(v);
       for (const f of spec.files) {
-        wanted.set(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`, {
+        wanted.set(wantedKey(identity, f.source), {
           identity,
           path: f.source.path,
           version: f.source.version,
@@ -208,17 +210,17 @@ export class VolumeManager {
         failedVolumes++;
         continue;
       }
-      const key = identityKey(this.#identity(v));
+      const identity = this.#identity(v);
       const secrets = new Map<string, Secret>();
       let failure: Error | undefined;
       for (const f of spec.files) {
-        const r = results.get(`${key}|${readKey(f.source.path, f.source.version)}`);
+        const r = results.get(wantedKey(identity, f.source));
         if (r instanceof Error) failure ??= r;
         else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
       }
       try {
         if (failure) throw failure;
-        const files = planFiles(v.ssiName, spec.files, secrets, this.#identity(v).address);
+        const files = planFiles(v.ssiName, spec.files, secrets, identity.address);
         await this.#serialised(v.volumeId, async () => {
           if (!this.#volumes.has(v.volumeId)) return;
           const { changed, removed, dropped, notify } = this.#writer(v).swap(
@@ -276,7 +278,7 @@ export class VolumeManager {
   ): Promise<Map<string, VolumeState["spec"] | undefined>> {
     const names = [...new Set(volumes.map((v) => `${v.pod.namespace}/${v.ssiName}`))];
     const read = new Map<string, SsiSpecValue | CsiError>();
-    await runLimited(names, this.o.readConcurrency ?? 16, async (name) => {
+    await mapBounded(names, this.o.readConcurrency ?? 16, async (name) => {
       const [namespace, ssiName] = name.split("/") as [string, string];
       try {
         read.set(name, (await this.#readSsi(namespace, ssiName)).spec);
@@ -446,14 +448,14 @@ export class VolumeManager {
     }
     const wanted = new Map(
       ssi.spec.files.map((f) => [
-        `${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`,
+        wantedKey(identity, f.source),
         { identity, path: f.source.path, version: f.source.version },
       ]),
     );
     const results = await this.#readAll(wanted);
     const secrets = new Map<string, Secret>();
     for (const f of ssi.spec.files) {
-      const r = results.get(`${identityKey(identity)}|${readKey(f.source.path, f.source.version)}`);
+      const r = results.get(wantedKey(identity, f.source));
       if (r instanceof Error) throw storeFailure(r, `${where}, file "${f.name}"`);
       secrets.set(readKey(f.source.path, f.source.version), r!);
     }
@@ -574,7 +576,7 @@ export class VolumeManager {
     wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
-    await runLimited([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
+    await mapBounded([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
       try {
         out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
       } catch (e) {
@@ -632,12 +634,10 @@ const LOGIN_FIELDS = [
 type SsiSpecValue = VolumeState["spec"];
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** The key of one read by one identity: the same path read by two identities is two reads,
+ * since each may be allowed different secrets. */
+function wantedKey(identity: Identity, source: { path: StorePath; version?: number }): string {
+  return `${identityKey(identity)}|${readKey(source.path, source.version)}`;
 }
 
 function ownership(gid?: number): Ownership {

@@ -5,7 +5,7 @@ import { type ExecState, planProcessLimits } from "./process_state.ts";
 import { argMax } from "../sys/libc.ts";
 import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
-import { refName } from "./template.ts";
+import { refName } from "../template/template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";

@@ -27,7 +27,8 @@ import {
   setRlimit,
   unblockAllSignals,
 } from "../sys/libc.ts";
-import { SETTINGS_ENV, SettingsError } from "./settings.ts";
+import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { SettingsError } from "./settings.ts";
 
 /** What to set before execve; the plan is made early so a bad setting stops the injector
  * before any store request, and a warning is logged once. */

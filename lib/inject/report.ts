@@ -1,5 +1,5 @@
 /** The dry-run report: which variable would come from which path and key, values masked. */
-import { refName } from "./template.ts";
+import { refName } from "../template/template.ts";
 import type { Resolution } from "./resolve.ts";
 
 /** Lines of a table; a value never appears, only whether it resolved. */

@@ -2,11 +2,12 @@
  * environment. Each distinct (path, version) is read once, a bounded number at a time. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
+import { mapBounded } from "../sys/bounded.ts";
 import { StoreError } from "../vault/errors.ts";
-import type { StorePath } from "../vault/store_path.ts";
-import type { PathImport } from "./env_from_path.ts";
+import { readKey, type StorePath } from "../config/store_path.ts";
+import type { PathImport } from "../template/env_from_path.ts";
 import type { SecretSource } from "./source.ts";
-import { parseTemplate, refName, type SecretRef, TemplateError } from "./template.ts";
+import { parseTemplate, refName, type SecretRef, TemplateError } from "../template/template.ts";
 
 export interface ResolveOptions {
   /** Paths (at a version, or the latest) whose every key becomes a variable; later ones win,
@@ -172,10 +173,6 @@ export async function resolveEnv(
   return { env: out, assignments, reads: wanted.size };
 }
 
-function readKey(path: StorePath, version?: number): string {
-  return `${path}\0${version ?? ""}`;
-}
-
 /** Reads every wanted secret, at most `concurrency` at a time; failures are kept as values. */
 async function readAll(
   wanted: Array<[string, PathImport]>,
@@ -183,19 +180,14 @@ async function readAll(
   o: ResolveOptions,
 ): Promise<Map<string, Secret | Error>> {
   const results = new Map<string, Secret | Error>();
-  let next = 0;
-  const worker = async () => {
-    while (next < wanted.length) {
-      const [key, { path, version }] = wanted[next++]!;
-      try {
-        results.set(key, await source.read(path, version, o.signal));
-        o.logger.debug("read secret", { path, version });
-      } catch (e) {
-        results.set(key, e instanceof Error ? e : new Error(String(e)));
-      }
+  await mapBounded(wanted, o.concurrency ?? 8, async ([key, { path, version }]) => {
+    try {
+      results.set(key, await source.read(path, version, o.signal));
+      o.logger.debug("read secret", { path, version });
+    } catch (e) {
+      results.set(key, e instanceof Error ? e : new Error(String(e)));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, wanted.length) }, worker));
+  });
   return results;
 }
 

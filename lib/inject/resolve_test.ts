@@ -7,7 +7,7 @@ import {
 } from "../../tests/harness/assert.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError } from "../vault/errors.ts";
-import { parseEnvFromPath } from "./env_from_path.ts";
+import { parseEnvFromPath } from "../template/env_from_path.ts";
 import { needsStore, resolveEnv, ResolveError } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
 

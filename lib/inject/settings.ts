@@ -6,33 +6,10 @@ import { parseDuration } from "../config/duration.ts";
 import { type LogLevel, parseLogLevel } from "../log/logger.ts";
 import { RLIM_INFINITY } from "../sys/libc.ts";
 import { parseCaPem } from "../vault/ca_pem.ts";
-import { parseStoreAddress, type StoreAddress } from "../vault/store_address.ts";
-import { parseStorePath, type StorePath } from "../vault/store_path.ts";
-import { parseEnvFromPath, type PathImport } from "./env_from_path.ts";
-
-/** Variable names, one per setting; the annotation each comes from is in the comment. */
-export const SETTINGS_ENV = {
-  address: "SECRETS_STORE_ADDR", // addr
-  role: "SECRETS_STORE_ROLE", // role
-  authPath: "SECRETS_STORE_AUTH_PATH", // auth-path
-  namespace: "SECRETS_STORE_NAMESPACE", // namespace
-  caCert: "SECRETS_STORE_CA_CERT", // the installation's caCert (PEM)
-  caFile: "SECRETS_STORE_CA_FILE", // tls-secret, mounted as a file
-  skipVerify: "SECRETS_STORE_TLS_SKIP_VERIFY", // tls-skip-verify
-  ignoreMissing: "SECRETS_STORE_IGNORE_MISSING_SECRETS", // ignore-missing-secrets
-  clientTimeout: "SECRETS_STORE_CLIENT_TIMEOUT", // client-timeout
-  logLevel: "SECRETS_STORE_LOG_LEVEL", // log-level
-  jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
-  tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
-  envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
-  allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
-  /** The launcher's soft open-files limit, for the app: only a launcher of the Deno CLI needs
-   * it, since the CLI raises the limit before any JS runs (process_state.ts). */
-  rlimitNofile: "SECRETS_STORE_RLIMIT_NOFILE",
-  /** The app's own LD_LIBRARY_PATH ("" for none), saved by the webhook, which points
-   * LD_LIBRARY_PATH at the injector's libraries so it starts in images without glibc. */
-  appLdLibraryPath: "SECRETS_STORE_APP_LD_LIBRARY_PATH",
-} as const;
+import { parseStoreAddress, type StoreAddress } from "../config/store_address.ts";
+import { parseStorePath, type StorePath } from "../config/store_path.ts";
+import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { parseEnvFromPath, type PathImport } from "../template/env_from_path.ts";
 
 export const DEFAULT_AUTH_PATH = "kubernetes_local" as StorePath;
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";

@@ -1,7 +1,7 @@
 /** Where secrets come from: the store (one lazy login, shared by every read) or, for local
  * development, a file laid out like the store. */
 import type { Secret } from "../vault/client.ts";
-import type { StorePath } from "../vault/store_path.ts";
+import type { StorePath } from "../config/store_path.ts";
 
 export interface SecretSource {
   /** Names the source in messages, e.g. the store address or the file path. */

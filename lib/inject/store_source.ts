@@ -4,7 +4,8 @@ import type { Logger } from "../log/logger.ts";
 import { parseCaPem } from "../vault/ca_pem.ts";
 import { type LoginResult, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
-import { type InjectorSettings, SETTINGS_ENV, SettingsError } from "./settings.ts";
+import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 
 /** Builds the source from settings; fails early, naming the variable, when one is missing. */

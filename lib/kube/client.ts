@@ -2,7 +2,7 @@
  * SecretsStoreImports). @kubernetes/client-node would add about 60 MB of npm files to the
  * one executable that is copied into every Pod, and about 0.8 s to start-up. */
 import type { z } from "zod";
-import { describeIssues } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import type { ApiPath } from "./api_path.ts";
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";

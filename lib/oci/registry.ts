@@ -4,7 +4,7 @@
 import { base64Utf8 } from "../sys/base64.ts";
 import { z } from "zod";
 import { VERSION } from "../version.ts";
-import { classify } from "../vault/transport.ts";
+import { classify } from "../http/transport.ts";
 import type { RegistryCredential } from "./credentials.ts";
 import { ImageLookupError } from "./errors.ts";
 import { MANIFEST_TYPES } from "./manifest.ts";

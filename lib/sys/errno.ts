@@ -1,6 +1,6 @@
-/** errno of the libc call that just failed, and its text. Each FFI user spreads ERRNO_SYMBOLS
- * into its own Deno.dlopen of libc and reads errno right after the failing call, before
- * anything else can overwrite it. */
+/** errno of the libc call that just failed, and its text. lib/sys/libc.ts, the one
+ * Deno.dlopen of libc, spreads ERRNO_SYMBOLS into it and reads errno right after the failing
+ * call, before anything else can overwrite it. */
 
 export const ERRNO_SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },

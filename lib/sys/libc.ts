@@ -1,6 +1,7 @@
-/** The libc calls the injector makes right before and for execve, through one Deno.dlopen:
- * Deno offers no API to reset signal dispositions or the mask, to set a resource limit, or to
- * replace the process. Linux x86_64 and aarch64 with glibc (the only targets built) share the
+/** Every libc call the product makes, through this one Deno.dlopen: Deno offers no API to
+ * reset signal dispositions or the mask, to set a resource limit, to replace the process
+ * (the injector), to mount (the CSI driver), or to set a socket option or shut a socket down
+ * (the webhook). Opened on first use and kept for the life of the isolate. Linux x86_64 and aarch64 with glibc (the only targets built) share the
  * struct layouts used here. Each call returns an errno (0 on success) rather than throwing, so
  * callers decide which failures matter. */
 import { ERRNO_SYMBOLS, errnoText, lastErrno } from "./errno.ts";
@@ -12,6 +13,10 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   ...ERRNO_SYMBOLS,
 } as const;
 
@@ -85,4 +90,31 @@ export function execve(path: Uint8Array, argv: Uint8Array[], envp: Uint8Array[])
   };
   // argv and envp hold the buffers alive across the call.
   return errnoOf(libc().execve(path, array(argv), array(envp)));
+}
+
+/** mount(source, target, fstype, flags, data) with NUL-terminated strings (null for none);
+ * returns errno. */
+export function mount(
+  source: Uint8Array<ArrayBuffer> | null,
+  target: Uint8Array<ArrayBuffer>,
+  fstype: Uint8Array<ArrayBuffer> | null,
+  flags: number,
+  data: Uint8Array<ArrayBuffer> | null,
+): number {
+  return errnoOf(libc().mount(source, target, fstype, BigInt(flags), data));
+}
+
+/** umount2(target, flags) with a NUL-terminated path; returns errno. */
+export function umount2(target: Uint8Array<ArrayBuffer>, flags: number): number {
+  return errnoOf(libc().umount2(target, flags));
+}
+
+/** setsockopt(fd, level, name, &int, 4) for an int option; returns errno. */
+export function setIntSockopt(fd: number, level: number, name: number, value: number): number {
+  return errnoOf(libc().setsockopt(fd, level, name, new Int32Array([value]), 4));
+}
+
+/** shutdown(fd, how); returns errno. */
+export function shutdown(fd: number, how: number): number {
+  return errnoOf(libc().shutdown(fd, how));
 }

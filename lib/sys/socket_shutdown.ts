@@ -5,7 +5,7 @@
  * itself; the descriptor is never closed here, so it cannot be reused under Deno. Sockets are
  * found by their ports and peer address in /proc/net/tcp{,6} and by inode among this
  * process's open files. */
-import { ERRNO_SYMBOLS, errnoText, lastErrno } from "./errno.ts";
+import { errorText, shutdown } from "./libc.ts";
 import { socketFds, tcpRows } from "./tcp_nodelay.ts";
 
 const SHUT_RDWR = 2;
@@ -29,26 +29,14 @@ export function shutdownSockets(port: number, peers: Peer[]): number {
   }
   const fds = socketFds(inodes);
   if (fds.length === 0) return 0;
-  const libc = Deno.dlopen("libc.so.6", {
-    shutdown: { parameters: ["i32", "i32"], result: "i32" },
-    ...ERRNO_SYMBOLS,
-  });
-  try {
-    let done = 0;
-    for (const fd of fds) {
-      if (libc.symbols.shutdown(fd, SHUT_RDWR) === 0) done++;
-      else {
-        const errno = lastErrno(libc.symbols);
-        // ENOTCONN: the peer is gone already, which is what was wanted.
-        if (errno !== 107) {
-          throw new Error(`shutdown() of fd ${fd}: ${errnoText(libc.symbols, errno)}`);
-        }
-      }
-    }
-    return done;
-  } finally {
-    libc.close();
+  let done = 0;
+  for (const fd of fds) {
+    const errno = shutdown(fd, SHUT_RDWR);
+    if (errno === 0) done++;
+    // ENOTCONN: the peer is gone already, which is what was wanted.
+    else if (errno !== 107) throw new Error(`shutdown() of fd ${fd}: ${errorText(errno)}`);
   }
+  return done;
 }
 
 /** An IPv4 address as its 4 bytes (an IPv4-mapped IPv6 one too), else the 16 of IPv6. */

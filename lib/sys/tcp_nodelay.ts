@@ -3,7 +3,7 @@
  * unacknowledged waits for the client's delayed ACK (40 ms on Linux). Linux copies the
  * option to every socket the listener accepts. The socket is found by its port in
  * /proc/net/tcp{,6} and by its inode among this process's open files. */
-import { ERRNO_SYMBOLS, errnoText, lastErrno } from "./errno.ts";
+import { errorText, setIntSockopt } from "./libc.ts";
 
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
@@ -15,22 +15,11 @@ export function setNoDelayOnListeners(port: number): number {
   const inodes = socketInodes(port);
   const fds = socketFds(inodes);
   if (fds.length === 0) return 0;
-  const libc = Deno.dlopen("libc.so.6", {
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-    ...ERRNO_SYMBOLS,
-  });
-  try {
-    const one = new Int32Array([1]);
-    for (const fd of fds) {
-      if (libc.symbols.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, one, 4) !== 0) {
-        const errno = lastErrno(libc.symbols);
-        throw new Error(`setsockopt(TCP_NODELAY) on fd ${fd}: ${errnoText(libc.symbols, errno)}`);
-      }
-    }
-    return fds.length;
-  } finally {
-    libc.close();
+  for (const fd of fds) {
+    const errno = setIntSockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (errno !== 0) throw new Error(`setsockopt(TCP_NODELAY) on fd ${fd}: ${errorText(errno)}`);
   }
+  return fds.length;
 }
 
 /** Inodes of the sockets with local `port` in TCP `state` (hex, as in the kernel's tables;

@@ -13,9 +13,14 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
-import { type StoreAddress, storeUrl } from "./store_address.ts";
-import { loginPath, mountInfoPath, type StorePath } from "./store_path.ts";
-import { createTransport, type TlsOptions, type Transport, TransportError } from "./transport.ts";
+import { type StoreAddress, storeUrl } from "../config/store_address.ts";
+import { loginPath, mountInfoPath, type StorePath } from "../config/store_path.ts";
+import {
+  createTransport,
+  type TlsOptions,
+  type Transport,
+  TransportError,
+} from "../http/transport.ts";
 
 export interface StoreClientOptions extends TlsOptions {
   /** Checked base address, e.g. https://stronghold.d8-stronghold.svc:8300 or

@@ -2,9 +2,9 @@ import { assertEquals, assertRejects, assertStringIncludes } from "../../tests/h
 import type { Logger } from "../log/logger.ts";
 import { StoreClient } from "./client.ts";
 import { StoreError } from "./errors.ts";
-import { parseStoreAddress } from "./store_address.ts";
-import { parseStorePath } from "./store_path.ts";
-import type { HttpResult, Transport } from "./transport.ts";
+import { parseStoreAddress } from "../config/store_address.ts";
+import { parseStorePath } from "../config/store_path.ts";
+import type { HttpResult, Transport } from "../http/transport.ts";
 
 /** A transport that records the URLs it is given and answers like KV v2 mounts named after
  * the path's first segment (`answer` replaces that for chosen paths). */

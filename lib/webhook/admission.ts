@@ -3,7 +3,7 @@
  * crashes the server, whatever the body. */
 import { z } from "zod";
 import type { StoreDefaults } from "../config/connection.ts";
-import { describeIssues } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import type { Logger } from "../log/logger.ts";
 import { base64Utf8 } from "../sys/base64.ts";
 import { KubeNameError } from "../kube/api_path.ts";

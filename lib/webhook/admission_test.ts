@@ -1,4 +1,4 @@
-import type { StorePath } from "../vault/store_path.ts";
+import type { StorePath } from "../config/store_path.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { silentLogger } from "../log/logger.ts";
 import { type AdmissionDeps, handleAdmission, ImageResolveError } from "./admission.ts";

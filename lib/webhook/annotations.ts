@@ -1,10 +1,10 @@
 /** The Pod annotations of the usage guide, parsed and checked at admission so a typo is
  * refused with a message naming the annotation instead of failing later in the container. */
 import { parseDuration } from "../config/duration.ts";
-import { parseEnvFromPath } from "../inject/env_from_path.ts";
+import { parseEnvFromPath } from "../template/env_from_path.ts";
 import { parseLogLevel } from "../log/logger.ts";
-import { parseStoreAddress } from "../vault/store_address.ts";
-import { parseStorePath, type StorePath } from "../vault/store_path.ts";
+import { parseStoreAddress } from "../config/store_address.ts";
+import { parseStorePath, type StorePath } from "../config/store_path.ts";
 
 export const PREFIX = "secrets-store.deckhouse.io/";
 

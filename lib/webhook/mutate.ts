@@ -8,8 +8,8 @@ import {
   LIB_DIR,
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
-import { SETTINGS_ENV } from "../inject/settings.ts";
-import { TEMPLATE_PREFIX } from "../inject/template.ts";
+import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { TEMPLATE_PREFIX } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
 import type { PodOptions } from "./annotations.ts";
 

@@ -1,4 +1,4 @@
-import type { StorePath } from "../vault/store_path.ts";
+import type { StorePath } from "../config/store_path.ts";
 import {
   assert,
   assertEquals,

@@ -1,6 +1,7 @@
 /** One serving thread of `webhook serve`: reads the settings, reaches the Kubernetes API,
  * works out the store defaults and serves HTTPS. The first thread and every `--workers`
  * thread run exactly this, so they answer alike. */
+import { parseListen } from "../cli/listen.ts";
 import { INSECURE_HTTP_WARNING, storeDefaults } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
@@ -48,7 +49,7 @@ export async function startServing(
   log: Logger,
 ): Promise<Serving> {
   const settings = parseWebhookSettings(await readConfig(f.config), f.config);
-  const [hostname, port] = splitListen(f.listen);
+  const { hostname, port } = parseListen("--listen", f.listen, "0.0.0.0:8443");
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
@@ -109,12 +110,4 @@ async function readConfig(file: string): Promise<string> {
   } catch (e) {
     throw new TypeError(`Cannot read settings file ${file}: ${(e as Error).message}`);
   }
-}
-
-function splitListen(listen: string): [string, number] {
-  const m = listen.match(/^(.*):(\d+)$/);
-  if (!m) {
-    throw new TypeError(`Invalid --listen "${listen}": expected host:port, e.g. 0.0.0.0:8443`);
-  }
-  return [m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", Number(m[2])];
 }

@@ -2,7 +2,8 @@
  * values) validated with zod; a bad setting stops start-up with a message naming it. */
 import { parse } from "yaml";
 import { z } from "zod";
-import { checkConnection, connectionShape, describeIssues } from "../config/connection.ts";
+import { checkConnection, connectionShape } from "../config/connection.ts";
+import { describeIssues } from "../config/issues.ts";
 import { parseDuration } from "../config/duration.ts";
 
 const Duration = z.string().refine((s) => {

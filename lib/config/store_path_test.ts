@@ -11,6 +11,7 @@ import {
   MAX_STORE_PATH,
   parseStorePath,
   quote,
+  readKey,
   StorePathSchema,
 } from "./store_path.ts";
 
@@ -147,4 +148,12 @@ Deno.test("StorePathSchema gives zod the parser's words, so the issue names the 
     r.error.issues[0]!.message,
     'Invalid store path "demo-kv/data/../x": segment ".." is not allowed',
   );
+});
+
+Deno.test("readKey() tells every path and version apart, the latest from each version", () => {
+  const a = parseStorePath("kv/data/app");
+  const ab = parseStorePath("kv/data/app1");
+  const keys = [readKey(a), readKey(a, 1), readKey(a, 11), readKey(ab), readKey(ab, 1)];
+  assertEquals(new Set(keys).size, keys.length);
+  assertEquals(readKey(a, 2), readKey(parseStorePath("kv/data/app"), 2));
 });

@@ -4,7 +4,7 @@
  * fetch has no per-client way to do that. */
 import { FetchTransport } from "./fetch_transport.ts";
 import { InsecureTransport } from "./insecure_transport.ts";
-import type { StoreAddress } from "./store_address.ts";
+import type { StoreAddress } from "../config/store_address.ts";
 
 export interface TlsOptions {
   /** PEM bundle to trust in addition to the system roots. */

@@ -1,5 +1,5 @@
 /** The `secrets-store:<path>#<key>[#<version>]` template of the contract. */
-import { parseStorePath, type StorePath } from "../vault/store_path.ts";
+import { parseStorePath, type StorePath } from "../config/store_path.ts";
 
 export const TEMPLATE_PREFIX = "secrets-store:";
 

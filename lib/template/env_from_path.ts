@@ -1,7 +1,7 @@
 /** The `env-from-path` list: comma-separated store paths, each optionally `path#N` for
  * version N of a KV v2 secret. Parsed with the same rules by the webhook (the annotation, at
  * admission) and by the injector (SECRETS_STORE_ENV_FROM_PATH). */
-import { parseStorePath, quote, type StorePath } from "../vault/store_path.ts";
+import { parseStorePath, quote, type StorePath } from "../config/store_path.ts";
 import { parseVersion } from "./template.ts";
 
 /** One entry: every key of this path (at this version) becomes a variable. */

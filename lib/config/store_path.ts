@@ -89,6 +89,12 @@ export function mountInfoPath(path: StorePath): StorePath {
   return `sys/internal/ui/mounts/${path}` as StorePath;
 }
 
+/** The key of one read, a path at one version (none for the latest), for the maps that read
+ * each distinct secret once. A store path never holds "#", so two reads never share a key. */
+export function readKey(path: StorePath, version?: number): string {
+  return `${path}#${version ?? ""}`;
+}
+
 /** A zod schema for fields that hold a store path; the issue carries the parser's words, and
  * zod adds the field's path (`files.0.source.path`). */
 export const StorePathSchema = z.string().transform((v, ctx): StorePath => {
