@@ -14,9 +14,11 @@ const kept = Buffer.from(bytes.buffer);
 export function base64Utf8(text: string): string {
   const { read, written } = encoder.encodeInto(text, bytes);
   // A larger text is rare (a huge patch), and pays for its own buffer.
-  if (read < text.length) return Buffer.from(text, "utf8").toString("base64");
-  const encoded = kept.toString("base64", 0, written);
-  // The text may be a credential: it does not stay in memory longer than its caller keeps it.
+  const encoded = read < text.length
+    ? Buffer.from(text, "utf8").toString("base64")
+    : kept.toString("base64", 0, written);
+  // The text may be a credential: it does not stay in memory longer than its caller keeps it,
+  // also the part of a larger one that encodeInto() wrote before the buffer was full.
   bytes.fill(0, 0, written); // Buffer's own fill() is five times slower
   return encoded;
 }

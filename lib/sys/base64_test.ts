@@ -20,3 +20,26 @@ Deno.test("base64Utf8() gives each text its own encoding, whatever came before",
   const bytes = Uint8Array.from(atob(base64Utf8(edge)), (c) => c.charCodeAt(0));
   assertEquals(new TextDecoder().decode(bytes), edge);
 });
+
+Deno.test("base64Utf8() leaves only zeros in its kept buffer after encoding a credential", () => {
+  // The kept buffer is private: catch it as the destination the encoder writes into.
+  const original = TextEncoder.prototype.encodeInto;
+  const destinations: Uint8Array[] = [];
+  TextEncoder.prototype.encodeInto = function (text, dest) {
+    destinations.push(dest);
+    return original.call(this, text, dest);
+  };
+  try {
+    assertEquals(atob(base64Utf8("user:s3cr3t-pa55")), "user:s3cr3t-pa55");
+    base64Utf8("é-пароль");
+    // Larger than the buffer: encoded elsewhere, but the part that went in is cleared too.
+    const large = "k".repeat(64 * 1024) + ":long-token";
+    assertEquals(atob(base64Utf8(large)), large);
+  } finally {
+    TextEncoder.prototype.encodeInto = original;
+  }
+  // The first destination is the kept buffer; Buffer.from() may write into buffers of its own.
+  const kept = destinations[0]!;
+  assertEquals(destinations.filter((d) => d === kept).length, 3, "every call used the kept buffer");
+  assertEquals(kept.findIndex((b) => b !== 0), -1, "a byte of a credential is still there");
+});
