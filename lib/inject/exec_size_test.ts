@@ -79,3 +79,11 @@ Deno.test("fitForExec() with ignore-missing-secrets drops the largest secrets un
   );
   assertStringIncludes(e.message, "the largest variables: A (131053 bytes)");
 });
+
+Deno.test("fitForExec() takes an argument of exactly MAX_ARG_STRLEN bytes and refuses one more", () => {
+  // The argument plus its NUL: exactly the limit, then one byte over.
+  const arg = "a".repeat(MAX_ARG_STRLEN - 1);
+  assertEquals(fitForExec("/app", ["app", arg], {}, opts).dropped, []);
+  const e = assertThrows(() => fitForExec("/app", ["app", arg + "a"], {}, opts), ExecSizeError);
+  assertStringIncludes(e.message, `argument 1 is ${MAX_ARG_STRLEN + 1} bytes`);
+});

@@ -142,3 +142,13 @@ Deno.test("a long hostile value is cut in the message", () => {
   assert(e.message.length < 600, `${e.message.length} characters`);
   assertEquals(e.value.length, 100_000);
 });
+
+Deno.test("a resource's group, version and plural stay one segment each, whatever they hold", () => {
+  // Constants of the product today; the encoding is what keeps a looser one from adding a
+  // segment, a query or a fragment to the path.
+  const odd: Resource = { group: "x/../y", version: "v1?a=1", plural: "p#q" };
+  assertEquals(
+    namespacedObjectPath(odd, ns("team-a"), name("regcred")) as string,
+    "/apis/x%2F..%2Fy/v1%3Fa%3D1/namespaces/team-a/p%23q/regcred",
+  );
+});

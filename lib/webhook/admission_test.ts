@@ -285,3 +285,23 @@ Deno.test("a Pod nested too deeply to write back is denied with the request's ui
   assertStringIncludes(res.status.message, "cannot write the answer for this Pod");
   assertStringIncludes(res.status.message, "nested too deeply");
 });
+
+Deno.test("a Pod with a command, or whose images are all cached, is answered without a promise", () => {
+  // The fast path: an admission that needs no registry runs start to end in one turn of the
+  // event loop, never interleaving with the others in flight.
+  let asked = 0;
+  const cached = deps({
+    resolveImages: (_pod, _ns, wanted) => {
+      asked++;
+      return new Map(wanted.map((w) => [w.image, { entrypoint: ["/entry"], cmd: ["serve"] }]));
+    },
+  });
+  const withCommand = review(annotated([{ name: "app", image: "alpine:3.20", command: ["sh"] }]));
+  const withoutCommand = review(annotated([{ name: "app", image: "alpine:3.20" }]));
+  for (const body of [withCommand, withoutCommand]) {
+    const res = handleAdmission(JSON.stringify(body), cached);
+    assert(!(res instanceof Promise), "the answer is a promise");
+    assertEquals(JSON.parse(res.body as string).response.patchType, "JSONPatch");
+  }
+  assertEquals(asked, 1, "only the Pod without a command asks for its image");
+});

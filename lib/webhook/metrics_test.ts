@@ -67,3 +67,15 @@ Deno.test("metrics count each limit the server hit, zero included", () => {
   assertEquals(line(text, 'secrets_store_webhook_limit_hits_total{limit="bodyBudget"}'), "1");
   assertEquals(line(text, 'secrets_store_webhook_limit_hits_total{limit="acceptError"}'), "0");
 });
+
+Deno.test("an observation equal to a bucket's bound counts in that bucket (le is inclusive)", () => {
+  const m = new WebhookMetrics();
+  for (const s of [0.001, 0.25, 1, 5]) m.admission("mutated", s);
+  const text = m.render();
+  const bucket = (le: string) =>
+    line(text, `secrets_store_webhook_admission_duration_seconds_bucket{le="${le}"}`);
+  assertEquals(
+    ["0.001", "0.0025", "0.25", "0.5", "1", "2.5", "5", "+Inf"].map(bucket),
+    ["1", "1", "2", "2", "3", "3", "4", "4"],
+  );
+});

@@ -1,4 +1,5 @@
-import { assertEquals } from "../../tests/harness/assert.ts";
+import { assert, assertEquals } from "../../tests/harness/assert.ts";
+import { collectGarbage } from "../sys/gc.ts";
 import { RefreshingCache } from "./refreshing_cache.ts";
 
 /** A cache on a hand-driven clock, and a loader that counts its calls. */
@@ -64,4 +65,24 @@ Deno.test("a failed load is not kept, and a failed refresh keeps the old value",
   assertEquals(await t.cache.get("k", t.load), "v1", "still the old value, refreshing again");
   await settle();
   assertEquals(await t.cache.get("k", t.load), "v2");
+});
+
+Deno.test("values older than two TTLs are let go when another key loads, so memory stays bounded", async () => {
+  let clock = 0;
+  const cache = new RefreshingCache<object>(10_000, () => clock);
+  // Each value is held by the cache only; a WeakRef tells whether the cache let it go.
+  const refs: WeakRef<object>[] = [];
+  const load = () => {
+    const v = { big: new Array(10_000).fill(0) };
+    refs.push(new WeakRef(v));
+    return Promise.resolve(v);
+  };
+  for (let i = 0; i < 100; i++) await cache.get(`image-${i}`, load);
+  clock += 20_000;
+  await cache.get("another", load);
+  // A WeakRef's target stays alive until the current job ends.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(collectGarbage(), true);
+  assertEquals(refs.slice(0, 100).filter((r) => r.deref() !== undefined).length, 0);
+  assert(refs[100]!.deref() !== undefined, "the young value is kept");
 });
