@@ -37,7 +37,12 @@ function setUp(): Promise<World> {
   return world ??= (async () => {
     base = await Deno.makeTempDir({ prefix: "e2e-guide-" });
     const cluster = await startCluster(`${base}/cluster`);
-    const product = await installProduct(cluster, base);
+    // A failed installation stops the cluster here: the last test never gets a world to stop,
+    // and a cluster left running breaks the next suite that starts one.
+    const product = await installProduct(cluster, base).catch(async (e) => {
+      await cluster.stop({ keepLogsIn: Deno.env.get("E2E_KEEP_LOGS") }).catch(() => {});
+      throw e;
+    });
     const store = baoApi(product.bao);
     // Versions 2-4 of the guide's secret, then the guide's values again as the latest, with
     // the keytab of "Delivering binary files" beside them (kv put writes a whole version).

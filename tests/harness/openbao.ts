@@ -38,19 +38,23 @@ export async function startOpenBao(dir: string): Promise<OpenBao> {
   ], { HOME: dir, BAO_LOG_LEVEL: "warn" });
   const address = `https://127.0.0.1:${port}`;
   const caFile = `${certDir}/vault-ca.pem`;
-  let client: Deno.HttpClient | undefined;
   await waitUntil(
     "OpenBao",
     async () => {
-      client ??= Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] });
-      const r = await fetch(`${address}/v1/sys/health`, { client });
-      await r.body?.cancel();
-      return r.status === 200;
+      // A client per try: the CA file may be read while the server is still writing it, and
+      // a client made from half a certificate would fail every try after.
+      const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] });
+      try {
+        const r = await fetch(`${address}/v1/sys/health`, { client });
+        await r.body?.cancel();
+        return r.status === 200;
+      } finally {
+        client.close();
+      }
     },
     30_000,
     server.logFile,
   );
-  client?.close();
   return {
     address,
     caCert: await Deno.readTextFile(caFile),
