@@ -61,6 +61,7 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     );
     return node.spec?.drivers?.some((d) => d.name === DRIVER) ?? false;
   }, 60_000);
+  await waitForWebhook(c);
   return { bao, image, rotationSeconds };
 }
 
@@ -82,9 +83,13 @@ export async function setDelivery(
     "--wait",
     "--timeout=3m",
   ], helmHome(dir));
-  // The replacement is Ready before its Service endpoint reaches the API server: admit a
-  // dry-run Pod until the webhook answers.
-  await waitUntil("the webhook answering after the upgrade", async () => {
+  await waitForWebhook(c);
+}
+
+/** A webhook Pod is Ready before kube-proxy routes its Service to it, and the API server then
+ * gets "connection refused": admit a dry-run Pod until the webhook answers. */
+async function waitForWebhook(c: Cluster): Promise<void> {
+  await waitUntil("the webhook answering through its Service", async () => {
     try {
       await c.api("POST", "/api/v1/namespaces/default/pods?dryRun=All", {
         apiVersion: "v1",
@@ -97,7 +102,10 @@ export async function setDelivery(
       });
       return true;
     } catch (e) {
-      if (/failed calling webhook|no endpoints|connection refused/i.test((e as Error).message)) {
+      // Also the default ServiceAccount, which a young cluster may not have made yet.
+      const retry =
+        /failed calling webhook|no endpoints|connection refused|serviceaccount.*not found/i;
+      if (retry.test((e as Error).message)) {
         return false;
       }
       throw e;
