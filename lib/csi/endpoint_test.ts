@@ -9,7 +9,7 @@ import { csiClient } from "../../tests/harness/csi.ts";
 import { silentLogger } from "../log/logger.ts";
 import { serveGrpc } from "./endpoint.ts";
 import { csiPackage } from "./proto.ts";
-import { unixHttp2Broken } from "./unix_relay.ts";
+import { MAX_RELAYED, unixHttp2Broken } from "./unix_relay.ts";
 
 Deno.test("a socket path too long for a unix socket is refused by name, not with EINVAL", async () => {
   const path = `/tmp/${"d".repeat(100)}/csi.sock`;
@@ -79,5 +79,43 @@ Deno.test("unixHttp2Broken() holds for the runtimes before 2.7.13 only", () => {
   }
   for (const v of ["2.7.13", "2.7.14", "2.8.0", "2.9.6", "3.0.0"]) {
     assertEquals(unixHttp2Broken(v), false, v);
+  }
+});
+
+Deno.test("the relay holds at most MAX_RELAYED connections: one more is closed at once, and calls work again once they go", async () => {
+  const { dir, endpoint } = await served(true);
+  const held: Deno.UnixConn[] = [];
+  try {
+    for (let i = 0; i < MAX_RELAYED; i++) {
+      held.push(await Deno.connect({ transport: "unix", path: endpoint.path }));
+    }
+    // Give the relay time to take each one (its pairs are counted once connected upstream).
+    await new Promise((r) => setTimeout(r, 300));
+    const extra = await Deno.connect({ transport: "unix", path: endpoint.path });
+    const read = await Promise.race([
+      extra.read(new Uint8Array(1)),
+      new Promise<"open">((r) => setTimeout(() => r("open"), 5_000)),
+    ]);
+    extra.close();
+    assertEquals(read, null, "the connection over the limit was not closed");
+    for (const c of held.splice(0)) c.close();
+    // The relay counts a pair as gone once both of its pipes have ended: try for a moment.
+    let answered = "";
+    for (let i = 0; i < 50 && !answered; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const client = csiClient(endpoint.path);
+      try {
+        answered = (await client.call<{ name: string }>("Identity", "GetPluginInfo", {})).name;
+      } catch {
+        /* still at the limit */
+      } finally {
+        client.close();
+      }
+    }
+    assertEquals(answered, "relay-test");
+  } finally {
+    for (const c of held) c.close();
+    await endpoint.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
