@@ -26,7 +26,7 @@ export function webhookCommand(): Command {
     )
     .option(
       "--workers <n>",
-      "serving threads sharing the port and the metrics (one thread answers about 12,000 admissions a second on 2 cores; see docs/benchmarks.md)",
+      "serving threads sharing the port and the metrics (more threads help only where cores are free; see docs/benchmarks.md)",
       "1",
     );
   logOptions(kubeOptions(serve)).action(async (o: WebhookFlags) => {

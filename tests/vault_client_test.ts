@@ -1,6 +1,12 @@
 /** The store client against a real OpenBao, logging in with real ServiceAccount tokens
  * issued by a real kube-apiserver. */
-import { assert, assertEquals, assertRejects, assertThrows } from "./harness/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { secretValue, StoreClient, type StoreClientOptions } from "../lib/vault/client.ts";
@@ -286,6 +292,42 @@ Deno.test("503 and 429 are retried with backoff; 403 is not retried", async () =
     assertEquals(reads, 3);
     await expectKind(c.read(p("kv/data/denied")), "permission_denied");
     assertEquals(denied, 1);
+  } finally {
+    c.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("a huge answer from the store is refused at the body limit, not buffered", async () => {
+  // Stand-in: a real OpenBao cannot be made to send an endless body.
+  let sent = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname.startsWith("/v1/sys/internal/ui/mounts/")) {
+      return Response.json({ errors: [] }, { status: 404 });
+    }
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    return new Response(
+      new ReadableStream({
+        // It ends at 32 MiB, so a client without a limit fails this test instead of hanging.
+        pull(c) {
+          if (sent >= 32 * 1024 * 1024) return c.close();
+          sent += chunk.length;
+          c.enqueue(chunk);
+        },
+      }),
+      { headers: { "content-type": "application/json" } },
+    );
+  });
+  const c = new StoreClient({
+    address: parseStoreAddress(`http://127.0.0.1:${server.addr.port}`, { allowInsecureHttp: true }),
+    retries: 0,
+  });
+  try {
+    const e = await assertRejects(() => c.read(p("kv/data/endless")), StoreError);
+    assertEquals(e.kind, "unreachable");
+    assertStringIncludes(e.message, "larger than");
+    // Well under twice the limit was sent before the client stopped reading.
+    assert(sent < 2 * 8 * 1024 * 1024, `${sent} bytes sent`);
   } finally {
     c.close();
     await server.shutdown();

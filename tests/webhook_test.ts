@@ -140,7 +140,7 @@ async function createPod(
   containers: unknown[],
   annotations: Record<string, string> = { [A + "role"]: "myapp-role" },
   extra: Record<string, unknown> = {},
-): Promise<{ pod?: PodOut; denied?: string }> {
+): Promise<{ pod?: PodOut; denied?: string | undefined }> {
   await setUp();
   const res = await env.kube.api<PodOut & { message?: string; code?: number }>(
     "POST",

@@ -54,10 +54,10 @@ export const ConnectionSettingsSchema = z.object(connectionShape).superRefine(ch
 export interface ConnectionSettings {
   connectionConfiguration: "DiscoverLocalStronghold" | "Manual";
   connection: {
-    url?: string;
-    authPath?: StorePath;
-    caCert?: string;
-    namespace?: string;
+    url?: string | undefined;
+    authPath?: StorePath | undefined;
+    caCert?: string | undefined;
+    namespace?: string | undefined;
     allowInsecureHttp: boolean;
   };
 }
@@ -70,9 +70,9 @@ export interface StoreDefaults {
   authPath: StorePath;
   /** connection.allowInsecureHttp. */
   allowInsecureHttp: boolean;
-  namespace?: string;
+  namespace?: string | undefined;
   /** PEM; undefined means the system CA bundle. */
-  caCert?: string;
+  caCert?: string | undefined;
 }
 
 /** Resolves the settings into defaults; `readLocalCa` fetches Stronghold's CA for

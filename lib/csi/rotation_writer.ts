@@ -131,7 +131,7 @@ export class RotationWriter {
       {
         f: VolumeFile;
         path: string;
-        current?: { bytes: Uint8Array; charged: number };
+        current?: { bytes: Uint8Array; charged: number } | undefined;
         same: boolean;
       }
     >,

@@ -13,8 +13,8 @@ import { loginPath, type StorePath } from "../config/store_path.ts";
 /** Who logs in where; two volumes with equal identities share one login and one read. */
 export interface Identity {
   address: string;
-  namespace?: string;
-  caCert?: string;
+  namespace?: string | undefined;
+  caCert?: string | undefined;
   skipVerify: boolean;
   authPath: StorePath;
   role: string;
@@ -49,7 +49,7 @@ interface Entry {
   /** By volume id: the newest token the kubelet handed over, and the last proven one. */
   tokens: Map<string, Held[]>;
   expiresAt: number;
-  login?: Promise<void>;
+  login?: Promise<void> | undefined;
 }
 
 export interface PoolOptions {

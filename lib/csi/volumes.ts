@@ -57,7 +57,7 @@ export interface PublishRequest {
   targetPath: string;
   volumeContext: Record<string, string>;
   /** fsGroup, when the kubelet passes one (VOLUME_MOUNT_GROUP), checked by mount_group.ts. */
-  mountGroup?: number;
+  mountGroup?: number | undefined;
 }
 
 export interface SweepStats {
@@ -187,7 +187,10 @@ export class VolumeManager {
     const before = { ...this.o.pool.stats };
     const volumes = [...this.#volumes.values()];
     const specs = await this.#currentSpecs(volumes);
-    const wanted = new Map<string, { identity: Identity; path: StorePath; version?: number }>();
+    const wanted = new Map<
+      string,
+      { identity: Identity; path: StorePath; version?: number | undefined }
+    >();
     for (const v of volumes) {
       const spec = specs.get(v.volumeId);
       if (!spec) continue;
@@ -573,7 +576,7 @@ export class VolumeManager {
 
   /** Reads every wanted secret with a bound on reads in flight; failures kept as values. */
   async #readAll(
-    wanted: Map<string, { identity: Identity; path: StorePath; version?: number }>,
+    wanted: Map<string, { identity: Identity; path: StorePath; version?: number | undefined }>,
   ): Promise<Map<string, Secret | Error>> {
     const out = new Map<string, Secret | Error>();
     await mapBounded([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
@@ -636,7 +639,10 @@ type SsiSpecValue = VolumeState["spec"];
 /** Runs `fn` over `items`, at most `limit` at a time. */
 /** The key of one read by one identity: the same path read by two identities is two reads,
  * since each may be allowed different secrets. */
-function wantedKey(identity: Identity, source: { path: StorePath; version?: number }): string {
+function wantedKey(
+  identity: Identity,
+  source: { path: StorePath; version?: number | undefined },
+): string {
   return `${identityKey(identity)}|${readKey(source.path, source.version)}`;
 }
 

@@ -1,6 +1,8 @@
 /** Transport over Deno's native fetch, with a connection pool per store. */
+import { BodyTooLargeError, readText } from "./body.ts";
 import {
   classify,
+  type HttpRequest,
   type HttpResult,
   MAX_BODY,
   type Transport,
@@ -12,18 +14,13 @@ export class FetchTransport implements Transport {
 
   constructor(caCert?: string) {
     this.#client = Deno.createHttpClient({
-      caCerts: caCert ? [caCert] : undefined,
+      ...(caCert ? { caCerts: [caCert] } : {}),
       poolMaxIdlePerHost: 32,
     });
   }
 
   async request(
-    method: string,
-    url: URL,
-    headers: Record<string, string>,
-    body: string | undefined,
-    timeoutMs: number,
-    signal?: AbortSignal,
+    { method, url, headers, body, timeoutMs, signal }: HttpRequest,
   ): Promise<HttpResult> {
     const own = AbortSignal.timeout(timeoutMs);
     const both = signal ? AbortSignal.any([own, signal]) : own;
@@ -31,20 +28,16 @@ export class FetchTransport implements Transport {
       const res = await fetch(url, {
         method,
         headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-        body,
+        body: body ?? null,
         client: this.#client,
         signal: both,
         // A redirect is an answer, never followed: fetch would send X-Vault-Token (not a
         // header it strips) to wherever the store, or a proxy posing as it, points.
         redirect: "manual",
       });
-      if (Number(res.headers.get("content-length") ?? 0) > MAX_BODY) {
-        await res.body?.cancel();
-        throw new TransportError("unreachable", `answer larger than ${MAX_BODY} bytes`);
-      }
-      return { status: res.status, body: await res.text() };
+      return { status: res.status, body: await readText(res, MAX_BODY) };
     } catch (e) {
-      if (e instanceof TransportError) throw e;
+      if (e instanceof BodyTooLargeError) throw new TransportError("unreachable", e.message);
       if (both.aborted) {
         throw new TransportError(
           "timeout",

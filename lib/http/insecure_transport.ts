@@ -1,8 +1,10 @@
 /** Transport over node:https with certificate verification off: only for tls-skip-verify,
  * because Deno's fetch cannot switch verification off per client. */
 import https from "node:https";
+import { concat } from "./body.ts";
 import {
   classify,
+  type HttpRequest,
   type HttpResult,
   MAX_BODY,
   type Transport,
@@ -12,14 +14,7 @@ import {
 export class InsecureTransport implements Transport {
   readonly #agent = new https.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false });
 
-  request(
-    method: string,
-    url: URL,
-    headers: Record<string, string>,
-    body: string | undefined,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<HttpResult> {
+  request({ method, url, headers, body, timeoutMs, signal }: HttpRequest): Promise<HttpResult> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (e: TransportError) => {
@@ -74,11 +69,4 @@ export class InsecureTransport implements Transport {
   close(): void {
     this.#agent.destroy();
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) (all.set(c, off), off += c.length);
-  return all;
 }

@@ -1,6 +1,6 @@
-/** One HTTP exchange with the store. Verified TLS goes through Deno's native fetch (about
- * 30 ms faster to first byte in a fresh process than node:https, which matters for the
- * injector's start-up); node:https is used only when verification is switched off, since
+/** One HTTP exchange with the store. Verified TLS goes through Deno's native fetch (faster to
+ * first byte in a fresh process than node:https, which matters for the injector's start-up;
+ * docs/benchmarks.md); node:https is used only when verification is switched off, since
  * fetch has no per-client way to do that. */
 import { FetchTransport } from "./fetch_transport.ts";
 import { InsecureTransport } from "./insecure_transport.ts";
@@ -8,7 +8,7 @@ import type { StoreAddress } from "../config/store_address.ts";
 
 export interface TlsOptions {
   /** PEM bundle to trust in addition to the system roots. */
-  caCert?: string;
+  caCert?: string | undefined;
   skipVerify?: boolean;
 }
 
@@ -17,17 +17,23 @@ export interface HttpResult {
   body: string;
 }
 
+/** One request to the store. */
+export interface HttpRequest {
+  method: string;
+  /** Made by storeUrl(), never joined here, so an address prefix survives. */
+  url: URL;
+  headers: Record<string, string>;
+  /** JSON text; sent with `content-type: application/json`. */
+  body?: string | undefined;
+  /** The deadline for this one exchange, answer body included. */
+  timeoutMs: number;
+  /** The caller's own deadline (all retries together). */
+  signal?: AbortSignal | undefined;
+}
+
 export interface Transport {
-  /** Sends one request to `url` (made by storeUrl(), never joined here, so an address prefix
-   * survives); rejects with TransportError when no HTTP answer arrives in time. */
-  request(
-    method: string,
-    url: URL,
-    headers: Record<string, string>,
-    body: string | undefined,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<HttpResult>;
+  /** Sends one request; rejects with TransportError when no HTTP answer arrives in time. */
+  request(req: HttpRequest): Promise<HttpResult>;
   /** Closes pooled connections so a process can exit promptly. */
   close(): void;
 }

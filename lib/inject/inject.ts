@@ -18,9 +18,9 @@ export interface InjectOptions {
   /** The process environment, settings included. */
   env: Record<string, string>;
   /** Local development: read secrets from this file instead of the store. */
-  storeFile?: string;
+  storeFile?: string | undefined;
   /** Print what would be resolved instead of starting the app. */
-  dryRun?: boolean;
+  dryRun?: boolean | undefined;
   print?: (line: string) => void;
   /** Replaced in unit tests only; the real one never returns. */
   exec?: (path: string, argv: string[], env: Record<string, string>, state: ExecState) => never;

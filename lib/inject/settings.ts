@@ -16,12 +16,12 @@ export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 
 export interface InjectorSettings {
-  address?: StoreAddress;
-  role?: string;
+  address?: StoreAddress | undefined;
+  role?: string | undefined;
   authPath: StorePath;
-  namespace?: string;
-  caCert?: string;
-  caFile?: string;
+  namespace?: string | undefined;
+  caCert?: string | undefined;
+  caFile?: string | undefined;
   skipVerify: boolean;
   ignoreMissing: boolean;
   clientTimeoutMs: number;
@@ -30,7 +30,7 @@ export interface InjectorSettings {
   tokenFile: string;
   envFromPath: PathImport[];
   /** SECRETS_STORE_RLIMIT_NOFILE; RLIM_INFINITY for "unlimited". */
-  launcherNofile?: bigint;
+  launcherNofile?: bigint | undefined;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */

@@ -1,9 +1,13 @@
 /** A small Kubernetes API client: the few GETs this product makes (Secrets, ServiceAccounts,
- * SecretsStoreImports). @kubernetes/client-node would add about 60 MB of npm files to the
- * one executable that is copied into every Pod, and about 0.8 s to start-up. */
+ * SecretsStoreImports). @kubernetes/client-node would add tens of MB of npm files to the
+ * one executable that is copied into every Pod, and its module loading to every start-up. */
+import { readText } from "../http/body.ts";
 import type { z } from "zod";
 import { describeIssues } from "../config/issues.ts";
 import type { ApiPath } from "./api_path.ts";
+
+/** The largest answer read: a Secret is at most 1 MiB of data, base64 adds a third. */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -12,9 +16,9 @@ export interface KubeClientOptions {
   server: string;
   /** Bearer token; re-read from `tokenFile` on each call when given (tokens rotate). */
   token?: string;
-  tokenFile?: string;
+  tokenFile?: string | undefined;
   /** PEM of the API server's CA. */
-  caCert?: string;
+  caCert?: string | undefined;
   timeoutMs?: number;
 }
 
@@ -63,7 +67,7 @@ export class KubeClient {
   readonly #http: Deno.HttpClient;
 
   constructor(readonly o: KubeClientOptions) {
-    this.#http = Deno.createHttpClient({ caCerts: o.caCert ? [o.caCert] : undefined });
+    this.#http = Deno.createHttpClient(o.caCert ? { caCerts: [o.caCert] } : {});
   }
 
   /** GETs `path` (built by api_path.ts, never by hand) and validates it with `schema`. */
@@ -84,7 +88,12 @@ export class KubeClient {
     } catch (e) {
       throw new KubeError(0, path, (e as Error).message);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await readText(res, MAX_ANSWER_BYTES);
+    } catch (e) {
+      throw new KubeError(res.status, path, (e as Error).message);
+    }
     if (!res.ok) {
       let reason = `HTTP ${res.status}`;
       try {
@@ -92,7 +101,13 @@ export class KubeClient {
       } catch { /* not a Status object */ }
       throw new KubeError(res.status, path, reason);
     }
-    const parsed = schema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new KubeError(res.status, path, "unexpected answer: not JSON");
+    }
+    const parsed = schema.safeParse(json);
     if (!parsed.success) {
       throw new KubeError(
         res.status,

@@ -5,7 +5,7 @@ import type { ImageReference } from "./reference.ts";
 
 /** One way to log in to a registry. */
 export interface RegistryCredential {
-  username?: string;
+  username?: string | undefined;
   password?: string;
   /** OAuth2 refresh token (`identitytoken` in a Docker config), sent to the token service. */
   identityToken?: string;
@@ -16,8 +16,8 @@ export interface RegistryCredential {
 /** The parts of a Kubernetes Secret used here; `data` values are base64, as in the API. */
 export interface PullSecret {
   type: string;
-  data?: Record<string, string> | null;
-  metadata?: { name?: string; namespace?: string };
+  data?: Record<string, string> | null | undefined;
+  metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined;
 }
 
 const Entry = z.object({

@@ -16,14 +16,14 @@ export type ImageLookupReason =
 export class ImageLookupError extends Error {
   override name = "ImageLookupError";
   /** HTTP status of the answer that failed, when there was one. */
-  readonly status?: number;
+  readonly status?: number | undefined;
 
   constructor(
     /** The image as the Pod names it. */
     readonly image: string,
     readonly reason: ImageLookupReason,
     detail: string,
-    options?: { status?: number; cause?: unknown },
+    options?: { status?: number | undefined; cause?: unknown },
   ) {
     super(`Cannot look up image "${image}": ${reason.replaceAll("_", " ")}: ${detail}`, {
       cause: options?.cause,

@@ -31,7 +31,7 @@ export interface ImageConfig {
 
 export interface ImageLookupOptions {
   /** PEM certificates trusted in addition to the system roots (private registries). */
-  caCerts?: string[];
+  caCerts?: string[] | undefined;
   /** Platform whose entry of a multi-arch index is used; default "linux/amd64". */
   platform?: string;
   /** How long a tag is trusted to point at the same manifest; default 5 minutes. For as long
@@ -74,7 +74,10 @@ export class ImageLookup {
     this.#plainHttp = new Set(o.plainHttpRegistries ?? []);
     this.#digests = new LruCache(o.cacheSize ?? 1000);
     this.#configs = new LruCache(o.cacheSize ?? 1000);
-    this.#client = Deno.createHttpClient({ caCerts: o.caCerts, poolMaxIdlePerHost: 4 });
+    this.#client = Deno.createHttpClient({
+      ...(o.caCerts ? { caCerts: o.caCerts } : {}),
+      poolMaxIdlePerHost: 4,
+    });
   }
 
   /** The entrypoint and cmd of `image` for the configured platform. `credentials` are tried
@@ -283,7 +286,8 @@ interface Named {
 }
 
 /** A hash of the credentials, so equal sets share a lookup without keeping them as map keys.
- * node:crypto's, because it is synchronous: crypto.subtle's took 70 µs a lookup. */
+ * node:crypto's, because it is synchronous: crypto.subtle's is a promise per lookup, paid on
+ * the admission's synchronous fast path. */
 function fingerprint(credentials: RegistryCredential[]): string {
   const text = JSON.stringify(
     credentials.map((c) => [c.username ?? "", c.password ?? "", c.identityToken ?? ""]),

@@ -20,7 +20,7 @@ const CONFIG_TYPES = [
 export interface Platform {
   os: string;
   architecture: string;
-  variant?: string;
+  variant?: string | undefined;
 }
 
 const Descriptor = z.object({

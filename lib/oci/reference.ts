@@ -10,9 +10,9 @@ export interface ImageReference {
   /** Repository path, `library/alpine` for Docker Hub's official images. */
   repository: string;
   /** Tag; `latest` when neither a tag nor a digest is given. */
-  tag?: string;
+  tag?: string | undefined;
   /** Digest, e.g. `sha256:<64 hex>`; wins over the tag, as runtimes pull by it. */
-  digest?: string;
+  digest?: string | undefined;
 }
 
 const DOCKER_HUB = "docker.io";

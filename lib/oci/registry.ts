@@ -1,6 +1,7 @@
 /** The distribution API for one repository: GET manifests and blobs, with the registry's
  * own authentication dance (anonymous first, then each credential; Basic or a Bearer token
  * from the realm the registry names), redirects to blob storage, and size limits. */
+import { BodyTooLargeError, readBody } from "../http/body.ts";
 import { base64Utf8 } from "../sys/base64.ts";
 import { z } from "zod";
 import { VERSION } from "../version.ts";
@@ -223,7 +224,7 @@ export class RegistrySession {
         res = await fetch(url, {
           method: form ? "POST" : "GET",
           headers,
-          body: form,
+          body: form ?? null,
           client: this.#o.client,
           signal: this.#o.signal,
           redirect: "manual",
@@ -248,27 +249,14 @@ export class RegistrySession {
 
   /** Reads at most `max` bytes of a body. */
   async #read(res: Response, max: number, what: string): Promise<Uint8Array> {
-    if (Number(res.headers.get("content-length") ?? 0) > max) {
-      await res.body?.cancel();
-      throw this.#fail("bad_response", `${what} is larger than ${max} bytes`);
-    }
-    const chunks: Uint8Array[] = [];
-    let size = 0;
     try {
-      if (res.body) {
-        for await (const chunk of res.body) {
-          size += chunk.length;
-          if (size > max) throw this.#fail("bad_response", `${what} is larger than ${max} bytes`);
-          chunks.push(chunk);
-        }
-      }
+      return await readBody(res, max);
     } catch (e) {
-      throw e instanceof ImageLookupError ? e : this.#networkError(e, new URL(res.url));
+      if (e instanceof BodyTooLargeError) {
+        throw this.#fail("bad_response", `${what} is larger than ${max} bytes`);
+      }
+      throw this.#networkError(e, new URL(res.url));
     }
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) out.set(c, (at += c.length) - c.length);
-    return out;
   }
 
   /** ` (MANIFEST_UNKNOWN)` from a distribution error body, or "". */

@@ -1,6 +1,6 @@
 /** A full garbage collection on demand. V8 sizes its heap for throughput and keeps what it
- * grew during a burst (the CSI driver's rotation sweep: tens of MiB of young generation
- * reserved for a 30 MiB live heap); a collection after the burst hands that back. Runtime
+ * grew during a burst (the CSI driver's rotation sweep reserves young generation several
+ * times its live heap; docs/benchmarks.md); a collection after the burst hands that back. Runtime
  * V8 flags cannot size the heap (sizes are fixed at start, and a compiled executable ignores
  * DENO_V8_FLAGS). The compiled executable is built with --expose-gc (scripts/compile.sh);
  * under `deno run` the flag is set now and `gc` fetched the way Node.js programs do it. */

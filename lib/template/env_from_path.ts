@@ -7,7 +7,7 @@ import { parseVersion } from "./template.ts";
 /** One entry: every key of this path (at this version) becomes a variable. */
 export interface PathImport {
   path: StorePath;
-  version?: number;
+  version?: number | undefined;
 }
 
 /** Parses the list; empty entries (a trailing comma) are skipped. Throws a TypeError naming

@@ -7,7 +7,7 @@ export const TEMPLATE_PREFIX = "secrets-store:";
 export interface SecretRef {
   path: StorePath;
   key: string;
-  version?: number;
+  version?: number | undefined;
 }
 
 /** A variable whose value looks like a template but cannot be one; names the variable. */

@@ -27,7 +27,7 @@ export interface StoreClientOptions extends TlsOptions {
    * https://proxy.example/vault (the prefix is kept on every request). */
   address: StoreAddress;
   /** Store namespace, sent as X-Vault-Namespace. */
-  namespace?: string;
+  namespace?: string | undefined;
   /** Per-request timeout; default 10 s. */
   requestTimeoutMs?: number;
   /** Extra attempts for network errors, 429 and 5xx; default 2. */
@@ -49,7 +49,7 @@ export interface LoginResult {
 
 export interface Secret {
   path: StorePath;
-  version?: number;
+  version?: number | undefined;
   /** Which KV engine answered: the mount's, or told from the answer's shape when the store
    * would not say which engine serves the path. */
   kv: 1 | 2;
@@ -57,8 +57,8 @@ export interface Secret {
 }
 
 export interface ReadOptions {
-  version?: number;
-  signal?: AbortSignal;
+  version?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 const LoginResponse = z.object({
@@ -113,9 +113,9 @@ const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "sub
 export class StoreClient {
   /** origin + prefix, how messages name the store. */
   readonly address: string;
-  readonly namespace?: string;
+  readonly namespace?: string | undefined;
   readonly #address: StoreAddress;
-  #token?: string;
+  #token: string | undefined;
   #jwt?: string;
   readonly #transport: Transport;
   readonly #ownsTransport: boolean;
@@ -346,14 +346,14 @@ export class StoreClient {
         if (attempt > 0) this.#log.debug("retrying store request", { path: d.path, attempt });
         let res;
         try {
-          res = await this.#transport.request(
+          res = await this.#transport.request({
             method,
             url,
             headers,
             body,
-            this.#timeoutMs,
+            timeoutMs: this.#timeoutMs,
             signal,
-          );
+          });
         } catch (e) {
           if (e instanceof TransportError) {
             throw new StoreError(e.kind, e.message, {
@@ -408,7 +408,11 @@ export class StoreClient {
 
 /** Why a KV v2 version answered 404: deleted (when) or destroyed. */
 function describeGone(
-  m: { version: number; deletion_time?: string | null; destroyed?: boolean | null },
+  m: {
+    version: number;
+    deletion_time?: string | null | undefined;
+    destroyed?: boolean | null | undefined;
+  },
 ) {
   if (m.destroyed) return `version ${m.version} was destroyed; its data is gone`;
   if (m.deletion_time) {

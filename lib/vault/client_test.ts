@@ -15,7 +15,7 @@ function recording(
   return {
     urls,
     transport: {
-      async request(_method, url): Promise<HttpResult> {
+      async request({ url }): Promise<HttpResult> {
         urls.push(url.href);
         await Promise.resolve(); // answers arrive later, as over a socket
         const path = url.pathname.replace(/^.*?\/v1\//, "");

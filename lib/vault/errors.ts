@@ -15,10 +15,10 @@ export interface StoreErrorDetails {
   operation: "login" | "read";
   /** API path after /v1/, e.g. "demo-kv/data/myapp-secret" or "auth/kubernetes_local/login". */
   path: string;
-  key?: string;
-  version?: number;
-  namespace?: string;
-  status?: number;
+  key?: string | undefined;
+  version?: number | undefined;
+  namespace?: string | undefined;
+  status?: number | undefined;
   cause?: unknown;
   /** Which of the caller's settings to check, e.g. "check SECRETS_STORE_ADDR"; ends the
    * message in parentheses. */
@@ -32,10 +32,10 @@ export class StoreError extends Error {
   readonly address: string;
   readonly operation: "login" | "read";
   readonly path: string;
-  readonly key?: string;
-  readonly version?: number;
-  readonly namespace?: string;
-  readonly status?: number;
+  readonly key?: string | undefined;
+  readonly version?: number | undefined;
+  readonly namespace?: string | undefined;
+  readonly status?: number | undefined;
   /** The server's or transport's own words, as given to the constructor. */
   readonly reason: string;
   readonly details: StoreErrorDetails;

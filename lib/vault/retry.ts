@@ -8,7 +8,7 @@ export interface RetryOptions {
   baseMs: number;
   maxMs: number;
   /** Stops waiting (and retrying) once aborted. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Injected for tests; Math.random by default. */
   random?: () => number;
 }

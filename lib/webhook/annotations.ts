@@ -27,16 +27,16 @@ export const ANNOTATIONS = [
 
 export interface PodOptions {
   role: string;
-  addr?: string;
-  tlsSecret?: string;
+  addr?: string | undefined;
+  tlsSecret?: string | undefined;
   tlsSkipVerify: boolean;
-  authPath?: StorePath;
-  namespace?: string;
-  envFromPath?: string;
+  authPath?: StorePath | undefined;
+  namespace?: string | undefined;
+  envFromPath?: string | undefined;
   ignoreMissingSecrets: boolean;
-  clientTimeout?: string;
+  clientTimeout?: string | undefined;
   mutateProbes: boolean;
-  logLevel?: string;
+  logLevel?: string | undefined;
   enableJsonLog: boolean;
   skipMutateContainers: string[];
 }

@@ -113,7 +113,7 @@ export interface Answer {
   contentType: string;
   body: string | Uint8Array;
   /** Sent as Retry-After (seconds), with 503. */
-  retryAfterS?: number;
+  retryAfterS?: number | undefined;
 }
 
 const REASONS: Record<number, string> = {

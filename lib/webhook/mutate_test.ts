@@ -46,7 +46,7 @@ function mutate(p: Pod, images: Record<string, ImageCommand> = {}): Pod {
   });
 }
 
-const env = (c: { env?: Array<{ name: string; value?: string }> }) =>
+const env = (c: { env?: Array<{ name: string; value?: string | undefined }> | undefined }) =>
   Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
 Deno.test("mutatePod() starts a container with a command through the injector, args untouched", () => {

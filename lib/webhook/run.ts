@@ -1,8 +1,8 @@
 /** `webhook serve`: settings, Kubernetes access, the store defaults, then the HTTPS server
  * until SIGTERM. With `--workers N`, N-1 more threads (worker.ts) each run the same server on
  * the same port (SO_REUSEPORT, the kernel spreads connections), sharing one set of metrics:
- * one JavaScript thread tops out near 25,000 admissions a second on this project's machines,
- * and a second one adds about half of that again when cores are free (docs/benchmarks.md). */
+ * one JavaScript thread is bound by one core, and more threads pay off only where cores are
+ * free (the figures are in docs/benchmarks.md). */
 import { untilSignal } from "../cli/signals.ts";
 import { batchedStderr } from "../log/batched.ts";
 import { createLogger } from "../log/logger.ts";

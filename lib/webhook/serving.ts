@@ -55,7 +55,7 @@ export async function startServing(
   if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
   const lookup = new ImageLookup({
     platform: settings.registry.platform,
-    caCerts: settings.registry.caCert ? [settings.registry.caCert] : undefined,
+    ...(settings.registry.caCert ? { caCerts: [settings.registry.caCert] } : {}),
     plainHttpRegistries: settings.registry.plainHttp,
     cacheTtlMs: parseDuration(settings.registry.cacheTtl),
     timeoutMs: parseDuration(settings.registry.timeout),

@@ -77,7 +77,7 @@ export interface Cluster extends KubeApi {
   mounts(): string[];
   /** Runs ctr against this cluster's containerd (namespace k8s.io). */
   ctr(args: string[]): Promise<string>;
-  stop(opts?: { keepLogsIn?: string }): Promise<void>;
+  stop(opts?: { keepLogsIn?: string | undefined }): Promise<void>;
 }
 
 /** Binaries startCluster() runs from .peers/bin (scripts/peers/build-kube.sh, build-node.sh). */
@@ -147,7 +147,7 @@ export async function startCluster(dir: string): Promise<Cluster> {
   };
   let client: KubeApi | undefined;
   let stopped = false;
-  const stop = async (opts: { keepLogsIn?: string } = {}) => {
+  const stop = async (opts: { keepLogsIn?: string | undefined } = {}) => {
     if (stopped) return;
     stopped = true;
     const errors: string[] = [];

@@ -22,7 +22,7 @@ export interface StartCsi {
   settings: string;
   rotationInterval?: string;
   /** The `deno compile` executable to run; `deno run main.ts` when unset. */
-  binary?: string;
+  binary?: string | undefined;
   /** Where targets must lie (--kubelet-dir); `dir` when unset. */
   kubeletDir?: string;
   extraArgs?: string[];

@@ -26,7 +26,7 @@ export function kubeApi(url: string, caCert: string, adminToken: string): KubeAp
       method,
       client,
       headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await r.text();
     if (!r.ok && !allow.includes(r.status)) {

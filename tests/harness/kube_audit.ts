@@ -8,11 +8,11 @@ export interface AuditedRequest {
   verb: string;
   requestURI: string;
   /** From the API server's own reading of the path (`objectRef`), not from the URI text. */
-  namespace?: string;
-  resource?: string;
-  name?: string;
+  namespace?: string | undefined;
+  resource?: string | undefined;
+  name?: string | undefined;
   /** HTTP status, when the request's ResponseComplete stage is in the log. */
-  code?: number;
+  code?: number | undefined;
   at: Date;
 }
 

@@ -43,7 +43,7 @@ export function spawnServer(
   // the log is complete at any moment, without a pump in this process.
   const child = new Deno.Command("sh", {
     args: ["-c", 'log=$1; shift; exec "$@" >>"$log" 2>&1', "sh", logFile, cmd, ...args],
-    env,
+    ...(env ? { env } : {}),
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -26,7 +26,7 @@ export interface Registry {
   /** A user that may pull and push everything. */
   user: { username: string; password: string };
   /** Present in `token` mode. */
-  tokenService?: TokenService;
+  tokenService?: TokenService | undefined;
   /** Blob downloads the storage host served (in `redirectBlobs` mode). */
   storageRequests: number;
   logFile: string;
@@ -190,7 +190,7 @@ export interface TestImage {
   cmd?: string[] | null;
   os?: string;
   architecture?: string;
-  variant?: string;
+  variant?: string | undefined;
 }
 
 const TYPES = {
@@ -312,7 +312,7 @@ export class ImagePusher {
     const send = () =>
       fetch(new URL(path, this.url), {
         method,
-        body: body as Uint8Array<ArrayBuffer> | undefined,
+        body: (body as Uint8Array<ArrayBuffer> | undefined) ?? null,
         client: this.client,
         headers: this.#authorization ? { ...headers, authorization: this.#authorization } : headers,
       });

@@ -12,7 +12,7 @@ export interface TokenService {
   /** PEM bundle the registry trusts token signatures from (`rootcertbundle`). */
   signerCertFile: string;
   /** Every token request: who asked (undefined when anonymous) and whether it was granted. */
-  requests: { user?: string; granted: boolean }[];
+  requests: { user?: string | undefined; granted: boolean }[];
   stop(): Promise<void>;
 }
 

@@ -34,7 +34,7 @@ export function baoApi(bao: BaoAdmin) {
       method,
       client,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await r.text();
     if (!r.ok) {

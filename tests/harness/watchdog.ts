@@ -6,7 +6,7 @@
 export interface WatchedRun {
   code: number;
   /** Set when the deadline was hit: "<file> > <test>" of the test that was running. */
-  overdue?: string;
+  overdue?: string | undefined;
 }
 
 /** Runs `deno <args>`, passing its output through, killed after `deadlineMs`. */
@@ -16,8 +16,8 @@ export async function runWithDeadline(
 ): Promise<WatchedRun> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: opts.cwd,
-    env: opts.env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",

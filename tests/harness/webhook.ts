@@ -24,7 +24,7 @@ export interface StartWebhook {
    * own user, so the audit log shows what it asked). */
   kube: { url: string; caFile: string; token: string };
   /** The compiled executable to run instead of `deno run main.ts`. */
-  binary?: string;
+  binary?: string | undefined;
   /** Serving threads (--workers); 1 when not given. */
   workers?: number;
 }
