@@ -6,8 +6,8 @@ import { credentialsFor, type PullSecret } from "../lib/oci/credentials.ts";
 import { ImageLookup, ImageLookupError, type ImageLookupOptions } from "../lib/oci/lookup.ts";
 import { parseReference } from "../lib/oci/reference.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./harness/assert.ts";
-import { waitUntil } from "./harness/process.ts";
 import { type Registry, startRegistry } from "./harness/registry.ts";
+import { within } from "./harness/within.ts";
 
 interface Registries {
   basic: Registry; // htpasswd, blobs redirected to storage
@@ -248,22 +248,23 @@ test("a re-pushed tag is seen after the tag's cache entry expires, without a cal
   const image = `${basic.host}/team/moving:latest`;
   const creds = [{ registry: basic.host, ...basic.user }];
   await basic.push.image("team/moving", "latest", { entrypoint: ["/old"] });
-  const shortTtl = new ImageLookup({ caCerts: [basic.caCert], cacheTtlMs: 1000 });
-  const longTtl = new ImageLookup({ caCerts: [basic.caCert] });
+  // Both lookups on one hand-driven clock: time passes when the test says so.
+  let clock = 0;
+  const now = () => clock;
+  const shortTtl = new ImageLookup({ caCerts: [basic.caCert], cacheTtlMs: 1000, now });
+  const longTtl = new ImageLookup({ caCerts: [basic.caCert], now });
   try {
     for (const l of [shortTtl, longTtl]) {
       assertEquals((await l.lookup(image, creds)).config.entrypoint, ["/old"]);
     }
     await basic.push.image("team/moving", "latest", { entrypoint: ["/new"] });
-    await new Promise((r) => setTimeout(r, 1100));
+    clock += 1000;
     // Past the TTL the cached answer is given at once, and the tag is looked up behind it.
     const served = await shortTtl.lookup(image, creds);
     assertEquals([served.cached, served.config.entrypoint], [true, ["/old"]]);
-    await waitUntil(
-      "the re-pushed tag",
-      async () => (await shortTtl.lookup(image, creds)).config.entrypoint[0] === "/new",
-      5000,
-    );
+    await within(10_000, "the background lookup of the re-pushed tag", shortTtl.settled());
+    const fresh = await shortTtl.lookup(image, creds);
+    assertEquals([fresh.cached, fresh.config.entrypoint], [true, ["/new"]]);
     const stale = await longTtl.lookup(image, creds); // within its 5 minutes
     assertEquals([stale.cached, stale.config.entrypoint], [true, ["/old"]]);
   } finally {

@@ -6,6 +6,8 @@ import {
   assertStringIncludes,
 } from "../../tests/harness/assert.ts";
 import { csiClient } from "../../tests/harness/csi.ts";
+import { waitUntil } from "../../tests/harness/process.ts";
+import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
 import { serveGrpc } from "./endpoint.ts";
 import { csiPackage } from "./proto.ts";
@@ -89,29 +91,33 @@ Deno.test("the relay holds at most MAX_RELAYED connections: one more is closed a
     for (let i = 0; i < MAX_RELAYED; i++) {
       held.push(await Deno.connect({ transport: "unix", path: endpoint.path }));
     }
-    // Give the relay time to take each one (its pairs are counted once connected upstream).
-    await new Promise((r) => setTimeout(r, 300));
+    // The relay accepts in order and counts a pair as it accepts it, so by the time it takes
+    // this one it has counted all those before.
     const extra = await Deno.connect({ transport: "unix", path: endpoint.path });
-    const read = await Promise.race([
-      extra.read(new Uint8Array(1)),
-      new Promise<"open">((r) => setTimeout(() => r("open"), 5_000)),
-    ]);
-    extra.close();
-    assertEquals(read, null, "the connection over the limit was not closed");
+    try {
+      const read = await within(
+        5_000,
+        "the relay to close the connection over the limit",
+        extra.read(new Uint8Array(1)),
+      );
+      assertEquals(read, null, "the connection over the limit was answered");
+    } finally {
+      extra.close();
+    }
     for (const c of held.splice(0)) c.close();
-    // The relay counts a pair as gone once both of its pipes have ended: try for a moment.
+    // The relay counts a pair as gone once both of its pipes have ended, on their own time: a
+    // poll with a deadline.
     let answered = "";
-    for (let i = 0; i < 50 && !answered; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+    await waitUntil("a call once the held connections are closed", async () => {
       const client = csiClient(endpoint.path);
       try {
-        answered = (await client.call<{ name: string }>("Identity", "GetPluginInfo", {})).name;
-      } catch {
-        /* still at the limit */
+        const call = client.call<{ name: string }>("Identity", "GetPluginInfo", {});
+        answered = (await within(2_000, "GetPluginInfo", call)).name;
+        return true;
       } finally {
         client.close();
       }
-    }
+    }, 5_000);
     assertEquals(answered, "relay-test");
   } finally {
     for (const c of held) c.close();

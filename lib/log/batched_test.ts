@@ -1,15 +1,22 @@
 import { assert, assertEquals } from "../../tests/harness/assert.ts";
+import { within } from "../../tests/harness/within.ts";
 import { batchedStderr } from "./batched.ts";
 import { createLogger } from "./logger.ts";
 
 Deno.test("lines logged in one turn of the event loop leave in one write, in order", async () => {
   const writes: string[] = [];
-  const out = batchedStderr((b) => (writes.push(new TextDecoder().decode(b)), b.length));
+  let written!: () => void;
+  const first = new Promise<void>((r) => written = r);
+  const out = batchedStderr((b) => {
+    writes.push(new TextDecoder().decode(b));
+    written();
+    return b.length;
+  });
   const log = createLogger({ write: out.write });
   log.info("one");
   log.info("two");
   assertEquals(writes.length, 0, "nothing is written before the turn ends");
-  await new Promise((r) => setTimeout(r, 5));
+  await within(5_000, "the batched write", first);
   assertEquals(writes.length, 1);
   assertEquals(writes[0]!.trimEnd().split("\n").map((l) => l.split(" ").at(-1)), ["one", "two"]);
   log.info("three");

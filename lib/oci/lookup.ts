@@ -2,7 +2,7 @@
  * configured platform, cached so that a rollout of many Pods costs one lookup, and so that a
  * re-pushed tag is seen again after a short TTL. */
 import { createHash } from "node:crypto";
-import { LruCache } from "./cache.ts";
+import { RefreshingCache } from "../sys/refreshing_cache.ts";
 import type { RegistryCredential } from "./credentials.ts";
 import { ImageLookupError } from "./errors.ts";
 import {
@@ -41,8 +41,12 @@ export interface ImageLookupOptions {
   timeoutMs?: number;
   /** Hosts (with port, as in the image name) allowed over plain http; default none. */
   plainHttpRegistries?: string[];
-  /** Configs kept by digest; default 1000. */
+  /** Entries kept in each cache (tags, digest references, configs by digest); default 1000. */
   cacheSize?: number;
+  /** Bytes of entrypoints and cmds kept in each cache; default 64 MiB. */
+  cacheBytes?: number;
+  /** The caches' clock, in milliseconds that never go back; tests drive their own. */
+  now?: () => number;
 }
 
 /** Looks up image configs; one instance per process, as it holds the caches and a
@@ -50,30 +54,38 @@ export interface ImageLookupOptions {
 export class ImageLookup {
   readonly platform: Platform;
   readonly #client: Deno.HttpClient;
-  readonly #ttlMs: number;
   readonly #timeoutMs: number;
   readonly #plainHttp: ReadonlySet<string>;
-  /** "<reference>|<platform>|<credentials fingerprint>" -> digest of the platform manifest. */
-  readonly #digests: LruCache<string, { digest: string; freshUntil: number }>;
+  /** "<reference>|<platform>|<credentials fingerprint>" -> the config, for references by tag:
+   * a tag can be pushed again, so it is looked up anew after cacheTtl. */
+  readonly #tags: RefreshingCache<ImageConfig>;
+  /** The same for references by digest, which can never point elsewhere. */
+  readonly #pinned: RefreshingCache<ImageConfig>;
   /** Digest of a platform manifest -> its config. Content-addressed, so it never goes stale,
    * and it may be shared by all repositories that hold the same image. */
-  readonly #configs: LruCache<string, ImageConfig>;
-  readonly #inFlight = new Map<string, Promise<ImageConfig>>();
+  readonly #configs: RefreshingCache<ImageConfig>;
   readonly #names = new WeakMap<RegistryCredential[], Map<string, Named>>();
 
   constructor(o: ImageLookupOptions = {}) {
     this.platform = parsePlatform(o.platform ?? "linux/amd64");
-    this.#ttlMs = o.cacheTtlMs ?? 5 * 60_000;
+    const ttlMs = o.cacheTtlMs ?? 5 * 60_000;
     this.#timeoutMs = o.timeoutMs ?? 2000;
-    if (!(this.#ttlMs >= 0)) {
+    if (!(ttlMs >= 0)) {
       throw new TypeError(`Invalid cacheTtlMs ${o.cacheTtlMs}: must be >= 0`);
     }
     if (!(this.#timeoutMs > 0)) {
       throw new TypeError(`Invalid timeoutMs ${o.timeoutMs}: must be > 0`);
     }
     this.#plainHttp = new Set(o.plainHttpRegistries ?? []);
-    this.#digests = new LruCache(o.cacheSize ?? 1000);
-    this.#configs = new LruCache(o.cacheSize ?? 1000);
+    const bounds = {
+      maxEntries: o.cacheSize ?? 1000,
+      maxBytes: o.cacheBytes ?? 64 * 1024 * 1024,
+      sizeOf: configBytes,
+      ...(o.now ? { now: o.now } : {}),
+    };
+    this.#tags = new RefreshingCache({ ttlMs, ...bounds });
+    this.#pinned = new RefreshingCache({ ttlMs: Infinity, ...bounds });
+    this.#configs = new RefreshingCache({ ttlMs: Infinity, ...bounds });
     this.#client = Deno.createHttpClient({
       ...(o.caCerts ? { caCerts: o.caCerts } : {}),
       poolMaxIdlePerHost: 4,
@@ -93,10 +105,9 @@ export class ImageLookup {
     } catch (e) {
       throw new ImageLookupError(image, "invalid_reference", (e as Error).message, { cause: e });
     }
-    const hit = this.#cached(image, named, credentials);
-    if (hit) return { config: hit, cached: true };
-    const pending = this.#shared(image, named, credentials);
-    return { config: await untilAborted(pending, image, signal), cached: false };
+    const got = this.#cacheOf(named).get(named.key, this.#loader(image, named, credentials));
+    if (!(got instanceof Promise)) return { config: got, cached: true };
+    return { config: await untilAborted(got, image, signal), cached: false };
   }
 
   /** What lookup() would answer from the cache alone, without waiting: undefined when the
@@ -109,7 +120,13 @@ export class ImageLookup {
     } catch {
       return undefined;
     }
-    return this.#cached(image, named, credentials);
+    return this.#cacheOf(named).peek(named.key, this.#loader(image, named, credentials));
+  }
+
+  /** Resolves once no registry lookup is in flight, background refreshes included: a test
+   * awaits a refresh with it instead of sleeping. */
+  async settled(): Promise<void> {
+    await Promise.all([this.#tags.settled(), this.#pinned.settled()]);
   }
 
   /** The parsed reference of `image` and its cache key with these credentials. The
@@ -134,35 +151,20 @@ export class ImageLookup {
     return named;
   }
 
-  #cached(
-    image: string,
-    { ref, key }: Named,
-    credentials: RegistryCredential[],
-  ): ImageConfig | undefined {
-    const known = this.#digests.get(key);
-    const hit = known && this.#configs.get(known.digest);
-    // Past cacheTtl, the tag is looked up again in the background while the cached answer
-    // still serves: no admission waits for it, and a registry outage at that moment
-    // costs nothing until the entry is twice cacheTtl old.
-    if (hit && performance.now() >= known.freshUntil) {
-      this.#shared(image, { ref, key }, credentials).catch(() => {});
-    }
-    return hit;
+  #cacheOf({ ref }: Named): RefreshingCache<ImageConfig> {
+    return ref.digest ? this.#pinned : this.#tags;
   }
 
-  /** The registry requests for `key`, shared by all who ask while they run. */
-  #shared(
+  /** The registry requests for `image`, made once for all who ask while they run (the cache
+   * shares the load). Past cacheTtl, a tag is looked up again in the background while the
+   * cached answer still serves: no admission waits for it, and a registry outage at that
+   * moment costs nothing until the entry is twice cacheTtl old. */
+  #loader(
     image: string,
-    { ref, key }: Named,
+    { ref }: Named,
     credentials: RegistryCredential[],
-  ): Promise<ImageConfig> {
-    let pending = this.#inFlight.get(key);
-    if (!pending) {
-      pending = this.#resolve(image, ref, key, credentials)
-        .finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, pending);
-    }
-    return pending;
+  ): () => Promise<ImageConfig> {
+    return () => this.#resolve(image, ref, credentials);
   }
 
   /** Closes pooled connections, so a process or test can end promptly. */
@@ -173,7 +175,6 @@ export class ImageLookup {
   async #resolve(
     image: string,
     ref: ImageReference,
-    key: string,
     credentials: RegistryCredential[],
   ): Promise<ImageConfig> {
     const session = new RegistrySession({
@@ -209,8 +210,8 @@ export class ImageLookup {
         );
       }
       digest = entry.digest;
-      const known = this.#configs.get(digest);
-      if (known) return this.#remember(key, ref, known);
+      const known = this.#configs.peek(digest);
+      if (known) return known;
       ({ bytes, contentType } = await session.manifest(digest));
       if (!await digestMatches(bytes, digest)) {
         throw bad(`manifest does not match its digest ${digest}`);
@@ -218,8 +219,8 @@ export class ImageLookup {
       manifest = parse(image, bytes, contentType);
       if (manifest.kind !== "image") throw bad(`${digest} is an index inside an index`);
     }
-    const known = this.#configs.get(digest);
-    if (known) return this.#remember(key, ref, known);
+    const known = this.#configs.peek(digest);
+    if (known) return known;
 
     const configDigest = manifest.config.digest;
     const blob = await session.blob(configDigest, MAX_CONFIG_BYTES);
@@ -234,18 +235,6 @@ export class ImageLookup {
     }
     const config: ImageConfig = { ...words, digest };
     this.#configs.set(digest, config);
-    return this.#remember(key, ref, config);
-  }
-
-  #remember(key: string, ref: ImageReference, config: ImageConfig): ImageConfig {
-    // A reference by digest can never point elsewhere; a tag can be pushed again, and is
-    // kept twice cacheTtl: fresh for the first, served while refreshing in the second.
-    const ttl = ref.digest ? Infinity : this.#ttlMs;
-    this.#digests.set(
-      key,
-      { digest: config.digest, freshUntil: performance.now() + ttl },
-      2 * ttl,
-    );
     return config;
   }
 }
@@ -283,6 +272,14 @@ function untilAborted<T>(p: Promise<T>, image: string, signal?: AbortSignal): Pr
 interface Named {
   ref: ImageReference;
   key: string;
+}
+
+/** What a config costs the cache: its strings, two bytes a UTF-16 code unit. */
+function configBytes(c: ImageConfig): number {
+  let units = c.digest.length;
+  for (const w of c.entrypoint) units += w.length;
+  for (const w of c.cmd) units += w.length;
+  return 2 * units;
 }
 
 /** A hash of the credentials, so equal sets share a lookup without keeping them as map keys.

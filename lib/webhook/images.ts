@@ -5,12 +5,12 @@ import { namespacedObjectPath, SECRETS, SERVICE_ACCOUNTS } from "../kube/api_pat
 import { type KubeClient, KubeError } from "../kube/client.ts";
 import type { Pod } from "../kube/pod.ts";
 import type { Logger } from "../log/logger.ts";
+import { RefreshingCache } from "../sys/refreshing_cache.ts";
 import { credentialsFor, type PullSecret, type RegistryCredential } from "../oci/credentials.ts";
 import { parseReference } from "../oci/reference.ts";
 import { ImageResolveError, type ImageResolver } from "./admission.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import type { ImageCommand } from "./mutate.ts";
-import { RefreshingCache } from "./refreshing_cache.ts";
 
 /** The registry side, as lib/oci's ImageLookup provides it. */
 export interface EntrypointSource {
@@ -38,6 +38,11 @@ const ServiceAccountSchema = z.object({
  * two of these. Kept in memory only. */
 const PULL_SECRETS_TTL_MS = 10_000;
 
+/** Bounds on the cached pull secrets: each Pod may name its own list of them, and a Secret's
+ * data is counted by its length. */
+const PULL_SECRETS_ENTRIES = 1000;
+const PULL_SECRETS_BYTES = 64 * 1024 * 1024;
+
 /** Builds the resolver the admission handler calls. */
 export function imageResolver(
   kube: KubeClient,
@@ -47,7 +52,16 @@ export function imageResolver(
 ): ImageResolver {
   // The secrets, and the credentials they give for each image (parsing a dockerconfigjson
   // per admission cost more than the rest of a cached lookup).
-  const recent = new RefreshingCache<PullSecretsEntry>(PULL_SECRETS_TTL_MS);
+  const recent = new RefreshingCache<PullSecretsEntry>({
+    ttlMs: PULL_SECRETS_TTL_MS,
+    maxEntries: PULL_SECRETS_ENTRIES,
+    maxBytes: PULL_SECRETS_BYTES,
+    sizeOf: (e) =>
+      e.secrets.reduce(
+        (n, s) => Object.values(s.data ?? {}).reduce((m, v) => m + v.length, n),
+        0,
+      ),
+  });
 
   // The same array for an image while its entry lives: the registry side keys its own
   // parsing on it.

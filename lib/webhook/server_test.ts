@@ -9,6 +9,7 @@ import {
   type HostileOptions,
   openMany,
 } from "../../tests/harness/hostile.ts";
+import { waitUntil } from "../../tests/harness/process.ts";
 import { within } from "../../tests/harness/within.ts";
 import { silentLogger } from "../log/logger.ts";
 import {
@@ -355,8 +356,16 @@ Deno.test("a connection that stays silent, or stops mid-request, is closed after
     // The sweep runs every 300 ms here: closed within a few seconds or the timeout is broken.
     await within(5_000, "the server to close the silent connection", silent.closedByServer());
     // A request in progress has the (longer, default) head timeout; this one is completed
-    // after the idle timeout passed and must still be answered.
-    await new Promise((r) => setTimeout(r, 600));
+    // after the idle timeout passed and must still be answered. A connection opened after
+    // the silent one was closed, and closed for idleness in turn, shows that a sweep ran past
+    // the partial request's idle deadline.
+    const later = await within(5_000, "a TLS connection", Client.open(s));
+    try {
+      await within(5_000, "the TLS handshake", later.conn.handshake());
+      await within(5_000, "the server to close the later connection", later.closedByServer());
+    } finally {
+      later.close();
+    }
     await partial.send("ngth: 1\r\n\r\nz");
     const a = await within(5_000, "the answer to the completed request", partial.answer());
     assertEquals(a?.body, "/mutate:1");
@@ -375,9 +384,12 @@ Deno.test("a renewed certificate is served to new connections; open ones carry o
     await Deno.rename(next.keyFile, s.keyFile);
     await Deno.rename(next.certFile, s.certFile);
     const serial = await certSerial(s.certFile);
-    for (let i = 0; i < 50 && s.server.reloads() === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // The server polls the files (every 100 ms here): a poll of its count, with a deadline.
+    await waitUntil(
+      "the renewed certificate to be loaded",
+      () => Promise.resolve(s.server.reloads() > 0),
+      5_000,
+    );
     assertEquals(s.server.reloads(), 1);
     assertEquals(await servedSerial(`127.0.0.1:${s.server.port}`), serial);
     await c.send(post("/a", "after"));
@@ -388,8 +400,10 @@ Deno.test("a renewed certificate is served to new connections; open ones carry o
 Deno.test("shutdown closes idle connections and lets a request in progress finish", async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
+  let reached!: () => void;
+  const inHandler = new Promise<void>((r) => reached = r);
   const s = await start(async (req) => {
-    if (req.path === "/slow") await gate;
+    if (req.path === "/slow") reached(), await gate;
     return { status: 200, contentType: "text/plain", body: req.path };
   });
   const idle = await Client.open(s);
@@ -398,7 +412,7 @@ Deno.test("shutdown closes idle connections and lets a request in progress finis
     await idle.send(post("/fast", ""));
     assertEquals((await idle.answer())?.body, "/fast");
     await busy.send(post("/slow", ""));
-    await new Promise((r) => setTimeout(r, 100));
+    await within(5_000, "the slow request to reach its handler", inHandler);
     const down = s.server.shutdown();
     assert(await idle.closedByServer(), "the idle connection is closed at once");
     release();
@@ -490,14 +504,10 @@ Deno.test("stalled bodies beyond the body budget get 503 with Retry-After; small
     { bodyLength: 512 * 1024 },
     async (s, hostile) => {
       let closed = 0;
-      for (const h of hostile) h.closed.then(() => closed++);
-      await within(
-        5_000,
-        "46 refused connections to close",
-        (async () => {
-          while (closed < 46) await new Promise((r) => setTimeout(r, 50));
-        })(),
-      );
+      let allRefused!: () => void;
+      const refusedClosed = new Promise<void>((r) => allRefused = r);
+      for (const h of hostile) h.closed.then(() => ++closed >= 46 && allRefused());
+      await within(5_000, "46 refused connections to close", refusedClosed);
       const refused = hostile.filter((h) => h.received().startsWith("HTTP/1.1 503 "));
       assertEquals(refused.length, 46, "all but the four that fit the 2 MiB budget are refused");
       assertStringIncludes(refused[0]!.received(), "retry-after: 1\r\n");
@@ -589,12 +599,12 @@ Deno.test("after the descriptor limit is hit and released, new connections are a
         }
       })(),
     );
-    let status = 0;
-    for (let i = 0; i < 50 && status !== 503; i++) {
-      status = (await ask(kept, "/readyz"))?.status ?? 0;
-      if (status !== 503) await new Promise((r) => setTimeout(r, 100));
-    }
-    assertEquals(status, 503, "/readyz while accepting fails");
+    // The accept loop fails on its own time: a poll of /readyz, with a deadline.
+    await waitUntil(
+      "/readyz to answer 503 while accepting fails",
+      async () => (await ask(kept, "/readyz"))?.status === 503,
+      5_000,
+    );
     for (const c of flood.splice(0)) c.close();
     // The backed-off loop retries within a second; connections queued meanwhile are served.
     const fresh = await within(10_000, "a new TLS connection after the release", Client.open(s));
