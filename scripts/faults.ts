@@ -21,6 +21,13 @@ interface Mutation {
 
 export const MUTATIONS: Mutation[] = [
   {
+    name: "answer body read without its size limit",
+    file: "lib/http/body.ts",
+    find: "if (size > max) throw new BodyTooLargeError(max);",
+    replace: "if (size > max && false) throw new BodyTooLargeError(max);",
+    tests: ["lib/http/body_test.ts"],
+  },
+  {
     name: "histogram bucket bound exclusive (Prometheus le is inclusive)",
     file: "lib/webhook/metrics.ts",
     find: "if (seconds <= BUCKETS[i]!)",
