@@ -231,6 +231,8 @@ async function admit(name: string, annotations: Record<string, string>): Promise
 
 /** What the test put in the store and the API server: none of it may show in a label. */
 const published: { pods: TestPod[]; volumes: string[] } = { pods: [], volumes: [] };
+/** Volumes mounted by the test: unpublished by the last test if a failure left them. */
+const mounted = new Map<string, string>();
 
 Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, store requests and gauges", async () => {
   const c = await setUp();
@@ -238,6 +240,7 @@ Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, st
   assertEquals(await ok.code, 0);
   published.pods.push(ok.pod);
   published.volumes.push(ok.volumeId);
+  mounted.set(ok.volumeId, ok.target);
   assertEquals(await Deno.readTextFile(`${ok.target}/token`), SECRET);
   const missing = await publish(c, "metrics-no-such-ssi");
   const forbidden = await publish(c, "metrics-forbidden-ssi");
@@ -282,6 +285,7 @@ Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, st
     volumeId: ok.volumeId,
     targetPath: ok.target,
   });
+  mounted.delete(ok.volumeId);
   await eventually(c, 'secrets_store_csi_unpublish_duration_seconds_count{outcome="ok"} >= 1');
   await eventually(c, 'secrets_store_csi_volumes{job="csi"} == 0');
   // A histogram Prometheus can take a quantile of: buckets by le, +Inf equal to the count.
@@ -399,6 +403,9 @@ Deno.test("stop the metrics servers", async () => {
     `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
   );
   await env.kube.api("DELETE", `/api/v1/namespaces/${POD_NS}`);
+  for (const [volumeId, targetPath] of mounted) {
+    await c.client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath });
+  }
   c.client.close();
   await Promise.all([c.prometheus.stop(), c.webhook.stop(), c.driver.stop()]);
 });
