@@ -38,7 +38,11 @@ export function csiCommand(): Command {
       "--kubelet-endpoint <path>",
       "the CSI socket's path on the node, when it differs from --endpoint inside the container",
     )
-    .option("--health-listen <host:port>", "serve GET /healthz over HTTP for liveness probes");
+    .option("--health-listen <host:port>", "serve GET /healthz over HTTP for liveness probes")
+    .option(
+      "--metrics-listen <host:port>",
+      "serve GET /metrics (Prometheus text format) over HTTP; may equal --health-listen",
+    );
   logOptions(kubeOptions(serve)).action(async (o: CsiFlags) => {
     // Loaded on use, so the injector never loads gRPC.
     const { runCsi } = await import("../lib/csi/run.ts");

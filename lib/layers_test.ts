@@ -21,6 +21,7 @@ const LAYERS: Record<string, Layer> = {
   cli: "shared",
   http: "shared",
   template: "shared",
+  metrics: "shared",
   // Files directly in lib/ (version.ts).
   "": "shared",
 };

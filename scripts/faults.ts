@@ -29,10 +29,10 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     name: "histogram bucket bound exclusive (Prometheus le is inclusive)",
-    file: "lib/webhook/metrics.ts",
-    find: "if (seconds <= BUCKETS[i]!)",
-    replace: "if (seconds < BUCKETS[i]!)",
-    tests: ["lib/webhook/metrics_test.ts"],
+    file: "lib/metrics/registry.ts",
+    find: "if (s <= this.buckets[i]!)",
+    replace: "if (s < this.buckets[i]!)",
+    tests: ["lib/metrics/registry_test.ts", "lib/webhook/metrics_test.ts"],
   },
   {
     name: "every admission answered asynchronously",

@@ -3,6 +3,7 @@
  * TokenRequest) and real tmpfs and bind mounts. */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./harness/assert.ts";
 import {
+  applySsiCrd,
   createPod,
   type CsiClient,
   csiClient,
@@ -18,7 +19,7 @@ import { testEnv } from "./harness/env.ts";
 import { CSI_USER } from "./harness/kube.ts";
 import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
 import * as grpc from "@grpc/grpc-js";
-import { freePort, ROOT, waitUntil } from "./harness/process.ts";
+import { freePort, waitUntil } from "./harness/process.ts";
 import { registrationService } from "../lib/csi/proto.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
@@ -66,24 +67,7 @@ async function createSsi(body: ReturnType<typeof ssi>, allow: number[] = []) {
 
 function setUp(): Promise<Ctx> {
   return ctx ??= (async () => {
-    const crd = await Deno.readTextFile(
-      `${ROOT}/deploy/helm/secrets-store/crds/secretsstoreimports.deckhouse.io.yaml`,
-    );
-    const { parse } = await import("yaml");
-    await env.kube.api(
-      "POST",
-      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-      parse(crd),
-    );
-    await waitUntil("CRD established", async () => {
-      const r = await env.kube.api<
-        { status?: { conditions?: Array<{ type: string; status: string }> } }
-      >(
-        "GET",
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsstoreimports.deckhouse.io",
-      );
-      return !!r.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
-    }, 20_000);
+    await applySsiCrd(env.kube);
     await env.bao.api("PUT", "sys/policies/acl/csi-test", {
       policy:
         'path "demo-kv/data/csi-*" { capabilities = ["read"] }\npath "demo-kv/data/myapp-secret" { capabilities = ["read"] }\n',

@@ -15,7 +15,8 @@ import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
 import { collectGarbage } from "../sys/gc.ts";
 import { serveCsi } from "./endpoint.ts";
-import { serveHealth } from "./health.ts";
+import { type HealthServer, serveHealth } from "./health.ts";
+import { CsiMetrics } from "./metrics.ts";
 import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
 import { serveRegistration } from "./registration.ts";
@@ -41,6 +42,8 @@ export interface CsiFlags extends KubeFlags {
   kubeletEndpoint?: string;
   /** host:port of GET /healthz; off without it. */
   healthListen?: string;
+  /** host:port of GET /metrics; off without it. May equal healthListen (one listener). */
+  metricsListen?: string;
   logLevel: LogLevel;
   jsonLog: boolean;
   /** Resolves when the driver should stop; SIGTERM by default. */
@@ -58,12 +61,18 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
+  // Read at each scrape; `volumes` is made just below, before anything is served.
+  const metrics: CsiMetrics = new CsiMetrics({
+    volumes: () => volumes.size,
+    identities: () => volumes.identities,
+  });
   const pool = new StorePool({
     requestTimeoutMs: parseDuration(f.storeTimeout),
     allowInsecureHttp: defaults.allowInsecureHttp,
     logger: log,
+    observe: (operation, outcome) => metrics.store(operation, outcome),
   });
-  const volumes = new VolumeManager({
+  const volumes: VolumeManager = new VolumeManager({
     stateDir: f.stateDir,
     kubeletDir: kubelet,
     kube,
@@ -71,12 +80,13 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     pool,
     volumeBytes: parseSize(f.volumeSize),
     logger: log,
+    metrics,
   });
   let ready = false;
   const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
     ...nodeService(volumes, f.nodeId),
   }, log);
-  const health = f.healthListen ? serveHealth(f.healthListen, () => ready) : undefined;
+  const http = serveHttp(f, () => ready, () => metrics.render());
   await volumes.restore();
   if (f.registrationDir) warnLongKubeletSockets(kubelet.given, f.kubeletEndpoint || socket, log);
   // Registered last: the kubelet calls the driver as soon as it knows it.
@@ -100,9 +110,11 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   let stopped = false;
   const every = parseDuration(f.rotationInterval);
   const loop = async () => {
+    const started = performance.now();
     const s = await volumes.sweep().catch((
       e,
     ) => (log.error("rotation failed", { error: (e as Error).message }), undefined));
+    metrics.sweep(s, (performance.now() - started) / 1000);
     // A sweep allocates in a burst; hand the heap it grew back before sleeping (gc.ts).
     collectGarbage();
     const rssMiB = Math.round(Deno.memoryUsage().rss / 1048576);
@@ -121,10 +133,22 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     await Deno.remove(registration.path).catch(() => {}); // already gone is fine
   }
   await endpoint.close();
-  await health?.close();
+  await Promise.all(http.map((h) => h.close()));
   pool.close();
   kube.close();
   log.info("csi driver stopped; mounts left in place");
+}
+
+/** GET /healthz and GET /metrics on their listeners: one listener when both name the same
+ * address, none for a setting not given. */
+function serveHttp(f: CsiFlags, ready: () => boolean, metrics: () => string): HealthServer[] {
+  if (f.healthListen && f.healthListen === f.metricsListen) {
+    return [serveHealth("--health-listen", f.healthListen, { ready, metrics })];
+  }
+  return [
+    ...(f.healthListen ? [serveHealth("--health-listen", f.healthListen, { ready })] : []),
+    ...(f.metricsListen ? [serveHealth("--metrics-listen", f.metricsListen, { metrics })] : []),
+  ];
 }
 
 async function readSettings(file?: string) {

@@ -6,7 +6,7 @@
 import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
 import { createTransport, type Transport } from "../http/transport.ts";
-import { StoreError } from "../vault/errors.ts";
+import { StoreError, type StoreErrorKind } from "../vault/errors.ts";
 import { parseStoreAddress } from "../config/store_address.ts";
 import { loginPath, type StorePath } from "../config/store_path.ts";
 
@@ -52,8 +52,13 @@ interface Entry {
   login?: Promise<void> | undefined;
 }
 
+/** How one store request ended, for the metrics: ok, the store error kind, or other. */
+export type StoreOutcome = "ok" | StoreErrorKind | "other";
+
 export interface PoolOptions {
   requestTimeoutMs: number;
+  /** Told of every login and read sent to the store (metrics.ts counts them). */
+  observe?: (operation: "login" | "read", outcome: StoreOutcome) => void;
   /** connection.allowInsecureHttp of the installation. */
   allowInsecureHttp?: boolean;
   /** Log in again this long before the store token expires. */
@@ -121,17 +126,32 @@ export class StorePool {
   ): Promise<Secret> {
     const e = this.#entry(identity);
     await this.#ensureLogin(e, signal);
-    this.stats.reads++;
     try {
-      return await e.client.read(path, { version, signal });
+      return await this.#read(e, path, version, signal);
     } catch (err) {
       // A token revoked or expired early: one fresh login, then one more try.
       if (err instanceof StoreError && err.kind === "permission_denied" && e.tokens.size) {
         e.expiresAt = 0;
         await this.#ensureLogin(e, signal);
-        this.stats.reads++;
-        return await e.client.read(path, { version, signal });
+        return await this.#read(e, path, version, signal);
       }
+      throw err;
+    }
+  }
+
+  async #read(
+    e: Entry,
+    path: StorePath,
+    version: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Secret> {
+    this.stats.reads++;
+    try {
+      const secret = await e.client.read(path, { version, signal });
+      this.o.observe?.("read", "ok");
+      return secret;
+    } catch (err) {
+      this.o.observe?.("read", outcomeOf(err));
       throw err;
     }
   }
@@ -223,7 +243,14 @@ export class StorePool {
     let refused: unknown;
     for (const t of candidates) {
       try {
-        const r = await e.client.login(e.identity.authPath, e.identity.role, t.jwt, signal);
+        let r;
+        try {
+          r = await e.client.login(e.identity.authPath, e.identity.role, t.jwt, signal);
+        } catch (err) {
+          this.o.observe?.("login", outcomeOf(err));
+          throw err;
+        }
+        this.o.observe?.("login", "ok");
         this.stats.logins++;
         t.proven = true;
         // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
@@ -252,3 +279,7 @@ export class StorePool {
 
 /** Answers that say the store will not take this token (as opposed to cannot be reached). */
 const REFUSED = new Set(["permission_denied", "bad_request"]);
+
+function outcomeOf(err: unknown): StoreOutcome {
+  return err instanceof StoreError ? err.kind : "other";
+}

@@ -36,6 +36,7 @@ import {
   tokenFor,
 } from "./volume_context.ts";
 import { volumeFolder } from "./volume_id.ts";
+import type { VolumeMetrics } from "./metrics.ts";
 
 export interface VolumeManagerOptions {
   /** Node-local folder for volume metadata and the writable tmpfs behind each mount. */
@@ -50,6 +51,8 @@ export interface VolumeManagerOptions {
   /** Store reads in flight at once, over all volumes. */
   readConcurrency?: number;
   logger: Logger;
+  /** Told of each publish and unpublish, with its outcome and duration. */
+  metrics?: VolumeMetrics;
 }
 
 export interface PublishRequest {
@@ -83,16 +86,40 @@ export class VolumeManager {
     return this.#volumes.size;
   }
 
+  /** Distinct identities the published volumes log in as. */
+  get identities(): number {
+    return new Set([...this.#volumes.values()].map((v) => identityKey(this.#identity(v)))).size;
+  }
+
   /** NodePublishVolume: a new volume is read, written and mounted; a known one (the kubelet
    * republishing with fresh tokens) only updates its token. */
   publish(req: PublishRequest): Promise<void> {
-    return this.#serialised(req.volumeId, () => this.#publish(req));
+    return this.#measured(
+      "publish",
+      () => this.#serialised(req.volumeId, () => this.#publish(req)),
+    );
+  }
+
+  /** Runs `fn`, telling the metrics how it ended and how long it took. */
+  async #measured(rpc: "publish" | "unpublish", fn: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    try {
+      await fn();
+    } catch (e) {
+      this.o.metrics?.call(rpc, e, (performance.now() - started) / 1000);
+      throw e;
+    }
+    this.o.metrics?.call(rpc, undefined, (performance.now() - started) / 1000);
   }
 
   /** NodeUnpublishVolume: unmounts and removes what was created for this volume id at this
    * target. An unknown id, or a known id with another target, touches nothing: the target
    * could be another volume's (CSI wants OK for unknown volumes, so it is logged instead). */
   unpublish(volumeId: string, targetPath: string): Promise<void> {
+    return this.#measured("unpublish", () => this.#unpublish(volumeId, targetPath));
+  }
+
+  #unpublish(volumeId: string, targetPath: string): Promise<void> {
     return this.#serialised(volumeId, async () => {
       const v = this.#volumes.get(volumeId);
       if (!v || v.targetPath !== targetPath) {

@@ -2,6 +2,7 @@
 import { type AdmissionDeps, handleAdmission } from "./admission.ts";
 import type { Answer } from "./http1.ts";
 import type { Handler, HttpRequest } from "./server.ts";
+import { CONTENT_TYPE } from "../metrics/exposition.ts";
 
 /** POST /mutate, GET /healthz, /readyz and /metrics. `accepting` says whether the server is
  * taking new connections (RunningServer.accepting); /readyz is 503 while it is not. */
@@ -17,7 +18,7 @@ export function webhookRoutes(deps: AdmissionDeps, accepting: () => boolean): Ha
     if (req.path === "/metrics") {
       return {
         status: 200,
-        contentType: "text/plain; version=0.0.4",
+        contentType: CONTENT_TYPE,
         body: deps.metrics.render(),
       };
     }

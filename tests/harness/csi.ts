@@ -226,3 +226,24 @@ export async function slowRenames(
   }, 5000);
   return { done: child.status };
 }
+
+/** Applies the chart's SecretsStoreImport CRD (already there is fine: test files share the
+ * API server) and waits until the API server serves it. */
+export async function applySsiCrd(kube: KubeApi): Promise<void> {
+  const { parse } = await import("yaml");
+  const crd = await Deno.readTextFile(
+    `${ROOT}/deploy/helm/secrets-store/crds/secretsstoreimports.deckhouse.io.yaml`,
+  );
+  await kube.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", parse(crd), [
+    409,
+  ]);
+  await waitUntil("CRD established", async () => {
+    const r = await kube.api<
+      { status?: { conditions?: Array<{ type: string; status: string }> } }
+    >(
+      "GET",
+      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsstoreimports.deckhouse.io",
+    );
+    return !!r.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+  }, 20_000);
+}
