@@ -683,3 +683,46 @@ Deno.test("the CRD shows the role, the files and the age in kubectl get", async 
     ],
   );
 });
+
+/** `secrets-store check-install` (the helm test's command) as the admin of the test API server. */
+async function checkInstall(...args: string[]) {
+  const tokenFile = `${env.dir}/chart-admin-token`;
+  await Deno.writeTextFile(tokenFile, env.kube.adminToken);
+  const out = await new Deno.Command(env.binary, {
+    args: [
+      "check-install",
+      `--kube-server=${env.kube.url}`,
+      `--kube-token-file=${tokenFile}`,
+      `--kube-ca-file=${env.kube.caFile}`,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("check-install fails within its --timeout naming what is missing: no CSIDriver, no registration on the node, no webhook", async () => {
+  const driver = "check.csi.example.com";
+  const absent = await checkInstall(`--csi-driver=${driver}`, "--node=n1", "--timeout=3s");
+  assertEquals(absent.code, 1, absent.stderr);
+  assertStringIncludes(absent.stderr, `CSIDriver ${driver}:`);
+  assertStringIncludes(absent.stderr, "not found");
+  await env.kube.api("POST", "/apis/storage.k8s.io/v1/csidrivers", {
+    metadata: { name: driver },
+    spec: { attachRequired: false },
+  }, [409]);
+  const unregistered = await checkInstall(`--csi-driver=${driver}`, "--node=n1", "--timeout=3s");
+  assertEquals(unregistered.code, 1, unregistered.stderr);
+  assertStringIncludes(unregistered.stderr, "CSIDriver exists");
+  assertStringIncludes(unregistered.stderr, `driver ${driver} in CSINode n1:`);
+  const hook = await checkInstall("--webhook=no-such-webhook", "--timeout=2s");
+  assertEquals(hook.code, 1, hook.stderr);
+  assertStringIncludes(hook.stderr, "MutatingWebhookConfiguration no-such-webhook:");
+  const usage = await checkInstall("--timeout=2s");
+  assertEquals(usage.code, 2);
+  assertStringIncludes(usage.stderr, "give --webhook, --csi-driver or both");
+  const bad = await checkInstall("--csi-driver=a/../b", "--node=n1");
+  assertEquals(bad.code, 1);
+  assertStringIncludes(bad.stderr, '--csi-driver: "a/../b" is not a valid object name');
+});
