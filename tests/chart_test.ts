@@ -726,3 +726,53 @@ Deno.test("check-install fails within its --timeout naming what is missing: no C
   assertEquals(bad.code, 1);
   assertStringIncludes(bad.stderr, '--csi-driver: "a/../b" is not a valid object name');
 });
+
+/** The leaf values of values.yaml, by dotted path: a map is descended into when the schema
+ * lists its keys and it holds some; free maps and lists are leaves. */
+function leafValues(
+  value: unknown,
+  schema: Record<string, unknown>,
+  defs: Record<string, Record<string, unknown>>,
+  path: string[] = [],
+  out = new Map<string, unknown>(),
+): Map<string, unknown> {
+  let s = schema;
+  while (typeof s.$ref === "string") s = defs[s.$ref.split("/").pop()!]!;
+  const props = s.properties as Record<string, Record<string, unknown>> | undefined;
+  const isMap = value !== null && typeof value === "object" && !Array.isArray(value);
+  if (isMap && props && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) {
+      assert(props[k], `values.yaml: ${[...path, k].join(".")} is not in values.schema.json`);
+      leafValues(v, props[k]!, defs, [...path, k], out);
+    }
+  } else {
+    out.set(path.join("."), value);
+  }
+  return out;
+}
+
+Deno.test("docs/values.md lists every value of values.yaml with its default, and the schema knows each", async () => {
+  const values = parse(await Deno.readTextFile(`${CHART}/values.yaml`));
+  const schema = JSON.parse(await Deno.readTextFile(`${CHART}/values.schema.json`));
+  const leaves = leafValues(values, schema, schema.definitions);
+  const doc = await Deno.readTextFile(`${ROOT}/docs/values.md`);
+  const rows = new Map<string, unknown>();
+  for (const m of doc.matchAll(/^\| `([^`]+)` \| `([^`]*)` \|/gm)) {
+    assert(!rows.has(m[1]!), `docs/values.md lists ${m[1]} twice`);
+    rows.set(m[1]!, parse(m[2]!) ?? "");
+  }
+  const missing = [...leaves.keys()].filter((k) => !rows.has(k));
+  const extra = [...rows.keys()].filter((k) => !leaves.has(k));
+  assertEquals(
+    [missing, extra],
+    [[], []],
+    "values missing from docs/values.md, and rows of no value",
+  );
+  for (const [k, v] of leaves) {
+    assertEquals(rows.get(k), v, `the default of ${k} in docs/values.md`);
+  }
+  // The schema accepts the defaults (helm lint also checks), and lists nothing values.yaml lacks
+  // but the monitoring block its own templates define.
+  const unknown = Object.keys(schema.properties).filter((k) => !(k in values));
+  assertEquals(unknown.filter((k) => k !== "monitoring"), []);
+});
