@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../lib/cli/errors.ts";
 import { VERSION } from "../lib/version.ts";
+import { checkInstallCommand } from "./check_install.ts";
 import { copySelfCommand } from "./copy_self.ts";
 import { csiCommand } from "./csi.ts";
 import { injectCommand } from "./inject.ts";
@@ -19,6 +20,7 @@ export function program(): Command {
     .addCommand(csiCommand())
     .addCommand(injectCommand())
     .addCommand(copySelfCommand())
+    .addCommand(checkInstallCommand())
     .addCommand(versionCommand());
   // exitOverride must be set on every subcommand, or commander calls process.exit itself.
   const seal = (c: Command) => {

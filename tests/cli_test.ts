@@ -16,14 +16,21 @@ async function cli(...args: string[]) {
 Deno.test("--help lists every role and exits 0", async () => {
   const r = await cli("--help");
   assertEquals(r.code, 0);
-  for (const role of ["webhook", "csi", "inject", "copy-self", "version"]) {
+  for (const role of ["webhook", "csi", "inject", "copy-self", "check-install", "version"]) {
     assertStringIncludes(r.stdout, role);
   }
 });
 
 Deno.test("each subcommand has its own --help", async () => {
   for (
-    const args of [["webhook", "serve"], ["csi", "serve"], ["inject"], ["copy-self"], ["version"]]
+    const args of [
+      ["webhook", "serve"],
+      ["csi", "serve"],
+      ["inject"],
+      ["copy-self"],
+      ["check-install"],
+      ["version"],
+    ]
   ) {
     const r = await cli(...args, "--help");
     assertEquals(r.code, 0, `${args.join(" ")} --help: ${r.stderr}`);

@@ -68,6 +68,18 @@ export interface Resource {
 
 export const SECRETS: Resource = { group: "", version: "v1", plural: "secrets" };
 export const SERVICE_ACCOUNTS: Resource = { group: "", version: "v1", plural: "serviceaccounts" };
+export const SERVICES: Resource = { group: "", version: "v1", plural: "services" };
+export const MUTATING_WEBHOOK_CONFIGURATIONS: Resource = {
+  group: "admissionregistration.k8s.io",
+  version: "v1",
+  plural: "mutatingwebhookconfigurations",
+};
+export const CSI_DRIVERS: Resource = {
+  group: "storage.k8s.io",
+  version: "v1",
+  plural: "csidrivers",
+};
+export const CSI_NODES: Resource = { group: "storage.k8s.io", version: "v1", plural: "csinodes" };
 
 /** A name with the field it came from, so an error can say where the bad name was written. */
 export interface Named {
@@ -80,10 +92,20 @@ export interface Named {
 export function namespacedObjectPath(r: Resource, namespace: Named, name: Named): ApiPath {
   const ns = checkNamespace(namespace.field, namespace.value);
   const n = checkObjectName(name.field, name.value);
-  const root = r.group === ""
+  return `${rootOf(r)}/namespaces/${segment(ns)}/${segment(r.plural)}/${segment(n)}` as ApiPath;
+}
+
+/** `/apis/<group>/<version>/<plural>/<name>`, for one cluster-scoped object (CSIDriver,
+ * CSINode, MutatingWebhookConfiguration). */
+export function clusterObjectPath(r: Resource, name: Named): ApiPath {
+  const n = checkObjectName(name.field, name.value);
+  return `${rootOf(r)}/${segment(r.plural)}/${segment(n)}` as ApiPath;
+}
+
+function rootOf(r: Resource): string {
+  return r.group === ""
     ? `/api/${segment(r.version)}`
     : `/apis/${segment(r.group)}/${segment(r.version)}`;
-  return `${root}/namespaces/${segment(ns)}/${segment(r.plural)}/${segment(n)}` as ApiPath;
 }
 
 /** Percent-encodes one segment. The names are already checked, so this changes nothing

@@ -7,7 +7,11 @@ import {
 import {
   checkNamespace,
   checkObjectName,
+  clusterObjectPath,
+  CSI_DRIVERS,
+  CSI_NODES,
   KubeNameError,
+  MUTATING_WEBHOOK_CONFIGURATIONS,
   namespacedObjectPath,
   type Resource,
   SECRETS,
@@ -74,6 +78,14 @@ for (const [what, value] of HOSTILE) {
     assertStringIncludes(e.message, `request.namespace: ${JSON.stringify(value)}`);
     assertStringIncludes(e.message, "is not a valid namespace name (a DNS-1123 label");
   });
+  Deno.test(`clusterObjectPath() refuses a name that is ${what}, naming the field and the value`, () => {
+    const e = assertThrows(
+      () => clusterObjectPath(CSI_NODES, { field: "--node", value }),
+      KubeNameError,
+    );
+    assertEquals([e.field, e.value], ["--node", value]);
+    assertStringIncludes(e.message, `--node: ${JSON.stringify(value)} is not a valid object name`);
+  });
 }
 
 /** Valid object names but not valid namespaces: a namespace is one label of at most 63. */
@@ -127,6 +139,26 @@ Deno.test("namespacedObjectPath() builds core and group paths", () => {
   ];
   for (const [r, n, o, want] of cases) {
     assertEquals(namespacedObjectPath(r, ns(n), name(o)) as string, want);
+  }
+});
+
+Deno.test("clusterObjectPath() builds paths of cluster-scoped objects", () => {
+  const cases: Array<[Resource, string, string]> = [
+    [
+      CSI_DRIVERS,
+      "secrets-store.csi.deckhouse.io",
+      "/apis/storage.k8s.io/v1/csidrivers/secrets-store.csi.deckhouse.io",
+    ],
+    [CSI_NODES, "node-1", "/apis/storage.k8s.io/v1/csinodes/node-1"],
+    [
+      MUTATING_WEBHOOK_CONFIGURATIONS,
+      "secrets-store-webhook",
+      "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-webhook",
+    ],
+    [{ group: "", version: "v1", plural: "nodes" }, "n", "/api/v1/nodes/n"],
+  ];
+  for (const [r, n, want] of cases) {
+    assertEquals(clusterObjectPath(r, { field: "f", value: n }) as string, want);
   }
 });
 

@@ -12,7 +12,7 @@ import { baoApi, GUIDE } from "../harness/store_setup.ts";
 import { type Cluster, PULL_SECRET, startCluster } from "./cluster.ts";
 import { pushAlpineStandIn, pushBusyboxImage } from "./images.ts";
 import { watchFile } from "../harness/inotify.ts";
-import { DRIVER, type Installed, installProduct, setDelivery } from "./install.ts";
+import { DRIVER, helmTest, type Installed, installProduct, setDelivery } from "./install.ts";
 import { isReady, type PodObject, Pods } from "./kube_pods.ts";
 
 const NS = GUIDE.namespace;
@@ -166,6 +166,21 @@ async function runToLog(
   await w.pods.create(pod);
   return await w.pods.waitForLog(name, check, 90_000, container);
 }
+
+example(
+  "the chart installs with its defaults on a cluster without d8-stronghold, and helm test passes",
+  async (w) => {
+    const ns = await w.cluster.api<{ code?: number }>(
+      "GET",
+      "/api/v1/namespaces/d8-stronghold",
+      undefined,
+      [404],
+    );
+    assertEquals(ns.code, 404);
+    const report = await helmTest(w.cluster, base!);
+    assert(/Phase:\s+Succeeded/.test(report), report);
+  },
+);
 
 envExample(
   "myapp1: env-from-path imports every key of both paths, the later path winning",

@@ -47,7 +47,10 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     // The webhook reads entrypoints of images without a command from the cluster's registry.
     `--set-file=registry.caCert=${registryCa}`,
     // One node: one webhook replica. Pods reach the store on the node's loopback (hostNetwork).
+    // Every other value is the chart's default (no d8-stronghold namespace exists here).
     "--set=webhook.replicas=1,webhook.hostNetwork=true,csi.hostNetwork=true",
+    // The helm test Pod too: no Pod here has a network of its own.
+    "--set=test.hostNetwork=true",
     `--set=csi.kubeletDir=${c.kubeletDir},csi.rotationInterval=${rotationSeconds}s`,
     "--wait",
     "--timeout=3m",
@@ -84,6 +87,29 @@ export async function setDelivery(
     "--timeout=3m",
   ], helmHome(dir));
   await waitForWebhook(c);
+}
+
+/** `helm test`: the chart's check-install Pod calls the webhook as the API server does and
+ * finds the driver registered on the node. Resolves to helm's report; on a failure the error
+ * holds the test Pod's log (a failed test Pod is kept, a passed one deleted). */
+export async function helmTest(c: Cluster, dir: string): Promise<string> {
+  try {
+    return await run(peerBinary("helm"), [
+      "test",
+      RELEASE,
+      `--kubeconfig=${c.kubeconfig}`,
+      `--namespace=${PRODUCT_NS}`,
+      "--timeout=3m",
+    ], helmHome(dir));
+  } catch (e) {
+    const log = await c.api<unknown>(
+      "GET",
+      `/api/v1/namespaces/${PRODUCT_NS}/pods/${RELEASE}-test/log`,
+      undefined,
+      [400, 404],
+    ).catch((l) => `(no log: ${(l as Error).message})`);
+    throw new Error(`${(e as Error).message}\ntest Pod log:\n${JSON.stringify(log)}`);
+  }
 }
 
 /** A webhook Pod is Ready before kube-proxy routes its Service to it, and the API server then
