@@ -71,7 +71,11 @@ export class KubeClient {
     const token = this.o.tokenFile
       ? (await Deno.readTextFile(this.o.tokenFile)).trim()
       : this.o.token;
+    const timeoutMs = this.o.timeoutMs ?? 5000;
+    // One deadline for the headers and the whole body: a server that stalls mid-body fails too.
+    const signal = AbortSignal.timeout(timeoutMs);
     let res: Response;
+    let text: string;
     try {
       res = await fetch(new URL(path, this.o.server), {
         client: this.#http,
@@ -79,12 +83,13 @@ export class KubeClient {
           accept: "application/json",
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000),
+        signal,
       });
+      text = await readLimited(res, MAX_ANSWER);
     } catch (e) {
-      throw new KubeError(0, path, (e as Error).message);
+      const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : (e as Error).message;
+      throw new KubeError(0, path, reason);
     }
-    const text = await res.text();
     if (!res.ok) {
       let reason = `HTTP ${res.status}`;
       try {
@@ -92,7 +97,13 @@ export class KubeClient {
       } catch { /* not a Status object */ }
       throw new KubeError(res.status, path, reason);
     }
-    const parsed = schema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new KubeError(res.status, path, "unexpected answer: not JSON");
+    }
+    const parsed = schema.safeParse(json);
     if (!parsed.success) {
       throw new KubeError(
         res.status,
@@ -106,4 +117,32 @@ export class KubeClient {
   close(): void {
     this.#http.close();
   }
+}
+
+/** Answers larger than this are refused: the objects read here (a Secret, a ServiceAccount, a
+ * SecretsStoreImport) are far smaller, and a body that never ends must not fill the heap. */
+export const MAX_ANSWER = 8 * 1024 * 1024;
+
+/** The body as text, refused once it passes `max` bytes, declared or as it arrives. */
+async function readLimited(res: Response, max: number): Promise<string> {
+  if (Number(res.headers.get("content-length") ?? 0) > max) {
+    await res.body?.cancel();
+    throw new RangeError(`answer larger than ${max} bytes`);
+  }
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.length;
+    // Leaving the loop early cancels the body, so the rest is never read.
+    if (size > max) throw new RangeError(`answer larger than ${max} bytes`);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
 }
