@@ -1,0 +1,204 @@
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "../../tests/harness/assert.ts";
+import { parseStorePath } from "../config/store_path.ts";
+import type { HttpResult, Transport } from "../http/transport.ts";
+import type { Logger } from "../log/logger.ts";
+import { StoreError } from "../vault/errors.ts";
+import { type Identity, StorePool } from "./store_pool.ts";
+
+const SECRET = parseStorePath("demo-kv/data/myapp-secret");
+const HOUR = 3600_000;
+
+/** An in-memory store: Kubernetes login accepts the JWTs in `accepted` (per role), a read
+ * needs a store token it issued and has not revoked. Every request is recorded. */
+class FakeStore {
+  readonly accepted = new Map<string, string>(); // jwt -> role
+  readonly logins: string[] = []; // the JWTs tried, in order
+  readonly reads: string[] = []; // the store tokens reads came with
+  readonly issued = new Set<string>();
+  transports = 0;
+  #n = 0;
+
+  transport(): Transport {
+    this.transports++;
+    return {
+      request: async (_method, url, headers, body): Promise<HttpResult> => {
+        await Promise.resolve(); // answers arrive later, as over a socket
+        const path = url.pathname.replace(/^\/v1\//, "");
+        if (path.endsWith("/login")) {
+          const { role, jwt } = JSON.parse(body!) as { role: string; jwt: string };
+          this.logins.push(jwt);
+          if (this.accepted.get(jwt) !== role) {
+            return answer(403, { errors: ["permission denied"] });
+          }
+          const token = `s.${++this.#n}`;
+          this.issued.add(token);
+          return answer(200, { auth: { client_token: token, lease_duration: 3600 } });
+        }
+        const token = headers["x-vault-token"] ?? "";
+        if (!this.issued.has(token)) return answer(403, { errors: ["permission denied"] });
+        if (path.startsWith("sys/internal/ui/mounts/")) {
+          return answer(200, { data: { path: "demo-kv/", type: "kv", options: { version: "2" } } });
+        }
+        this.reads.push(token);
+        return answer(200, { data: { data: { DB_PASS: "pw" }, metadata: { version: 1 } } });
+      },
+      close() {},
+    };
+  }
+}
+
+function answer(status: number, body: unknown): HttpResult {
+  return { status, body: JSON.stringify(body) };
+}
+
+function identity(sa = "myapp-sa", role = "myapp-role"): Identity {
+  return {
+    address: "https://store.example:8200",
+    skipVerify: false,
+    authPath: parseStorePath("kubernetes_local"),
+    role,
+    serviceAccount: { namespace: "myapp-namespace", name: sa },
+  };
+}
+
+function pool(
+  store: FakeStore,
+  warnings: string[] = [],
+  o: { renewBeforeMs?: number } = {},
+): StorePool {
+  const logger: Logger = {
+    warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`),
+    debug() {},
+    info() {},
+    error() {},
+  };
+  return new StorePool({
+    requestTimeoutMs: 1000,
+    logger,
+    createTransport: () => store.transport(),
+    ...o,
+  });
+}
+
+Deno.test("StorePool: volumes of one identity share one login; another ServiceAccount gets its own", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-a1", "myapp-role").set("jwt-a2", "myapp-role").set("jwt-b", "myapp-role");
+  const p = pool(store);
+  try {
+    await p.admit(identity(), "vol-1", "jwt-a1", Date.now() + HOUR);
+    await p.admit(identity(), "vol-2", "jwt-a2", Date.now() + HOUR);
+    await p.admit(identity("other-sa"), "vol-3", "jwt-b", Date.now() + HOUR);
+    for (const sa of ["myapp-sa", "myapp-sa", "other-sa", "myapp-sa"]) {
+      await p.read(identity(sa), SECRET, undefined);
+    }
+    // Each new token is proven once at admit; the reads ride on their identity's login.
+    assertEquals(store.logins, ["jwt-a1", "jwt-a2", "jwt-b"]);
+    const [a, b] = [store.reads[0], store.reads[2]];
+    assertEquals(store.reads, [a, a, b, a], "one store token per identity");
+    assert(a !== b, "the other ServiceAccount never reads with A's store token");
+    assertEquals(store.transports, 1, "one connection pool for one store address");
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("StorePool: a token the store refuses fails only its own volume; the identity's other volume keeps reading", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-good", "myapp-role");
+  const warnings: string[] = [];
+  const p = pool(store, warnings);
+  try {
+    await p.admit(identity(), "vol-1", "jwt-good", Date.now() + HOUR);
+    const e = await assertRejects(
+      () => p.admit(identity(), "vol-2", "jwt-stolen", Date.now() + 2 * HOUR),
+      StoreError,
+    );
+    assertEquals(e.kind, "permission_denied");
+    assertStringIncludes(e.message, "auth/kubernetes_local/login");
+    assert(!e.message.includes("jwt-"), e.message);
+    assertEquals((await p.read(identity(), SECRET, undefined)).data, { DB_PASS: "pw" });
+    // A later login (the store token revoked) never tries the refused token.
+    store.issued.clear();
+    await p.read(identity(), SECRET, undefined);
+    assertEquals(store.logins, ["jwt-good", "jwt-stolen", "jwt-good"]);
+    assert(warnings.every((w) => !w.includes("jwt-")), warnings.join("\n"));
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("StorePool: the same token for another role is another identity and must be accepted for it", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-a", "myapp-role");
+  const p = pool(store);
+  try {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await assertRejects(
+      () => p.admit(identity("myapp-sa", "admin-role"), "vol-2", "jwt-a", Date.now() + HOUR),
+      StoreError,
+    );
+    await assertRejects(
+      () => p.read(identity("myapp-sa", "admin-role"), SECRET, undefined),
+      StoreError,
+    );
+    assertEquals(store.reads.length, 0, "nothing was read as admin-role");
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("StorePool: concurrent reads after a revoked store token share one login", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-a", "myapp-role");
+  const p = pool(store);
+  try {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.read(identity(), SECRET, undefined);
+    store.issued.clear();
+    store.logins.length = 0;
+    await Promise.all(Array.from({ length: 20 }, () => p.read(identity(), SECRET, undefined)));
+    assertEquals(store.logins, ["jwt-a"]);
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("StorePool: a volume holds at most its newest and its last accepted token", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-0", "myapp-role");
+  const p = pool(store);
+  try {
+    await p.admit(identity(), "vol-1", "jwt-0", Date.now() + HOUR);
+    for (let i = 1; i <= 50; i++) p.offer(identity(), "vol-1", `jwt-${i}`, Date.now() + HOUR + i);
+    store.issued.clear();
+    store.logins.length = 0;
+    await p.read(identity(), SECRET, undefined);
+    // The newest offered (refused here) first, then the last accepted one: two tries, not 51.
+    assertEquals(store.logins, ["jwt-50", "jwt-0"]);
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("StorePool: a forgotten volume's tokens are gone; with none left a read names the wait, not a token", async () => {
+  const store = new FakeStore();
+  store.accepted.set("jwt-a", "myapp-role");
+  // Renewing long before the lease ends: every read needs a login.
+  const p = pool(store, [], { renewBeforeMs: 2 * HOUR });
+  try {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.read(identity(), SECRET, undefined);
+    p.forget("vol-1");
+    store.issued.clear();
+    const e = await assertRejects(() => p.read(identity(), SECRET, undefined), StoreError);
+    assertStringIncludes(e.message, "no unexpired ServiceAccount token");
+    assertEquals(store.logins, ["jwt-a", "jwt-a"], "no login was tried without a token");
+  } finally {
+    p.close();
+  }
+});
