@@ -66,30 +66,37 @@ function identity(sa = "myapp-sa", role = "myapp-role"): Identity {
   };
 }
 
-function pool(
-  store: FakeStore,
-  warnings: string[] = [],
+/** Runs `fn` with a pool over a fresh in-memory store that accepts `jwts` for myapp-role;
+ * `warnings` collects what the pool logged. */
+async function withPool(
+  jwts: string[],
+  fn: (p: StorePool, store: FakeStore, warnings: string[]) => Promise<void>,
   o: { renewBeforeMs?: number } = {},
-): StorePool {
+): Promise<void> {
+  const store = new FakeStore();
+  for (const jwt of jwts) store.accepted.set(jwt, "myapp-role");
+  const warnings: string[] = [];
   const logger: Logger = {
     warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`),
     debug() {},
     info() {},
     error() {},
   };
-  return new StorePool({
+  const p = new StorePool({
     requestTimeoutMs: 1000,
     logger,
     createTransport: () => store.transport(),
     ...o,
   });
+  try {
+    await fn(p, store, warnings);
+  } finally {
+    p.close();
+  }
 }
 
 Deno.test("StorePool: volumes of one identity share one login; another ServiceAccount gets its own", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-a1", "myapp-role").set("jwt-a2", "myapp-role").set("jwt-b", "myapp-role");
-  const p = pool(store);
-  try {
+  await withPool(["jwt-a1", "jwt-a2", "jwt-b"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a1", Date.now() + HOUR);
     await p.admit(identity(), "vol-2", "jwt-a2", Date.now() + HOUR);
     await p.admit(identity("other-sa"), "vol-3", "jwt-b", Date.now() + HOUR);
@@ -102,17 +109,11 @@ Deno.test("StorePool: volumes of one identity share one login; another ServiceAc
     assertEquals(store.reads, [a, a, b, a], "one store token per identity");
     assert(a !== b, "the other ServiceAccount never reads with A's store token");
     assertEquals(store.transports, 1, "one connection pool for one store address");
-  } finally {
-    p.close();
-  }
+  });
 });
 
 Deno.test("StorePool: a token the store refuses fails only its own volume; the identity's other volume keeps reading", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-good", "myapp-role");
-  const warnings: string[] = [];
-  const p = pool(store, warnings);
-  try {
+  await withPool(["jwt-good"], async (p, store, warnings) => {
     await p.admit(identity(), "vol-1", "jwt-good", Date.now() + HOUR);
     const e = await assertRejects(
       () => p.admit(identity(), "vol-2", "jwt-stolen", Date.now() + 2 * HOUR),
@@ -127,16 +128,11 @@ Deno.test("StorePool: a token the store refuses fails only its own volume; the i
     await p.read(identity(), SECRET, undefined);
     assertEquals(store.logins, ["jwt-good", "jwt-stolen", "jwt-good"]);
     assert(warnings.every((w) => !w.includes("jwt-")), warnings.join("\n"));
-  } finally {
-    p.close();
-  }
+  });
 });
 
 Deno.test("StorePool: the same token for another role is another identity and must be accepted for it", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-a", "myapp-role");
-  const p = pool(store);
-  try {
+  await withPool(["jwt-a"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
     await assertRejects(
       () => p.admit(identity("myapp-sa", "admin-role"), "vol-2", "jwt-a", Date.now() + HOUR),
@@ -147,32 +143,22 @@ Deno.test("StorePool: the same token for another role is another identity and mu
       StoreError,
     );
     assertEquals(store.reads.length, 0, "nothing was read as admin-role");
-  } finally {
-    p.close();
-  }
+  });
 });
 
 Deno.test("StorePool: concurrent reads after a revoked store token share one login", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-a", "myapp-role");
-  const p = pool(store);
-  try {
+  await withPool(["jwt-a"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
     await p.read(identity(), SECRET, undefined);
     store.issued.clear();
     store.logins.length = 0;
     await Promise.all(Array.from({ length: 20 }, () => p.read(identity(), SECRET, undefined)));
     assertEquals(store.logins, ["jwt-a"]);
-  } finally {
-    p.close();
-  }
+  });
 });
 
 Deno.test("StorePool: a volume holds at most its newest and its last accepted token", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-0", "myapp-role");
-  const p = pool(store);
-  try {
+  await withPool(["jwt-0"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-0", Date.now() + HOUR);
     for (let i = 1; i <= 50; i++) p.offer(identity(), "vol-1", `jwt-${i}`, Date.now() + HOUR + i);
     store.issued.clear();
@@ -180,17 +166,12 @@ Deno.test("StorePool: a volume holds at most its newest and its last accepted to
     await p.read(identity(), SECRET, undefined);
     // The newest offered (refused here) first, then the last accepted one: two tries, not 51.
     assertEquals(store.logins, ["jwt-50", "jwt-0"]);
-  } finally {
-    p.close();
-  }
+  });
 });
 
 Deno.test("StorePool: a forgotten volume's tokens are gone; with none left a read names the wait, not a token", async () => {
-  const store = new FakeStore();
-  store.accepted.set("jwt-a", "myapp-role");
   // Renewing long before the lease ends: every read needs a login.
-  const p = pool(store, [], { renewBeforeMs: 2 * HOUR });
-  try {
+  await withPool(["jwt-a"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
     await p.read(identity(), SECRET, undefined);
     p.forget("vol-1");
@@ -198,7 +179,5 @@ Deno.test("StorePool: a forgotten volume's tokens are gone; with none left a rea
     const e = await assertRejects(() => p.read(identity(), SECRET, undefined), StoreError);
     assertStringIncludes(e.message, "no unexpired ServiceAccount token");
     assertEquals(store.logins, ["jwt-a", "jwt-a"], "no login was tried without a token");
-  } finally {
-    p.close();
-  }
+  }, { renewBeforeMs: 2 * HOUR });
 });
