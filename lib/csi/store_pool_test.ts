@@ -5,56 +5,13 @@ import {
   assertStringIncludes,
 } from "../../tests/harness/assert.ts";
 import { parseStorePath } from "../config/store_path.ts";
-import type { HttpResult, Transport } from "../http/transport.ts";
+import { FakeStore } from "../../tests/harness/fake_store.ts";
 import type { Logger } from "../log/logger.ts";
 import { StoreError } from "../vault/errors.ts";
 import { type Identity, StorePool } from "./store_pool.ts";
 
 const SECRET = parseStorePath("demo-kv/data/myapp-secret");
 const HOUR = 3600_000;
-
-/** An in-memory store: Kubernetes login accepts the JWTs in `accepted` (per role), a read
- * needs a store token it issued and has not revoked. Every request is recorded. */
-class FakeStore {
-  readonly accepted = new Map<string, string>(); // jwt -> role
-  readonly logins: string[] = []; // the JWTs tried, in order
-  readonly reads: string[] = []; // the store tokens reads came with
-  readonly issued = new Set<string>();
-  transports = 0;
-  #n = 0;
-
-  transport(): Transport {
-    this.transports++;
-    return {
-      request: async (_method, url, headers, body): Promise<HttpResult> => {
-        await Promise.resolve(); // answers arrive later, as over a socket
-        const path = url.pathname.replace(/^\/v1\//, "");
-        if (path.endsWith("/login")) {
-          const { role, jwt } = JSON.parse(body!) as { role: string; jwt: string };
-          this.logins.push(jwt);
-          if (this.accepted.get(jwt) !== role) {
-            return answer(403, { errors: ["permission denied"] });
-          }
-          const token = `s.${++this.#n}`;
-          this.issued.add(token);
-          return answer(200, { auth: { client_token: token, lease_duration: 3600 } });
-        }
-        const token = headers["x-vault-token"] ?? "";
-        if (!this.issued.has(token)) return answer(403, { errors: ["permission denied"] });
-        if (path.startsWith("sys/internal/ui/mounts/")) {
-          return answer(200, { data: { path: "demo-kv/", type: "kv", options: { version: "2" } } });
-        }
-        this.reads.push(token);
-        return answer(200, { data: { data: { DB_PASS: "pw" }, metadata: { version: 1 } } });
-      },
-      close() {},
-    };
-  }
-}
-
-function answer(status: number, body: unknown): HttpResult {
-  return { status, body: JSON.stringify(body) };
-}
 
 function identity(sa = "myapp-sa", role = "myapp-role"): Identity {
   return {
@@ -75,6 +32,7 @@ async function withPool(
 ): Promise<void> {
   const store = new FakeStore();
   for (const jwt of jwts) store.accepted.set(jwt, "myapp-role");
+  store.secrets.set(SECRET, { DB_PASS: "pw" });
   const warnings: string[] = [];
   const logger: Logger = {
     warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`),
