@@ -6,6 +6,7 @@ import {
   type Transport,
   TransportError,
 } from "./transport.ts";
+import { BodyTooLargeError, readLimited } from "./limited_body.ts";
 
 export class FetchTransport implements Transport {
   readonly #client: Deno.HttpClient;
@@ -38,13 +39,9 @@ export class FetchTransport implements Transport {
         // header it strips) to wherever the store, or a proxy posing as it, points.
         redirect: "manual",
       });
-      if (Number(res.headers.get("content-length") ?? 0) > MAX_BODY) {
-        await res.body?.cancel();
-        throw new TransportError("unreachable", `answer larger than ${MAX_BODY} bytes`);
-      }
-      return { status: res.status, body: await res.text() };
+      return { status: res.status, body: await readLimited(res, MAX_BODY) };
     } catch (e) {
-      if (e instanceof TransportError) throw e;
+      if (e instanceof BodyTooLargeError) throw new TransportError("unreachable", e.message);
       if (both.aborted) {
         throw new TransportError(
           "timeout",

@@ -4,6 +4,7 @@
 import type { z } from "zod";
 import { describeIssues } from "../config/issues.ts";
 import type { ApiPath } from "./api_path.ts";
+import { readLimited } from "../http/limited_body.ts";
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -122,27 +123,3 @@ export class KubeClient {
 /** Answers larger than this are refused: the objects read here (a Secret, a ServiceAccount, a
  * SecretsStoreImport) are far smaller, and a body that never ends must not fill the heap. */
 export const MAX_ANSWER = 8 * 1024 * 1024;
-
-/** The body as text, refused once it passes `max` bytes, declared or as it arrives. */
-async function readLimited(res: Response, max: number): Promise<string> {
-  if (Number(res.headers.get("content-length") ?? 0) > max) {
-    await res.body?.cancel();
-    throw new RangeError(`answer larger than ${max} bytes`);
-  }
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.length;
-    // Leaving the loop early cancels the body, so the rest is never read.
-    if (size > max) throw new RangeError(`answer larger than ${max} bytes`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
-}

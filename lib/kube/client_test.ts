@@ -7,7 +7,8 @@ import {
 } from "../../tests/harness/assert.ts";
 import { within } from "../../tests/harness/within.ts";
 import { namespacedObjectPath, SECRETS } from "./api_path.ts";
-import { KubeClient, KubeError } from "./client.ts";
+import { KubeClient, KubeError, MAX_ANSWER } from "./client.ts";
+import { endlessAnswer, withLocalServer } from "../../tests/harness/local_http.ts";
 
 const PATH = namespacedObjectPath(
   SECRETS,
@@ -16,26 +17,16 @@ const PATH = namespacedObjectPath(
 );
 const Secret = z.object({ metadata: z.object({ name: z.string() }) });
 
-/** An API server stand-in on 127.0.0.1, port 0; records each request's authorization. */
-async function withServer(
+/** Runs `fn` with a local API server stand-in; `seen` gets each request's authorization. */
+function withServer(
   handler: (req: Request) => Response | Promise<Response>,
   fn: (url: string, seen: Array<string | null>) => Promise<void>,
 ): Promise<void> {
   const seen: Array<string | null> = [];
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    (req) => {
-      seen.push(req.headers.get("authorization"));
-      return handler(req);
-    },
-  );
-  try {
-    await fn(`http://127.0.0.1:${server.addr.port}`, seen);
-  } finally {
-    ac.abort();
-    await server.finished;
-  }
+  return withLocalServer((req) => {
+    seen.push(req.headers.get("authorization"));
+    return handler(req);
+  }, (origin) => fn(origin, seen));
 }
 
 const ok = () => Response.json({ metadata: { name: "regcred" } });
@@ -125,23 +116,10 @@ Deno.test("KubeClient.get() refuses an answer that is not JSON or not the expect
 });
 
 Deno.test("KubeClient.get() refuses an oversized answer, with or without a Content-Length, without reading it all", async () => {
-  const chunk = new Uint8Array(1 << 20).fill(0x20);
-  let sent = 0;
-  const endless = () =>
-    new Response(
-      new ReadableStream<Uint8Array>({
-        pull(c) {
-          sent += chunk.length;
-          // A bound for the test itself: a client that reads on stops at 1 GiB.
-          if (sent > 1024 * chunk.length) c.close();
-          else c.enqueue(chunk);
-        },
-      }),
-    );
+  const endless = endlessAnswer();
   const declared = () =>
     new Response(new Uint8Array(64 << 20), { headers: { "content-type": "application/json" } });
-  for (const [what, answer] of [["chunked", endless], ["declared", declared]] as const) {
-    sent = 0;
+  for (const [what, answer] of [["chunked", endless.answer], ["declared", declared]] as const) {
     await withServer(answer, async (url) => {
       const c = new KubeClient({ server: url, timeoutMs: 30_000 });
       try {
@@ -151,7 +129,11 @@ Deno.test("KubeClient.get() refuses an oversized answer, with or without a Conte
         c.close();
       }
     });
-    assert(sent < 512 * chunk.length, `${what}: ${sent} bytes were sent before the refusal`);
+    const sent = endless.sent();
+    assert(
+      what === "declared" || sent < 2 * MAX_ANSWER,
+      `${what}: ${sent} bytes sent before the refusal`,
+    );
   }
 });
 
