@@ -20,12 +20,19 @@ export async function withLocalServer(
 }
 
 /** An answer whose chunked body goes on until the client stops reading, bounded at 1 GiB for
- * the test's own sake; `sent()` tells how much the client let through. */
-export function endlessAnswer(): { answer: () => Response; sent: () => number } {
+ * the test's own sake. `sent()` is what the server produced: socket buffers let it run ahead
+ * of a client that stopped, so it is compared with the bound, not with the client's limit. */
+export function endlessAnswer(): {
+  answer: () => Response;
+  sent: () => number;
+  /** The client stopped reading well before the bound. */
+  stoppedEarly: () => boolean;
+} {
   const chunk = new Uint8Array(1 << 20).fill(0x20);
   let sent = 0;
   return {
     sent: () => sent,
+    stoppedEarly: () => sent < 128 * chunk.length,
     answer: () =>
       new Response(
         new ReadableStream<Uint8Array>({
