@@ -67,7 +67,7 @@ async function withVolumes(
     },
     pool,
     volumeBytes: o.volumeBytes ?? 1 << 20,
-    readConcurrency: o.readConcurrency,
+    ...(o.readConcurrency === undefined ? {} : { readConcurrency: o.readConcurrency }),
     logger: silentLogger,
   });
   try {
