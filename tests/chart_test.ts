@@ -2,7 +2,12 @@
  * to the real kube-apiserver with a server-side dry run (the API server's own validation and
  * admission, nothing stored). */
 import { parse, parseAllDocuments } from "yaml";
-import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
+import {
+  assert,
+  assertArrayIncludes,
+  assertEquals,
+  assertStringIncludes,
+} from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { peerBinary, ROOT } from "./harness/process.ts";
 import { ConnectionSettingsSchema } from "../lib/config/connection.ts";
@@ -186,7 +191,7 @@ Deno.test("every rendered object passes the API server's validation (server-side
       "Secret",
       "Service",
     ]
-  ) assert(kinds.includes(k), `no ${k} rendered`);
+  ) assertArrayIncludes(kinds, [k], `no ${k} rendered`);
   for (const o of objects) {
     const res = await dryRunApply(o);
     assert(
@@ -241,7 +246,7 @@ Deno.test("hostNetwork and pull secrets for the product image render valid Pods"
     assert(res.status === 200 || res.status === 201, `${kind}: ${res.status} ${res.body}`);
   }
   const webhook = objects.find((x) => x.kind === "Deployment").spec.template.spec.containers[0];
-  assert(webhook.args.includes("--listen=0.0.0.0:9443"), webhook.args.join(" "));
+  assertArrayIncludes(webhook.args, ["--listen=0.0.0.0:9443"]);
   assertEquals(webhook.ports[0].containerPort, 9443);
 });
 
@@ -292,7 +297,7 @@ Deno.test("csi.kubeletDir sets the driver's --kubelet-dir, its state folder and 
   const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o);
   const spec = objects.find((x) => x.kind === "DaemonSet").spec.template.spec;
   const args: string[] = spec.containers[0].args;
-  assert(args.includes("--kubelet-dir=/data/kubelet"), args.join(" "));
+  assertArrayIncludes(args, ["--kubelet-dir=/data/kubelet"]);
   assert(
     args.includes("--state-dir=/data/kubelet/plugins/secrets-store.csi.deckhouse.io/state"),
     args.join(" "),

@@ -4,20 +4,24 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { GUIDE } from "./harness/store_setup.ts";
+import { Suite } from "./harness/suite.ts";
 import { interpreterSlot } from "../lib/copy/elf.ts";
 
 const env = testEnv();
 const BASE = `${env.dir}/copy-self`;
 /** The product image's executable: world-readable, as in the image, outside the run's private
  * folder (which only root may enter). */
-const IMAGE = Deno.makeTempDirSync({ prefix: "secrets-store-image-" });
-const BIN = `${IMAGE}/secrets-store`;
+let IMAGE = "";
+let BIN = "";
 const ROOTFS = `${BASE}/rootfs`;
 const SHARED = `${ROOTFS}/run/secrets-store`; // the emptyDir, as both containers see it
 
-let ready: Promise<void> | undefined;
-function setUp(): Promise<void> {
-  return ready ??= (async () => {
+/** The image folder and the busybox root filesystem, made by the first test that runs; the
+ * image folder (outside the run's folder) is removed after the last. */
+const suite = new Suite<void>({
+  setUp: async () => {
+    IMAGE = await Deno.makeTempDir({ prefix: "secrets-store-image-" });
+    BIN = `${IMAGE}/secrets-store`;
     // The run's one compiled executable (tests/run.ts), placed where an image holds it.
     await Deno.mkdir(BIN.slice(0, BIN.lastIndexOf("/")), { recursive: true });
     await Deno.copyFile(testEnv().binary, BIN);
@@ -30,10 +34,17 @@ function setUp(): Promise<void> {
     await Deno.copyFile("/usr/bin/busybox", `${ROOTFS}/bin/busybox`);
     await Deno.chmod(`${ROOTFS}/bin/busybox`, 0o755);
     for (const a of ["sh", "env", "cat"]) await Deno.symlink("busybox", `${ROOTFS}/bin/${a}`);
-  })();
-}
+  },
+  tearDown: async () => {
+    await Deno.remove(IMAGE, { recursive: true });
+  },
+  onUnload: () => {
+    if (IMAGE) Deno.removeSync(IMAGE, { recursive: true });
+  },
+});
+const setUp = () => suite.ready();
 
-Deno.test("copy-self writes the injector, its loader and libraries, mode 0555, as a non-root user", async () => {
+suite.test("copy-self writes the injector, its loader and libraries, mode 0555, as a non-root user", async () => {
   await setUp();
   const r = await new Deno.Command("unshare", {
     args: [
@@ -72,7 +83,7 @@ Deno.test("copy-self writes the injector, its loader and libraries, mode 0555, a
   assertStringIncludes(new TextDecoder().decode(again.stderr), "copy-self: 0 file(s)");
 });
 
-Deno.test("the copied injector runs in a busybox-only image: gets its secrets from OpenBao and execs busybox sh", async () => {
+suite.test("the copied injector runs in a busybox-only image: gets its secrets from OpenBao and execs busybox sh", async () => {
   await setUp();
   await Deno.writeTextFile(
     `${ROOTFS}/tmp/token`,
@@ -113,8 +124,4 @@ Deno.test("the copied injector runs in a busybox-only image: gets its secrets fr
   assertStringIncludes(out, "DB_PASS=secret-password");
   assert(!out.includes("SECRETS_STORE_"), "the injector's settings must be gone");
   assert(!out.includes("LD_LIBRARY_PATH"), "the app's own (absent) LD_LIBRARY_PATH is restored");
-});
-
-Deno.test("remove the image folder", async () => {
-  await Deno.remove(IMAGE, { recursive: true });
 });

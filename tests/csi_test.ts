@@ -16,6 +16,7 @@ import {
   type TestPod,
 } from "./harness/csi.ts";
 import { testEnv } from "./harness/env.ts";
+import { Suite } from "./harness/suite.ts";
 import { CSI_USER } from "./harness/kube.ts";
 import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
 import * as grpc from "@grpc/grpc-js";
@@ -24,7 +25,7 @@ import { registrationService } from "../lib/csi/proto.ts";
 import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { watchFile } from "./harness/inotify.ts";
-import { bindReadOnly, isMountPoint, mountTmpfs } from "../lib/csi/mount.ts";
+import { bindReadOnly, isMountPoint, mountsBelow, mountTmpfs, unmount } from "../lib/csi/mount.ts";
 import { saveState } from "../lib/csi/state.ts";
 import { SsiSpec } from "../lib/csi/ssi.ts";
 
@@ -45,7 +46,6 @@ const DRIVER_OPTS = () => ({
   settings: csiSettings(env.bao.address),
   rotationInterval: "500ms",
 });
-let ctx: Promise<Ctx> | undefined;
 
 function ssi(name: string, files: unknown[], extra: Record<string, unknown> = {}) {
   return {
@@ -65,8 +65,11 @@ async function createSsi(body: ReturnType<typeof ssi>, allow: number[] = []) {
   );
 }
 
-function setUp(): Promise<Ctx> {
-  return ctx ??= (async () => {
+/** The CRD, the store's roles and secrets, the SecretsStoreImports and the driver, made by
+ * the first test that needs them; after the last test that runs, the driver (whichever a
+ * test restarted last) is stopped and no mount may be left behind. */
+const suite = new Suite<Ctx>({
+  setUp: async () => {
     await applySsiCrd(env.kube);
     await env.bao.api("PUT", "sys/policies/acl/csi-test", {
       policy:
@@ -129,8 +132,25 @@ function setUp(): Promise<Ctx> {
     await env.bao.api("PUT", "demo-kv/data/csi-outage", { data: { TOKEN: "before-outage" } });
     const driver = await startCsi(DRIVER_OPTS());
     return { driver, client: csiClient(driver.socket) };
-  })();
-}
+  },
+  tearDown: async (c) => {
+    if (tenants) {
+      const { podB } = await tenants;
+      await unpublish(`csi-${podB.uid}`, targetOf(podB));
+    }
+    c.client.close();
+    await c.driver.stop();
+    assertEquals(mountsBelow(DIR), [], "mounts left behind");
+  },
+  // The driver first (its mounts would change under it), then whatever it left mounted.
+  onUnload: () => {
+    try {
+      Deno.kill(driverPid(`${DIR}/csi.sock`), "SIGKILL");
+    } catch { /* not running */ }
+    for (const m of mountsBelow(DIR)) unmount(m);
+  },
+});
+const setUp = () => suite.ready();
 
 function csiSettings(address: string): string {
   return [
@@ -183,7 +203,7 @@ async function unpublish(volumeId: string, target: string) {
   await client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath: target });
 }
 
-Deno.test("myapp3: the guide's myapp-ssi mounts db-password, read-only, with the password", async () => {
+suite.test("myapp3: the guide's myapp-ssi mounts db-password, read-only, with the password", async () => {
   const { volumeId, target } = await publish("myapp-ssi");
   assertEquals(await Deno.readTextFile(`${target}/db-password`), "secret-password");
   assert(isMountPoint(target));
@@ -203,13 +223,13 @@ Deno.test("myapp3: the guide's myapp-ssi mounts db-password, read-only, with the
   await unpublish(volumeId, target);
 });
 
-Deno.test("the binary keytab arrives byte for byte", async () => {
+suite.test("the binary keytab arrives byte for byte", async () => {
   const { volumeId, target } = await publish("keytab-ssi");
   assertEquals(await Deno.readFile(`${target}/keytab`), KEYTAB);
   await unpublish(volumeId, target);
 });
 
-Deno.test("invalid base64, a missing key and a forbidden path fail the publish and leave nothing mounted", async () => {
+suite.test("invalid base64, a missing key and a forbidden path fail the publish and leave nothing mounted", async () => {
   const cases: Array<[string, number, string[]]> = [
     ["bad-b64-ssi", 9, ["bad-b64-ssi", 'file "keytab"', "not valid base64"]],
     ["missing-key-ssi", 9, ['key "NOPE" not found in demo-kv/data/csi-keytab']],
@@ -229,7 +249,7 @@ Deno.test("invalid base64, a missing key and a forbidden path fail the publish a
   for (const l of leftovers) assert(isMountPoint(`${DIR}/state/mounts/${l}`), `stale ${l}`);
 });
 
-Deno.test("the CRD refuses file names like .. and a/b", async () => {
+suite.test("the CRD refuses file names like .. and a/b", async () => {
   for (const bad of ["..", ".", "a/b"]) {
     const r = await createSsi(
       ssi(`bad-name-${n++}`, [{ name: bad, source: { path: "p", key: "k" } }]),
@@ -241,7 +261,7 @@ Deno.test("the CRD refuses file names like .. and a/b", async () => {
   assertEquals(empty.code, 422);
 });
 
-Deno.test("publish is idempotent and unpublish removes everything", async () => {
+suite.test("publish is idempotent and unpublish removes everything", async () => {
   const { client } = await setUp();
   const first = await publish("myapp-ssi");
   const jwt = await podToken(env.kube, first.pod);
@@ -275,7 +295,7 @@ function readLoop(file: string, valid: string[]) {
   return { stop: async () => ((stop = true), await running, { reads, torn }) };
 }
 
-Deno.test("autorotation: the file changes, its mtime moves, one watch on it sees IN_MODIFY each time, no read is torn", async () => {
+suite.test("autorotation: the file changes, its mtime moves, one watch on it sees IN_MODIFY each time, no read is torn", async () => {
   const values = ["first-value", "second-value-is-longer", "third"];
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: values[0] } });
   const { volumeId, target } = await publish("rotate-ssi");
@@ -306,7 +326,7 @@ Deno.test("autorotation: the file changes, its mtime moves, one watch on it sees
   await watch.stop();
 });
 
-Deno.test("a store outage during rotation keeps the last good files; rotation resumes after it", async () => {
+suite.test("a store outage during rotation keeps the last good files; rotation resumes after it", async () => {
   // The volume reaches the store through a TCP forwarder the test can cut, since the shared
   // OpenBao must stay up for the other tests.
   const { driver } = await setUp();
@@ -342,7 +362,7 @@ Deno.test("a store outage during rotation keeps the last good files; rotation re
   await unpublish(volumeId, dir);
 });
 
-Deno.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes, for a volume of the previous version too", async () => {
+suite.test("after a driver restart the mounts stay, and rotation resumes once the kubelet republishes, for a volume of the previous version too", async () => {
   const c = await setUp();
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: "before-restart" } });
   const { volumeId, target, pod } = await publish("rotate-ssi");
@@ -373,7 +393,7 @@ Deno.test("after a driver restart the mounts stay, and rotation resumes once the
   });
   const driver = await startCsi(DRIVER_OPTS());
   const client = csiClient(driver.socket);
-  ctx = Promise.resolve({ driver, client });
+  Object.assign(c, { driver, client });
   assert(isMountPoint(target));
   for (
     const [id, path, p, jwt] of [[volumeId, target, pod, undefined], [
@@ -406,7 +426,7 @@ Deno.test("after a driver restart the mounts stay, and rotation resumes once the
   assertEquals(await Deno.stat(oldDir).then(() => "exists", () => "gone"), "gone");
 });
 
-Deno.test("a kubelet folder whose socket paths the kubelet cannot dial (over 107 bytes) is warned about at start", async () => {
+suite.test("a kubelet folder whose socket paths the kubelet cannot dial (over 107 bytes) is warned about at start", async () => {
   const dir = `${env.dir}/csi-long`;
   const kubelet = `${env.dir}/${"k".repeat(70)}`; // its plugins_registry socket passes 107 bytes
   await Deno.mkdir(kubelet, { recursive: true });
@@ -435,7 +455,7 @@ Deno.test("a kubelet folder whose socket paths the kubelet cannot dial (over 107
   }
 });
 
-Deno.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
+suite.test("the driver registers itself with the kubelet and answers its liveness probe", async () => {
   const dir = `${env.dir}/csi-registration`;
   const registry = `${env.dir}/reg`; // a socket path has at most 107 bytes
   const port = freePort();
@@ -650,7 +670,7 @@ function setUpTenants() {
   })();
 }
 
-Deno.test("attack: a volume context naming namespace B with a token that is not B's is refused; B is never asked for and A keeps rotating", async () => {
+suite.test("attack: a volume context naming namespace B with a token that is not B's is refused; B is never asked for and A keeps rotating", async () => {
   const { podB, jwtB } = await setUpTenants();
   const { pod: podA, jwt: jwtA } = await newPod();
   const targetA = targetOf(podA);
@@ -756,7 +776,7 @@ Deno.test("attack: a volume context naming namespace B with a token that is not 
   await unpublish(volA, targetA);
 });
 
-Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID_ARGUMENT naming volumeAttributes.secretsStoreImport", async () => {
+suite.test("attack: SecretsStoreImport names that leave their segment are INVALID_ARGUMENT naming volumeAttributes.secretsStoreImport", async () => {
   await setUpTenants();
   const { end: mark } = await storeRequests();
   const kubeMark = await auditMark(env.kube.auditLog);
@@ -794,7 +814,7 @@ Deno.test("attack: SecretsStoreImport names that leave their segment are INVALID
   await unpublish(`csi-${pod.uid}`, targetOf(pod));
 });
 
-Deno.test("attack: store paths that leave their segment are refused at apply naming the field, and an http address at publish; the store is never asked", async () => {
+suite.test("attack: store paths that leave their segment are refused at apply naming the field, and an http address at publish; the store is never asked", async () => {
   await setUpTenants();
   const { end: mark } = await storeRequests();
   const hostile = [
@@ -843,7 +863,7 @@ Deno.test("attack: store paths that leave their segment are refused at apply nam
   assertEquals((await storeRequests(mark)).requests, []);
 });
 
-Deno.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 129 bytes are refused and the state folder is untouched", async () => {
+suite.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 129 bytes are refused and the state folder is untouched", async () => {
   await setUp();
   const one = await newPod();
   const two = await newPod();
@@ -887,7 +907,7 @@ Deno.test("attack: volume ids x:1 and x_1 get separate folders; .., empty and 12
   assertEquals(await mountsUnder(DIR), mounts);
 });
 
-Deno.test("attack: target paths with .., outside the kubelet folder, in another Pod's folder or through a symlink are refused and nothing is mounted", async () => {
+suite.test("attack: target paths with .., outside the kubelet folder, in another Pod's folder or through a symlink are refused and nothing is mounted", async () => {
   await setUp();
   const outside = `${env.dir}/csi-outside`;
   await Deno.mkdir(outside, { recursive: true });
@@ -921,7 +941,7 @@ Deno.test("attack: target paths with .., outside the kubelet folder, in another 
   assertEquals([...Deno.readDirSync(outside)], []);
 });
 
-Deno.test("attack: unpublish acts only on the volume recorded for that id and target; a second target is refused", async () => {
+suite.test("attack: unpublish acts only on the volume recorded for that id and target; a second target is refused", async () => {
   const { volumeId, target, pod } = await publish("myapp-ssi");
   // Unknown id, live target; known id, another target: both OK, both touch nothing.
   await unpublish("csi-no-such-volume", target);
@@ -976,7 +996,7 @@ function volumeNames(target: string): string[] {
   return [...Deno.readDirSync(target)].map((e) => e.name).sort();
 }
 
-Deno.test("attack: a volume_mount_group that is not a 32-bit gid is INVALID_ARGUMENT naming the field; 4000000000 is accepted", async () => {
+suite.test("attack: a volume_mount_group that is not a 32-bit gid is INVALID_ARGUMENT naming the field; 4000000000 is accepted", async () => {
   await setUp();
   const mounts = await mountsUnder(DIR);
   for (const bad of ["-1", "99999999999", "4294967295", "1.5", " ", "abc", "0x10", "1e3", "+5"]) {
@@ -997,7 +1017,7 @@ Deno.test("attack: a volume_mount_group that is not a 32-bit gid is INVALID_ARGU
   await unpublish(volumeId, target);
 });
 
-Deno.test("file names are limited in bytes: 128 × é is refused at apply; 250- and 255-byte names publish and rotate", async () => {
+suite.test("file names are limited in bytes: 128 × é is refused at apply; 250- and 255-byte names publish and rotate", async () => {
   await setUp();
   const wide = await createSsi(
     ssi(`wide-name-${++n}`, [{ name: "é".repeat(128), source: { path: "p", key: "k" } }]),
@@ -1029,7 +1049,7 @@ Deno.test("file names are limited in bytes: 128 × é is refused at apply; 250- 
   await unpublish(volumeId, target);
 });
 
-Deno.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file, its size and --volume-size", async () => {
+suite.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file, its size and --volume-size", async () => {
   await setUp();
   const big = 5 * 1024 * 1024;
   await env.bao.api("PUT", "demo-kv/data/csi-big", { data: { V: "x".repeat(big) } });
@@ -1043,7 +1063,7 @@ Deno.test("a secret larger than the volume is RESOURCE_EXHAUSTED naming the file
   assertEquals(await mountsUnder(DIR), mounts);
 });
 
-Deno.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row, each seen by a reader; one too large is skipped with a warning and no stray file", async () => {
+suite.test("a 1 MiB secret in the default 4 MiB volume rotates 20 times in a row, each seen by a reader; one too large is skipped with a warning and no stray file", async () => {
   await setUp();
   // A driver of its own that sweeps every 20 ms, so 20 rotations take seconds, not 20 sweeps
   // of the shared driver's 500 ms.
@@ -1120,7 +1140,7 @@ function written(folder: string): number {
   }
 }
 
-Deno.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, restart, unpublish: no mount and no state left; a republish works", async () => {
+suite.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, restart, unpublish: no mount and no state left; a republish works", async () => {
   await setUp();
   const FILES = 500;
   // Five secrets of 100 keys: OpenBao refuses a JSON body with 1000 strings.
@@ -1174,7 +1194,7 @@ Deno.test("crash safety: SIGKILL at about 30/50/70/95 % of a 500-file publish, r
     client.close();
     await driver.stop();
     const restarted = await startCsi(DRIVER_OPTS());
-    ctx = Promise.resolve({ driver: restarted, client: csiClient(restarted.socket) });
+    Object.assign(await setUp(), { driver: restarted, client: csiClient(restarted.socket) });
     await unpublish(volumeId, target);
     assertEquals(await mountsUnder(DIR), mounts, `mounts left after a kill at ${count} files`);
     assertEquals(written(`${DIR}/state/volumes`), states, `state left after a kill at ${count}`);
@@ -1204,7 +1224,7 @@ async function savedState(volumeId: string) {
   return undefined;
 }
 
-Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotation (file added, removed, renamed, source changed), never torn; the edit is saved", async () => {
+suite.test("an edited SecretsStoreImport reaches a mounted volume within a rotation (file added, removed, renamed, source changed), never torn; the edit is saved", async () => {
   const { driver } = await setUp();
   await env.bao.api("PUT", "demo-kv/data/csi-edit-a", { data: { V: "value-a-is-longer" } });
   await env.bao.api("PUT", "demo-kv/data/csi-edit-b", { data: { V: "b" } });
@@ -1270,7 +1290,7 @@ Deno.test("an edited SecretsStoreImport reaches a mounted volume within a rotati
   await unpublish(other.volumeId, other.target);
 });
 
-Deno.test("a deleted SecretsStoreImport keeps the volume's last good files and logs a warning naming it; an edit of spec.role waits for a new Pod", async () => {
+suite.test("a deleted SecretsStoreImport keeps the volume's last good files and logs a warning naming it; an edit of spec.role waits for a new Pod", async () => {
   const { driver } = await setUp();
   await env.bao.api("PUT", "demo-kv/data/csi-deleted", { data: { V: "first" } });
   const files = [{ name: "f", source: { path: "demo-kv/data/csi-deleted", key: "V" } }];
@@ -1313,19 +1333,4 @@ Deno.test("a deleted SecretsStoreImport keeps the volume's last good files and l
     15_000,
   );
   await unpublish(volumeId, target);
-});
-
-Deno.test("stop the CSI driver; no mount is left behind", async () => {
-  if (!ctx) return;
-  if (tenants) {
-    const { podB } = await tenants;
-    await unpublish(`csi-${podB.uid}`, targetOf(podB));
-  }
-  const { driver, client } = await ctx;
-  client.close();
-  await driver.stop();
-  const left = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n").filter((l) =>
-    l.includes(DIR)
-  );
-  assertEquals(left, []);
 });

@@ -1,13 +1,14 @@
 /** Image entrypoint lookups against a real registry (distribution v2) that requires
  * authentication for everything: Basic (htpasswd) with blobs redirected to a separate storage
  * host, Bearer tokens from a token service, and plain http. The registries are started here,
- * once, and stopped by the last test. */
+ * once, and stopped after the last test that runs (harness/suite.ts). */
 import { credentialsFor, type PullSecret } from "../lib/oci/credentials.ts";
 import { ImageLookup, ImageLookupError, type ImageLookupOptions } from "../lib/oci/lookup.ts";
 import { parseReference } from "../lib/oci/reference.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./harness/assert.ts";
 import { type Registry, startRegistry } from "./harness/registry.ts";
 import { within } from "./harness/within.ts";
+import { Suite } from "./harness/suite.ts";
 
 interface Registries {
   basic: Registry; // htpasswd, blobs redirected to storage
@@ -15,22 +16,28 @@ interface Registries {
   plain: Registry; // htpasswd over plain http
 }
 
-const dir = await Deno.makeTempDir({ prefix: "secrets-store-oci-test-" });
-let started: Promise<Registries> | undefined;
-const registries = () =>
-  started ??= (async () => {
+/** Three registries in a folder of their own, started by the first test that needs them and
+ * stopped, with the folder removed, after the last test that runs (the registries' child
+ * processes live across tests, so the per-test leak checks are off). */
+const suite = new Suite<Registries & { dir: string }>({
+  setUp: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "secrets-store-oci-test-" });
     const [basic, token, plain] = await Promise.all([
       startRegistry(dir, { redirectBlobs: true }),
       startRegistry(dir, { auth: "token" }),
       startRegistry(dir, { tls: false }),
     ]);
-    return { basic, token, plain };
-  })();
+    return { basic, token, plain, dir };
+  },
+  tearDown: async (r) => {
+    await Promise.all([r.basic.stop(), r.token.stop(), r.plain.stop()]);
+    await Deno.remove(r.dir, { recursive: true });
+  },
+});
+const registries = () => suite.ready();
 
-/** The registries and their child processes live across tests, so the per-test leak checks
- * are off; the last test stops them. */
 function test(name: string, fn: () => Promise<void>) {
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+  suite.test(name, fn, { sanitizeOps: false, sanitizeResources: false });
 }
 
 /** A pull Secret as `kubectl create secret docker-registry` writes it. */
@@ -343,12 +350,4 @@ test("a registry that accepts but never answers is a timeout within timeoutMs", 
     held.forEach((c) => c.close());
     await accepting.catch(() => {});
   }
-});
-
-test("stop the registries", async () => {
-  if (started) {
-    const r = await started;
-    await Promise.all([r.basic.stop(), r.token.stop(), r.plain.stop()]);
-  }
-  await Deno.remove(dir, { recursive: true });
 });

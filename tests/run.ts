@@ -7,6 +7,7 @@ import { startKube } from "./harness/kube.ts";
 import { startOpenBao } from "./harness/openbao.ts";
 import { ROOT, runOk } from "./harness/process.ts";
 import { prepareGuideStore } from "./harness/store_setup.ts";
+import { FILTER_ENV, filterOf } from "./harness/suite.ts";
 import { runWithDeadline } from "./harness/watchdog.ts";
 
 // The whole run, e2e included, stays under this; past it the test still running is named.
@@ -55,7 +56,8 @@ try {
     ["test", "--allow-all", `--junit-path=${junit}`, ...Deno.args],
     {
       cwd: ROOT,
-      env: { [ENV_VAR]: `${dir}/env.json` },
+      // The filter too, so each file's teardown runs after the last test it selects.
+      env: { [ENV_VAR]: `${dir}/env.json`, [FILTER_ENV]: filterOf(Deno.args) ?? "" },
       deadlineMs,
     },
   );

@@ -10,6 +10,7 @@ import {
   type WebhookServer,
 } from "./harness/webhook.ts";
 import { waitUntil } from "./harness/process.ts";
+import { Suite } from "./harness/suite.ts";
 import { type Registry, startRegistry } from "./harness/registry.ts";
 import { WEBHOOK_USER } from "./harness/kube.ts";
 import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
@@ -31,9 +32,10 @@ const IMAGES = {
 };
 let registry: Registry;
 
-let webhook: Promise<WebhookServer> | undefined;
-function setUp(): Promise<WebhookServer> {
-  return webhook ??= (async () => {
+/** The private registry and the webhook registered with the API server, with the namespaces,
+ * pull secrets and ServiceAccounts the tests use; stopped after the last test that runs. */
+const suite = new Suite<WebhookServer>({
+  setUp: async () => {
     registry = await startRegistry(env.dir);
     await registry.push.image("team/app", "1.0", IMAGES.app);
     await registry.push.index("team/multi", "2.0", [IMAGES.arm64, IMAGES.amd64]);
@@ -96,8 +98,18 @@ function setUp(): Promise<WebhookServer> {
     });
     await registerWebhook(env.kube, w, LABEL);
     return w;
-  })();
-}
+  },
+  tearDown: async (w) => {
+    await env.kube.api(
+      "DELETE",
+      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
+    );
+    await env.kube.api("DELETE", `/api/v1/namespaces/${OTHER_NS}`);
+    await w.stop();
+    await registry.stop();
+  },
+});
+const setUp = () => suite.ready();
 
 /** A counter of the webhook's /metrics, named without its `secrets_store_webhook_` prefix.
  * A fresh connection per read: the kernel hands each to either serving thread, and both
@@ -154,7 +166,7 @@ async function createPod(
 const envOf = (c: { env?: Array<{ name: string; value?: string }> }) =>
   Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
-Deno.test("the guide's myapp2 Pod is created mutated: copy-self init container, injector command, settings", async () => {
+suite.test("the guide's myapp2 Pod is created mutated: copy-self init container, injector command, settings", async () => {
   const { pod, denied } = await createPod([{
     name: "myapp",
     image: "alpine:3.20",
@@ -177,14 +189,14 @@ Deno.test("the guide's myapp2 Pod is created mutated: copy-self init container, 
   assert(pod!.spec.volumes!.some((v) => v.name === "secrets-store-injector"));
 });
 
-Deno.test("a Pod without the role annotation is stored exactly as sent", async () => {
+suite.test("a Pod without the role annotation is stored exactly as sent", async () => {
   const containers = [{ name: "app", image: "alpine:3.20", command: ["sleep", "1"] }];
   const { pod } = await createPod(containers, { unrelated: "x" });
   assertEquals(pod!.spec.initContainers, undefined);
   assertEquals(pod!.spec.containers[0]!.command, ["sleep", "1"]);
 });
 
-Deno.test("a mutated Pod keeps text beyond Latin-1 exactly as written", async () => {
+suite.test("a mutated Pod keeps text beyond Latin-1 exactly as written", async () => {
   const text = "пароль é 🔑";
   const { pod, denied } = await createPod([{
     name: "app",
@@ -197,7 +209,7 @@ Deno.test("a mutated Pod keeps text beyond Latin-1 exactly as written", async ()
   assertEquals(envOf(pod!.spec.containers[0]!).GREETING, text);
 });
 
-Deno.test("a bad annotation is refused by the API with the webhook's reason", async () => {
+suite.test("a bad annotation is refused by the API with the webhook's reason", async () => {
   const { denied } = await createPod([{ name: "app", image: "alpine:3.20", command: ["true"] }], {
     [A + "role"]: "myapp-role",
     [A + "mutate-probes"]: "sometimes",
@@ -206,7 +218,7 @@ Deno.test("a bad annotation is refused by the API with the webhook's reason", as
   assertStringIncludes(denied!, `${A}mutate-probes`);
 });
 
-Deno.test("hostile store paths and an http address in annotations are refused, naming the annotation", async () => {
+suite.test("hostile store paths and an http address in annotations are refused, naming the annotation", async () => {
   const cases: Array<[string, string, string]> = [
     ["env-from-path", "demo-kv/data/ok,demo-kv/data/../other", 'segment ".." is not allowed'],
     ["env-from-path", "demo-kv/data/x?version=1", 'character "?"'],
@@ -232,7 +244,7 @@ Deno.test("hostile store paths and an http address in annotations are refused, n
   assertEquals(denied, undefined, "path#N is a valid entry");
 });
 
-Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async () => {
+suite.test("skip-mutate-containers and mutate-probes reach the stored Pod", async () => {
   const { pod } = await createPod([
     {
       name: "app",
@@ -258,7 +270,7 @@ Deno.test("skip-mutate-containers and mutate-probes reach the stored Pod", async
   assertEquals(envOf(sidecar!).SECRETS_STORE_ROLE, undefined);
 });
 
-Deno.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
+suite.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
   const w = await setUp();
   const errorsCounted = () => counted(w, 'admissions_total{outcome="error"}');
   const before = await errorsCounted();
@@ -278,7 +290,7 @@ Deno.test("malformed and oversized requests get answers, and the webhook keeps s
   assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
 });
 
-Deno.test("a renewed serving certificate is picked up without a restart", async () => {
+suite.test("a renewed serving certificate is picked up without a restart", async () => {
   const w = await setUp();
   const hostPort = new URL(w.url).host;
   assertEquals(await servedSerial(hostPort), await certSerial(w.certFile));
@@ -300,7 +312,7 @@ Deno.test("a renewed serving certificate is picked up without a restart", async 
   assertEquals(pod!.spec.initContainers![0]!.name, "secrets-store-copy-self");
 });
 
-Deno.test("a container without command gets its image's ENTRYPOINT and CMD through imagePullSecrets", async () => {
+suite.test("a container without command gets its image's ENTRYPOINT and CMD through imagePullSecrets", async () => {
   await setUp();
   const { pod, denied } = await createPod(
     [{ name: "web", image: `${registry.host}/team/app:1.0` }],
@@ -318,7 +330,7 @@ Deno.test("a container without command gets its image's ENTRYPOINT and CMD throu
   ]]);
 });
 
-Deno.test("a rollout's Pods share the image lookup: after the first, the cache answers", async () => {
+suite.test("a rollout's Pods share the image lookup: after the first, the cache answers", async () => {
   const w = await setUp();
   await registry.push.image("team/rollout", "3.0", IMAGES.app);
   const lookups = async () => ({
@@ -342,7 +354,7 @@ Deno.test("a rollout's Pods share the image lookup: after the first, the cache a
   assertEquals(after.cached - before.cached, 4 - fetched);
 });
 
-Deno.test("the ServiceAccount's imagePullSecrets are used, and an index resolves to linux/amd64", async () => {
+suite.test("the ServiceAccount's imagePullSecrets are used, and an index resolves to linux/amd64", async () => {
   await setUp();
   const { pod, denied } = await createPod(
     [{ name: "app", image: `${registry.host}/team/multi:2.0`, args: ["--port", "8080"] }],
@@ -354,7 +366,7 @@ Deno.test("the ServiceAccount's imagePullSecrets are used, and an index resolves
   assertEquals([c.command, c.args], [[...LAUNCH, "/bin/app-amd64"], ["--port", "8080"]]);
 });
 
-Deno.test("without a pull secret the Pod is denied, naming container, image, reason and fix", async () => {
+suite.test("without a pull secret the Pod is denied, naming container, image, reason and fix", async () => {
   await setUp();
   const { denied } = await createPod([{ name: "web", image: `${registry.host}/team/app:1.0` }]);
   assertStringIncludes(denied!, 'container "web"');
@@ -389,7 +401,7 @@ async function podWithLookup(spec: Record<string, unknown>, metadata = {}) {
   };
 }
 
-Deno.test("a valid pull secret is read from the Pod's namespace, and the audit log shows exactly those reads", async () => {
+suite.test("a valid pull secret is read from the Pod's namespace, and the audit log shows exactly those reads", async () => {
   const { code, message, asked, outside } = await podWithLookup({
     serviceAccountName: "puller-audit",
     imagePullSecrets: [{ name: "regcred-audit" }],
@@ -438,7 +450,7 @@ const HOSTILE_NAMES: Array<[string, Record<string, unknown>, string, string]> = 
 ];
 
 for (const [what, extra, field, value] of HOSTILE_NAMES) {
-  Deno.test(`a Pod with ${what} is denied naming the field, and the webhook makes no request`, async () => {
+  suite.test(`a Pod with ${what} is denied naming the field, and the webhook makes no request`, async () => {
     const { message, code, asked, outside } = await podWithLookup(extra);
     assertEquals(outside, []);
     assertEquals(code, 400, message);
@@ -448,7 +460,7 @@ for (const [what, extra, field, value] of HOSTILE_NAMES) {
   });
 }
 
-Deno.test("a ServiceAccount listing hostile pull secret names gets them skipped, and nothing outside the namespace is read", async () => {
+suite.test("a ServiceAccount listing hostile pull secret names gets them skipped, and nothing outside the namespace is read", async () => {
   const w = await setUp();
   const { code, message, asked, outside } = await podWithLookup({
     serviceAccountName: "puller-hostile",
@@ -464,7 +476,7 @@ Deno.test("a ServiceAccount listing hostile pull secret names gets them skipped,
   assertStringIncludes(log, "ServiceAccount puller-hostile imagePullSecrets[0].name");
 });
 
-Deno.test("a Pod claiming another namespace in metadata is refused by the API server, and the webhook makes no request", async () => {
+suite.test("a Pod claiming another namespace in metadata is refused by the API server, and the webhook makes no request", async () => {
   const { message, code, asked } = await podWithLookup(
     { imagePullSecrets: [{ name: "regcred" }] },
     { namespace: OTHER_NS },
@@ -472,16 +484,4 @@ Deno.test("a Pod claiming another namespace in metadata is refused by the API se
   assertEquals(code, 400, message);
   assertStringIncludes(message!, "does not match the namespace");
   assertEquals(asked, []);
-});
-
-Deno.test("stop the webhook", async () => {
-  if (webhook) {
-    await env.kube.api(
-      "DELETE",
-      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
-    );
-    await env.kube.api("DELETE", `/api/v1/namespaces/${OTHER_NS}`);
-    await (await webhook).stop();
-    await registry.stop();
-  }
 });

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
 import { parseDuration } from "./duration.ts";
 
 Deno.test("parseDuration() reads Go-style durations", () => {
@@ -13,7 +13,7 @@ Deno.test("parseDuration() reads Go-style durations", () => {
 Deno.test("parseDuration() rejects junk and zero, quoting the input", () => {
   for (const bad of ["", "ten seconds", "10x", "s10", "0s", "-1s", "10s junk"]) {
     const e = assertThrows(() => parseDuration(bad), TypeError);
-    assertEquals(e.message.includes(`"${bad}"`), true);
+    assertStringIncludes(e.message, `"${bad}"`);
   }
   // Zero written as a bare number is zero too, and so is what rounds to 0 ms.
   for (const zero of ["0", "0.0", "0s", "0ms", "0m0s", "0.0004s", "0.0001"]) {

@@ -4,6 +4,8 @@
  * executable is about 100 MB and copy-self runs under a 128 MiB memory limit. */
 
 const PT_INTERP = 3;
+/** The size of one ELF64 program header (Elf64_Phdr). */
+const PH_ENTRY_BYTES = 56;
 /** Headers, program headers and the interpreter string sit in the first page of an
  * executable; 64 KiB leaves room for any linker's layout. */
 const HEAD_BYTES = 64 * 1024;
@@ -49,6 +51,12 @@ export function interpreterSlot(elf: Uint8Array): { offset: number; size: number
   const phoff = Number(v.getBigUint64(0x20, true));
   const phentsize = v.getUint16(0x36, true);
   const phnum = v.getUint16(0x38, true);
+  // A smaller entry would make the reads below run past the head.
+  if (phnum > 0 && phentsize < PH_ENTRY_BYTES) {
+    throw new RangeError(
+      `program header entries of ${phentsize} bytes are smaller than ELF64's ${PH_ENTRY_BYTES}`,
+    );
+  }
   if (phoff + phnum * phentsize > elf.length) {
     throw new RangeError(`the program headers lie beyond the first ${elf.length} bytes`);
   }

@@ -1,5 +1,10 @@
 /** Real mounts in a temporary folder: these tests need root. */
-import { assert, assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "../../tests/harness/assert.ts";
 import { bindReadOnly, isMountPoint, MountError, mountTmpfs, unmount } from "./mount.ts";
 
 /** Runs `fn` with a fresh folder under /tmp, unmounting whatever it left behind. */
@@ -49,8 +54,8 @@ Deno.test("mountTmpfs() applies the mode and the safe flags", () =>
     assertEquals(Deno.statSync(target).mode! & 0o7777, 0o750);
     const line = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
       .find((l) => l.split(" ")[4] === target)!;
-    for (const opt of ["nosuid", "nodev", "noexec"]) assert(line.includes(opt), line);
-    assert(line.includes(" - tmpfs secrets-store "), line);
+    for (const opt of ["nosuid", "nodev", "noexec"]) assertStringIncludes(line, opt);
+    assertStringIncludes(line, " - tmpfs secrets-store ");
   }));
 
 Deno.test("mountTmpfs() defaults the root folder's mode to 0755", () =>
@@ -84,7 +89,7 @@ Deno.test("bindReadOnly() refuses writes through the target with EROFS, and show
     assertEquals(Deno.readTextFileSync(`${target}/db-password`), "two");
     const line = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
       .find((l) => l.split(" ")[4] === target)!;
-    for (const opt of ["ro,", "nosuid", "nodev", "noexec"]) assert(line.includes(opt), line);
+    for (const opt of ["ro,", "nosuid", "nodev", "noexec"]) assertStringIncludes(line, opt);
   }));
 
 Deno.test("bindReadOnly() of a missing source throws MountError naming the paths and the reason", () =>

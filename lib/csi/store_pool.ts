@@ -64,6 +64,8 @@ export interface PoolOptions {
   /** Log in again this long before the store token expires. */
   renewBeforeMs?: number;
   logger: Logger;
+  /** Makes the connection pool of one store; tests pass an in-memory store. */
+  createTransport?: typeof createTransport;
 }
 
 export class StorePool {
@@ -199,7 +201,10 @@ export class StorePool {
   #transport(i: Identity): Transport {
     const key = JSON.stringify([i.address, i.caCert ?? "", i.skipVerify]);
     let t = this.#transports.get(key);
-    if (!t) this.#transports.set(key, t = createTransport(this.#address(i), i));
+    if (!t) {
+      const make = this.o.createTransport ?? createTransport;
+      this.#transports.set(key, t = make(this.#address(i), i));
+    }
     return t;
   }
 

@@ -43,7 +43,8 @@ export interface VolumeManagerOptions {
   stateDir: string;
   /** Every target path lies in a Pod's folder under it (resolved once, at start). */
   kubeletDir: KubeletDir;
-  kube: KubeClient;
+  /** Only its GET is used, so tests can pass an in-memory API server. */
+  kube: Pick<KubeClient, "get">;
   defaults: StoreDefaults;
   pool: StorePool;
   /** Size limit of each volume's tmpfs. */

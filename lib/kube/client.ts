@@ -1,13 +1,10 @@
 /** A small Kubernetes API client: the few GETs this product makes (Secrets, ServiceAccounts,
  * SecretsStoreImports). @kubernetes/client-node would add tens of MB of npm files to the
  * one executable that is copied into every Pod, and its module loading to every start-up. */
-import { readText } from "../http/body.ts";
 import type { z } from "zod";
 import { describeIssues } from "../config/issues.ts";
 import type { ApiPath } from "./api_path.ts";
-
-/** The largest answer read: a Secret is at most 1 MiB of data, base64 adds a third. */
-const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+import { readText } from "../http/body.ts";
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -15,11 +12,11 @@ export interface KubeClientOptions {
   /** API server URL, e.g. https://10.0.0.1:443. */
   server: string;
   /** Bearer token; re-read from `tokenFile` on each call when given (tokens rotate). */
-  token?: string;
+  token?: string | undefined;
   tokenFile?: string | undefined;
   /** PEM of the API server's CA. */
   caCert?: string | undefined;
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A failed API call; `status` 404 means the object does not exist. */
@@ -75,7 +72,11 @@ export class KubeClient {
     const token = this.o.tokenFile
       ? (await Deno.readTextFile(this.o.tokenFile)).trim()
       : this.o.token;
+    const timeoutMs = this.o.timeoutMs ?? 5000;
+    // One deadline for the headers and the whole body: a server that stalls mid-body fails too.
+    const signal = AbortSignal.timeout(timeoutMs);
     let res: Response;
+    let text: string;
     try {
       res = await fetch(new URL(path, this.o.server), {
         client: this.#http,
@@ -83,16 +84,12 @@ export class KubeClient {
           accept: "application/json",
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000),
+        signal,
       });
+      text = await readText(res, MAX_ANSWER);
     } catch (e) {
-      throw new KubeError(0, path, (e as Error).message);
-    }
-    let text: string;
-    try {
-      text = await readText(res, MAX_ANSWER_BYTES);
-    } catch (e) {
-      throw new KubeError(res.status, path, (e as Error).message);
+      const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : (e as Error).message;
+      throw new KubeError(0, path, reason);
     }
     if (!res.ok) {
       let reason = `HTTP ${res.status}`;
@@ -122,3 +119,7 @@ export class KubeClient {
     this.#http.close();
   }
 }
+
+/** Answers larger than this are refused: the objects read here (a Secret, a ServiceAccount, a
+ * SecretsStoreImport) are far smaller, and a body that never ends must not fill the heap. */
+export const MAX_ANSWER = 8 * 1024 * 1024;

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/harness/assert.ts";
 import { createLogger, parseLogLevel } from "./logger.ts";
 
 Deno.test("createLogger() drops lines below its level", () => {
@@ -28,7 +28,7 @@ Deno.test("createLogger() writes JSON lines with base and call fields", () => {
 Deno.test("createLogger() quotes text values that hold spaces", () => {
   const lines: string[] = [];
   createLogger({ write: (l) => lines.push(l) }).warn("skipped", { reason: "not found" });
-  assertEquals(lines[0]!.endsWith('WARN  skipped reason="not found"'), true);
+  assert(lines[0]!.endsWith('WARN  skipped reason="not found"'), lines[0]);
 });
 
 Deno.test("parseLogLevel() accepts aliases and names the bad value", () => {

@@ -165,7 +165,10 @@ Deno.test("an unexpected failure denies with code 500 and is counted as an error
   const d = deps({ resolveImages: () => Promise.reject(new Error("boom")) });
   const r = await post(review(annotated([{ name: "app", image: "i" }])), d);
   assertEquals([r.json.response.allowed, r.json.response.status.code], [false, 500]);
-  assert(d.metrics.render().includes('secrets_store_webhook_admissions_total{outcome="error"} 1'));
+  assertStringIncludes(
+    d.metrics.render(),
+    'secrets_store_webhook_admissions_total{outcome="error"} 1',
+  );
 });
 
 /** A resolver that records the namespace it was asked for, and fails the test if it was

@@ -14,6 +14,7 @@ import {
   PULL_SECRET,
   startCluster,
 } from "./cluster.ts";
+import { assertStringIncludes } from "../harness/assert.ts";
 import { waitUntil } from "../harness/process.ts";
 
 /** Not root, binaries not built, no nft: the tests are ignored, with the reason printed. */
@@ -313,10 +314,10 @@ Deno.test({
         log = String(await c.api<unknown>("GET", `${ns}/pods/sleeper/log`));
         return log.includes("nc=");
       }, 20_000);
-      assert(log.includes("ns=default"), `log: ${log}`);
-      assert(log.includes("-----BEGIN CERTIFICATE-----"), `log: ${log}`);
-      assert(log.includes("token=eyJ"), `a JWT is mounted: ${log}`);
-      assert(log.includes(`api=${KUBERNETES_SERVICE_IP}:443`), `in-cluster address: ${log}`);
+      assertStringIncludes(log, "ns=default", `log: ${log}`);
+      assertStringIncludes(log, "-----BEGIN CERTIFICATE-----", `log: ${log}`);
+      assertStringIncludes(log, "token=eyJ", `a JWT is mounted: ${log}`);
+      assertStringIncludes(log, `api=${KUBERNETES_SERVICE_IP}:443`, `in-cluster address: ${log}`);
       assert(
         log.includes("Client sent an HTTP request to an HTTPS server") && log.includes("nc=0"),
         `the apiserver through ${KUBERNETES_SERVICE_IP}:443: ${log}`,
@@ -384,7 +385,7 @@ Deno.test({
       const hello = await Deno.readTextFile(`${propagated}/hello`);
       assert(hello === "from-the-pod\n", `file in the propagated tmpfs: ${hello}`);
 
-      assert((await nftTables()).includes("table ip kube-proxy"), "kube-proxy's nftables table");
+      assertStringIncludes(await nftTables(), "table ip kube-proxy", "kube-proxy's nftables table");
       cgroupsBefore = [...Deno.readDirSync("/sys/fs/cgroup/memory")].map((e) => e.name);
       ok = true;
     } finally {

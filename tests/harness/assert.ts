@@ -1,5 +1,6 @@
 /** The few assertions the tests use, on node:assert (JSR's @std/assert is unreachable here). */
 import nodeAssert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 
 /** Fails with `msg` unless `cond` is truthy. */
 export function assert(cond: unknown, msg?: string): asserts cond {
@@ -18,6 +19,19 @@ export function assertStringIncludes(text: string, part: string, msg?: string): 
   nodeAssert.ok(
     text.includes(part),
     msg ?? `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`,
+  );
+}
+
+/** `list` holds every element of `wanted` (deep, strict equality). */
+export function assertArrayIncludes<T>(
+  list: readonly T[],
+  wanted: readonly T[],
+  msg?: string,
+): void {
+  const missing = wanted.filter((w) => !list.some((x) => isDeepStrictEqual(x, w)));
+  nodeAssert.ok(
+    missing.length === 0,
+    msg ?? `expected ${JSON.stringify(list)} to include ${JSON.stringify(missing)}`,
   );
 }
 

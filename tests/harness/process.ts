@@ -49,12 +49,21 @@ export function spawnServer(
     stderr: "null",
   }).spawn();
   let stopped = false;
+  // A filtered or interrupted run may never reach the code that stops this server; the test
+  // file's unload still kills it (synchronously: nothing asynchronous runs at unload).
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
+  globalThis.addEventListener("unload", kill);
   return {
     name,
     logFile,
     async stop() {
       if (stopped) return;
       stopped = true;
+      globalThis.removeEventListener("unload", kill);
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
