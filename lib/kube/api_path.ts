@@ -68,6 +68,8 @@ export interface Resource {
 
 export const SECRETS: Resource = { group: "", version: "v1", plural: "secrets" };
 export const SERVICE_ACCOUNTS: Resource = { group: "", version: "v1", plural: "serviceaccounts" };
+/** The Events API (events.k8s.io/v1), the one the product writes to. */
+export const EVENTS: Resource = { group: "events.k8s.io", version: "v1", plural: "events" };
 
 /** A name with the field it came from, so an error can say where the bad name was written. */
 export interface Named {
@@ -78,12 +80,18 @@ export interface Named {
 /** `/api/v1/namespaces/<ns>/<plural>/<name>` or `/apis/<group>/<version>/namespaces/...`,
  * for one object in a namespace. */
 export function namespacedObjectPath(r: Resource, namespace: Named, name: Named): ApiPath {
-  const ns = checkNamespace(namespace.field, namespace.value);
   const n = checkObjectName(name.field, name.value);
+  return `${namespacedCollectionPath(r, namespace)}/${segment(n)}` as ApiPath;
+}
+
+/** `/api/v1/namespaces/<ns>/<plural>` or `/apis/<group>/<version>/namespaces/<ns>/<plural>`:
+ * the collection a POST creates an object in. */
+export function namespacedCollectionPath(r: Resource, namespace: Named): ApiPath {
+  const ns = checkNamespace(namespace.field, namespace.value);
   const root = r.group === ""
     ? `/api/${segment(r.version)}`
     : `/apis/${segment(r.group)}/${segment(r.version)}`;
-  return `${root}/namespaces/${segment(ns)}/${segment(r.plural)}/${segment(n)}` as ApiPath;
+  return `${root}/namespaces/${segment(ns)}/${segment(r.plural)}` as ApiPath;
 }
 
 /** Percent-encodes one segment. The names are already checked, so this changes nothing
