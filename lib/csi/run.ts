@@ -7,8 +7,8 @@ import {
   storeDefaults,
 } from "../config/connection.ts";
 import { describeIssues } from "../config/issues.ts";
-import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
+import { EventRecorder } from "../kube/events.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
@@ -19,6 +19,7 @@ import { serveHealth } from "./health.ts";
 import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
 import { serveRegistration } from "./registration.ts";
+import { checkCsiFlags } from "./flags.ts";
 import { DRIVER_NAME } from "./proto.ts";
 import { StorePool } from "./store_pool.ts";
 import { kubeletDir } from "./target_path.ts";
@@ -48,9 +49,10 @@ export interface CsiFlags extends KubeFlags {
 }
 
 export async function runCsi(f: CsiFlags): Promise<void> {
+  // Every flag before anything is read, mounted or served.
+  const checked = checkCsiFlags(f);
+  const socket = checked.socket;
   const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "csi" } });
-  if (!f.nodeId) throw new TypeError("--node-id is required (the chart passes spec.nodeName)");
-  const socket = f.endpoint.replace(/^unix:\/\//, "");
   // Resolved once: where a distribution makes it a symlink, the link is the admin's, and
   // every symlink below it is refused.
   const kubelet = kubeletDir(f.kubeletDir);
@@ -58,8 +60,14 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const kube = new KubeClient(kubeClientOptions(f));
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
+  const events = new EventRecorder({
+    client: kube,
+    controller: "secrets-store.deckhouse.io/csi",
+    instance: f.nodeId,
+    onError: (error, stats) => log.warn("events not written", { error, ...stats }),
+  });
   const pool = new StorePool({
-    requestTimeoutMs: parseDuration(f.storeTimeout),
+    requestTimeoutMs: checked.storeTimeoutMs,
     allowInsecureHttp: defaults.allowInsecureHttp,
     logger: log,
   });
@@ -69,8 +77,9 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     kube,
     defaults,
     pool,
-    volumeBytes: parseSize(f.volumeSize),
+    volumeBytes: checked.volumeBytes,
     logger: log,
+    events,
   });
   let ready = false;
   const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
@@ -78,10 +87,10 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   }, log);
   const health = f.healthListen ? serveHealth(f.healthListen, () => ready) : undefined;
   await volumes.restore();
-  if (f.registrationDir) warnLongKubeletSockets(kubelet.given, f.kubeletEndpoint || socket, log);
+  if (f.registrationDir) warnLongKubeletSockets(kubelet.given, checked.kubeletSocket, log);
   // Registered last: the kubelet calls the driver as soon as it knows it.
   const registration = f.registrationDir
-    ? await serveRegistration(f.registrationDir, f.kubeletEndpoint || socket, log)
+    ? await serveRegistration(f.registrationDir, checked.kubeletSocket, log)
     : undefined;
   ready = true;
   log.info("csi driver serving", {
@@ -98,7 +107,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
-  const every = parseDuration(f.rotationInterval);
+  const every = checked.rotationEveryMs;
   const loop = async () => {
     const s = await volumes.sweep().catch((
       e,
@@ -123,6 +132,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await endpoint.close();
   await health?.close();
   pool.close();
+  await events.close();
   kube.close();
   log.info("csi driver stopped; mounts left in place");
 }
@@ -140,15 +150,6 @@ async function readSettings(file?: string) {
     throw new TypeError(`Invalid settings in ${file}: ${describeIssues(r.error.issues)}`);
   }
   return r.data;
-}
-
-/** "4Mi", "512Ki", "1048576". */
-export function parseSize(text: string): number {
-  const m = text.trim().match(/^(\d+)(Ki|Mi|Gi)?$/);
-  if (!m) {
-    throw new TypeError(`Invalid size "${text}": expected e.g. 4Mi, 512Ki or a number of bytes`);
-  }
-  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1);
 }
 
 /** The kubelet dials both sockets at the paths it sees; over 107 bytes (sun_path) it cannot,
