@@ -16,6 +16,7 @@ import {
   wantsInjection,
 } from "./annotations.ts";
 import type { EventSink } from "../kube/events.ts";
+import { seeDocs } from "../troubleshooting.ts";
 import { admissionEvents, eventSubject, podLabel } from "./admission_events.ts";
 import { type Hint, templatesWithoutRole, unknownAnnotations } from "./hints.ts";
 import type { WebhookMetrics } from "./metrics.ts";
@@ -275,7 +276,7 @@ function refusal(e: unknown): Decision {
     e instanceof ImageResolveError || e instanceof KubeNameError ||
     e instanceof NamespaceMismatchError
   ) {
-    return deny(`secrets-store: ${e.message}`);
+    return deny(`secrets-store: ${e.message}${seeDocs("webhook-denied")}`);
   }
   throw e;
 }
