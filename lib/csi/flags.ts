@@ -48,9 +48,12 @@ export function checkCsiFlags(f: CsiFlagValues): CheckedCsiFlags {
   const kubeletSocket = f.kubeletEndpoint
     ? parseUnixEndpoint("--kubelet-endpoint", f.kubeletEndpoint)
     : socket;
-  checkAbsolutePath("--state-dir", f.stateDir);
-  checkAbsolutePath("--kubelet-dir", f.kubeletDir);
-  if (f.registrationDir !== undefined) checkAbsolutePath("--registration-dir", f.registrationDir);
+  // A trailing "/" on a folder is how many write it (a chart value): allowed there.
+  const folder = (flag: string, v: string) =>
+    checkAbsolutePath(flag, v.replace(/(.)\/+$/, "$1"), v);
+  folder("--state-dir", f.stateDir);
+  folder("--kubelet-dir", f.kubeletDir);
+  if (f.registrationDir !== undefined) folder("--registration-dir", f.registrationDir);
   if (f.healthListen !== undefined) parseListen("--health-listen", f.healthListen, "0.0.0.0:9808");
   const rotationEveryMs = duration("--rotation-interval", f.rotationInterval);
   const storeTimeoutMs = duration("--store-timeout", f.storeTimeout);

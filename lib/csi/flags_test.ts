@@ -22,6 +22,10 @@ Deno.test("checkCsiFlags() parses the defaults", () => {
   });
 });
 
+Deno.test("checkCsiFlags() takes folders with a trailing slash", () => {
+  checkCsiFlags({ ...GOOD, kubeletDir: "/var/lib/kubelet/", stateDir: "/var/lib/x//" });
+});
+
 Deno.test("checkCsiFlags() refuses each bad flag, naming it", () => {
   const cases: Array<[Partial<CsiFlagValues>, string]> = [
     [
