@@ -612,10 +612,14 @@ function tree(dir: string): string[] {
 /** The driver's requests other than GETs of the SecretsStoreImports `mounted` ("ns/name"),
  * which every rotation reads again for their volumes. */
 function notSweeps(requests: Awaited<ReturnType<typeof requestsSince>>, mounted: string[]) {
+  const namespaces = new Set(mounted.map((m) => m.split("/")[0]));
   return describeRequests(
     requests.filter((r) =>
       !(r.verb === "get" && r.resource === "secretsstoreimports" &&
-        mounted.includes(`${r.namespace}/${r.name}`))
+        mounted.includes(`${r.namespace}/${r.name}`)) &&
+      // The sweeps' events about the mounted volumes' Pods, in their own namespaces.
+      !(r.resource === "events" && ["create", "patch"].includes(r.verb) &&
+        namespaces.has(r.namespace ?? ""))
     ),
   );
 }

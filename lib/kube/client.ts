@@ -88,10 +88,10 @@ export class KubeClient {
   readonly #http: Deno.HttpClient;
 
   constructor(readonly o: KubeClientOptions) {
-    this.#http = Deno.createHttpClient({
-      caCerts: o.caCert ? [o.caCert] : undefined,
-      ...(o.clientCert && o.clientKey ? { cert: o.clientCert, key: o.clientKey } : {}),
-    });
+    const caCerts = o.caCert ? { caCerts: [o.caCert] } : {};
+    this.#http = o.clientCert && o.clientKey
+      ? Deno.createHttpClient({ ...caCerts, cert: o.clientCert, key: o.clientKey })
+      : Deno.createHttpClient(caCerts);
   }
 
   /** GETs `path` (built by api_path.ts, never by hand) and validates it with `schema`. */
