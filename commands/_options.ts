@@ -2,10 +2,15 @@
 import { type Command, Option } from "commander";
 import { LOG_LEVELS } from "../lib/log/logger.ts";
 
-/** --kube-server, --kube-token-file, --kube-ca-file: in-cluster access when unset. */
+/** --kubeconfig, --kube-server, --kube-token-file, --kube-ca-file: in-cluster access when
+ * none is given (and KUBECONFIG is unset). */
 export function kubeOptions(c: Command): Command {
   return c
-    .option("--kube-server <url>", "Kubernetes API server (default: in-cluster)")
+    .option(
+      "--kubeconfig <file>",
+      "reach the Kubernetes API server through this kubeconfig's current context (server, CA, token or client certificate; exec and auth-provider plugins are not supported); default: $KUBECONFIG, else in-cluster",
+    )
+    .option("--kube-server <url>", "Kubernetes API server, instead of a kubeconfig or in-cluster")
     .option("--kube-token-file <file>", "bearer token file for --kube-server")
     .option("--kube-ca-file <file>", "CA of --kube-server (PEM)");
 }

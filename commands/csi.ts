@@ -7,9 +7,15 @@ export function csiCommand(): Command {
   const csi = new Command("csi").description("CSI node plugin secrets-store.csi.deckhouse.io");
   const serve = csi.command("serve")
     .description(
-      "serve the CSI Identity and Node services on a unix socket, rotating files every --rotation-interval",
+      "serve the CSI Identity and Node services on a unix socket, rotating files every --rotation-interval\n" +
+        "(every flag is checked before anything is served; rotations and failed rotations are\n" +
+        "written as Events on the Pod)",
     )
-    .option("--endpoint <unix://path>", "CSI socket", "unix:///csi/csi.sock")
+    .option(
+      "--endpoint <unix://path>",
+      "CSI socket: unix:///absolute/path or an absolute path (no tcp://)",
+      "unix:///csi/csi.sock",
+    )
     .option("--node-id <name>", "this node's name (spec.nodeName)", Deno.env.get("NODE_NAME") ?? "")
     .option(
       "--state-dir <dir>",
@@ -24,15 +30,15 @@ export function csiCommand(): Command {
     .option("--config <file>", "installation connection settings (YAML)")
     .option(
       "--rotation-interval <duration>",
-      "how often published files are re-read from the store",
+      "how often published files are re-read from the store (a duration like 2m, at most 596h)",
       "2m",
     )
     .option("--no-rotation", "do not rotate files after they are mounted")
-    .option("--volume-size <size>", "size limit of each volume's tmpfs", "4Mi")
+    .option("--volume-size <size>", "size limit of each volume's tmpfs (4Ki to 1Gi)", "4Mi")
     .option("--store-timeout <duration>", "timeout of one store request", "10s")
     .option(
       "--registration-dir <dir>",
-      "register with the kubelet through its plugins_registry folder (e.g. /var/lib/kubelet/plugins_registry); without it, a node-driver-registrar sidecar must",
+      "register with the kubelet through its plugins_registry folder (e.g. /var/lib/kubelet/plugins_registry); without it, a node-driver-registrar sidecar must register the driver",
     )
     .option(
       "--kubelet-endpoint <path>",

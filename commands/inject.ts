@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { seeDocs } from "../lib/troubleshooting.ts";
 
 /** `secrets-store inject -- <cmd> [args…]`: resolve secrets into the environment, then execve. */
 export function injectCommand(): Command {
@@ -21,11 +22,18 @@ export function injectCommand(): Command {
       // Loaded on use: the injector starts in every container and probe, so each role loads
       // only its own modules.
       const { inject } = await import("../lib/inject/inject.ts");
-      await inject({
-        command,
-        env: Deno.env.toObject(),
-        storeFile: opts.storeFile,
-        dryRun: opts.dryRun,
-      });
+      try {
+        await inject({
+          command,
+          env: Deno.env.toObject(),
+          storeFile: opts.storeFile,
+          dryRun: opts.dryRun,
+        });
+      } catch (e) {
+        // What the container's log shows last: where it is explained. The error keeps its
+        // class and exit code.
+        if (e instanceof Error) e.message += seeDocs("injector");
+        throw e;
+      }
     });
 }

@@ -6,7 +6,11 @@ import { kubeOptions, logOptions } from "./_options.ts";
 export function webhookCommand(): Command {
   const webhook = new Command("webhook").description("mutating admission webhook for Pods");
   const serve = webhook.command("serve")
-    .description("serve AdmissionReview v1 over HTTPS (POST /mutate, /healthz, /readyz, /metrics)")
+    .description(
+      "serve AdmissionReview v1 over HTTPS (POST /mutate, /healthz, /readyz, /metrics)\n" +
+        "(every flag is checked before anything is served; denials and ignored annotations are\n" +
+        "written as Events and returned as warnings)",
+    )
     .option("--config <file>", "installation settings (YAML)", "/etc/secrets-store/webhook.yaml")
     .option("--listen <host:port>", "address to serve HTTPS on", "0.0.0.0:8443")
     .option(

@@ -19,6 +19,7 @@ import { testEnv } from "./harness/env.ts";
 import { Suite } from "./harness/suite.ts";
 import { CSI_USER } from "./harness/kube.ts";
 import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
+import { eventsIn, waitForEvent } from "./harness/kube_events.ts";
 import * as grpc from "@grpc/grpc-js";
 import { freePort, waitUntil } from "./harness/process.ts";
 import { registrationService } from "../lib/csi/proto.ts";
@@ -298,7 +299,7 @@ function readLoop(file: string, valid: string[]) {
 suite.test("autorotation: the file changes, its mtime moves, one watch on it sees IN_MODIFY each time, no read is torn", async () => {
   const values = ["first-value", "second-value-is-longer", "third"];
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: values[0] } });
-  const { volumeId, target } = await publish("rotate-ssi");
+  const { volumeId, target, pod } = await publish("rotate-ssi");
   const file = `${target}/token`;
   assertEquals(await Deno.readTextFile(file), values[0]);
   const watch = await watchFile(file, 20);
@@ -322,6 +323,29 @@ suite.test("autorotation: the file changes, its mtime moves, one watch on it see
   const { reads, torn } = await reader.stop();
   assertEquals(torn, [], `${torn.length} torn reads out of ${reads}`);
   assert(reads > 100, `only ${reads} reads`);
+  // What `kubectl describe pod` shows: a SecretRotated event with the Pod's uid, naming the
+  // file and never its value.
+  const e = await waitForEvent(
+    env.kube,
+    NS,
+    "a SecretRotated event on the Pod",
+    (e) => e.reason === "SecretRotated" && e.regarding.uid === pod.uid,
+  );
+  assertEquals([e.type, e.action, e.reportingController], [
+    "Normal",
+    "Rotate",
+    "secrets-store.deckhouse.io/csi",
+  ]);
+  assertEquals(e.regarding, {
+    apiVersion: "v1",
+    kind: "Pod",
+    namespace: NS,
+    name: pod.name,
+    uid: pod.uid,
+  });
+  assertStringIncludes(e.note!, `SecretsStoreImport ${NS}/rotate-ssi: files rotated: token`);
+  const all = JSON.stringify(await eventsIn(env.kube, NS));
+  for (const v of values) assert(!all.includes(v), `an event holds the value ${v}`);
   await unpublish(volumeId, target);
   await watch.stop();
 });
@@ -341,7 +365,7 @@ suite.test("a store outage during rotation keeps the last good files; rotation r
       address: `https://127.0.0.1:${port}`,
     }),
   );
-  const { volumeId, target: dir } = await publish("outage-ssi");
+  const { volumeId, target: dir, pod } = await publish("outage-ssi");
   assertEquals(await Deno.readTextFile(`${dir}/token`), "before-outage");
   await link.close();
   await env.bao.api("PUT", "demo-kv/data/csi-outage", { data: { TOKEN: "after-outage" } });
@@ -352,6 +376,19 @@ suite.test("a store outage during rotation keeps the last good files; rotation r
   const before = await skipped();
   await waitUntil("a failed rotation", async () => (await skipped()) >= before + 2, 15_000);
   assertEquals(await Deno.readTextFile(`${dir}/token`), "before-outage");
+  // Every failed sweep is the same event, counted: a Warning naming the file and the kind.
+  const failed = await waitForEvent(
+    env.kube,
+    NS,
+    "a SecretRotationFailed event counted twice",
+    (e) =>
+      e.reason === "SecretRotationFailed" && e.regarding.uid === pod.uid &&
+      (e.series?.count ?? 1) >= 2,
+  );
+  assertEquals(failed.type, "Warning");
+  assertStringIncludes(failed.note!, `SecretsStoreImport ${NS}/outage-ssi, file "token": `);
+  assert(/file "token": (unreachable|timeout): /.test(failed.note!), failed.note);
+  assert(!JSON.stringify(failed).includes("before-outage"), "the event holds the value");
   link = startLatencyProxy(target, 0, port);
   await waitUntil(
     "rotation after the outage",
@@ -579,10 +616,14 @@ function tree(dir: string): string[] {
 /** The driver's requests other than GETs of the SecretsStoreImports `mounted` ("ns/name"),
  * which every rotation reads again for their volumes. */
 function notSweeps(requests: Awaited<ReturnType<typeof requestsSince>>, mounted: string[]) {
+  const namespaces = new Set(mounted.map((m) => m.split("/")[0]));
   return describeRequests(
     requests.filter((r) =>
       !(r.verb === "get" && r.resource === "secretsstoreimports" &&
-        mounted.includes(`${r.namespace}/${r.name}`))
+        mounted.includes(`${r.namespace}/${r.name}`)) &&
+      // The sweeps' events about the mounted volumes' Pods, in their own namespaces.
+      !(r.resource === "events" && ["create", "patch"].includes(r.verb) &&
+        namespaces.has(r.namespace ?? ""))
     ),
   );
 }

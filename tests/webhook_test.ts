@@ -13,7 +13,9 @@ import { waitUntil } from "./harness/process.ts";
 import { Suite } from "./harness/suite.ts";
 import { type Registry, startRegistry } from "./harness/registry.ts";
 import { WEBHOOK_USER } from "./harness/kube.ts";
+import { VERSION } from "../lib/version.ts";
 import { auditMark, describeRequests, requestsSince } from "./harness/kube_audit.ts";
+import { waitForEvent } from "./harness/kube_events.ts";
 
 const env = testEnv();
 const NS = "webhook-test";
@@ -392,12 +394,15 @@ async function podWithLookup(spec: Record<string, unknown>, metadata = {}) {
     },
     [400, 403, 422, 500],
   );
-  const asked = await requestsSince(mark, WEBHOOK_USER);
+  const requests = await requestsSince(mark, WEBHOOK_USER);
+  // Events of this or an earlier denial are written in the background, so they may fall in
+  // the window or not: `asked` is the reads; `outside` holds every request, events too.
+  const asked = requests.filter((r) => r.resource !== "events");
   return {
     code: res.code,
     message: res.message,
     asked: describeRequests(asked),
-    outside: describeRequests(asked.filter((r) => r.namespace !== NS)),
+    outside: describeRequests(requests.filter((r) => r.namespace !== NS)),
   };
 }
 
@@ -450,7 +455,7 @@ const HOSTILE_NAMES: Array<[string, Record<string, unknown>, string, string]> = 
 ];
 
 for (const [what, extra, field, value] of HOSTILE_NAMES) {
-  suite.test(`a Pod with ${what} is denied naming the field, and the webhook makes no request`, async () => {
+  suite.test(`a Pod with ${what} is denied naming the field, and the webhook reads nothing`, async () => {
     const { message, code, asked, outside } = await podWithLookup(extra);
     assertEquals(outside, []);
     assertEquals(code, 400, message);
@@ -484,4 +489,146 @@ suite.test("a Pod claiming another namespace in metadata is refused by the API s
   assertEquals(code, 400, message);
   assertStringIncludes(message!, "does not match the namespace");
   assertEquals(asked, []);
+});
+
+/** POST of a Pod as admin, returning the answer and the warnings the API server passes on
+ * from the webhook (the Warning header kubectl prints). */
+async function createPodWithWarnings(body: unknown) {
+  await setUp();
+  const client = Deno.createHttpClient({ caCerts: [env.kube.caCert] });
+  try {
+    const res = await fetch(`${env.kube.url}/api/v1/namespaces/${NS}/pods`, {
+      method: "POST",
+      client,
+      headers: {
+        authorization: `Bearer ${env.kube.adminToken}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify(body),
+    });
+    const json = await res.json();
+    return { status: res.status, json, warning: res.headers.get("warning") ?? "" };
+  } finally {
+    client.close();
+  }
+}
+
+suite.test("a mutated Pod is marked with the injector's version and delivery", async () => {
+  const { pod, denied } = await createPod([{ name: "app", image: "i", command: ["run"] }]);
+  assertEquals(denied, undefined);
+  assertEquals(
+    pod!.metadata.annotations?.[`${A}injected`],
+    `${VERSION}; delivery=copy`,
+  );
+  assertEquals(pod!.metadata.annotations?.[`${A}role`], "myapp-role");
+});
+
+suite.test("a denied Pod leaves an InjectionDenied event in its namespace, naming the Pod and the annotation, and no value", async () => {
+  const { denied } = await createPod(
+    [{ name: "app", image: "i", command: ["run"], env: [{ name: "PASSWORD", value: "hunter2" }] }],
+    { [A + "role"]: "myapp-role", [A + "client-timeout"]: "soon" },
+  );
+  assertStringIncludes(denied!, "see docs/troubleshooting.md#webhook-denied");
+  const name = `p${n}`;
+  const e = await waitForEvent(
+    env.kube,
+    NS,
+    "the denial's event",
+    (e) => e.reason === "InjectionDenied" && e.regarding.name === name,
+  );
+  assertEquals([e.type, e.action, e.reportingController], [
+    "Warning",
+    "Inject",
+    "secrets-store.deckhouse.io/webhook",
+  ]);
+  // The Pod was never created: the event names it by namespace and name, without a uid.
+  assertEquals(e.regarding, { apiVersion: "v1", kind: "Pod", namespace: NS, name });
+  assertStringIncludes(e.note!, `${A}client-timeout`);
+  assert(!JSON.stringify(e).includes("hunter2"), "an event holds an env value");
+});
+
+suite.test("denials of a controller's Pods are events on the controller, repeats counted in one series", async () => {
+  const owner = {
+    apiVersion: "apps/v1",
+    kind: "ReplicaSet",
+    name: "web-5d8f7",
+    uid: "6f1c2d3e-0000-4000-8000-00000000abcd",
+    controller: true,
+  };
+  for (let i = 0; i < 2; i++) {
+    const r = await createPodWithWarnings({
+      metadata: {
+        generateName: "web-5d8f7-",
+        ownerReferences: [owner],
+        annotations: { [A + "role"]: "myapp-role", [A + "tls-skip-verify"]: "maybe" },
+      },
+      spec: { containers: [{ name: "app", image: "i", command: ["run"] }] },
+    });
+    assertEquals(r.status, 400, JSON.stringify(r.json));
+  }
+  const e = await waitForEvent(
+    env.kube,
+    NS,
+    "one denial event with a series of two",
+    (e) => e.regarding.uid === owner.uid && (e.series?.count ?? 1) >= 2,
+  );
+  assertEquals(e.regarding, {
+    apiVersion: "apps/v1",
+    kind: "ReplicaSet",
+    namespace: NS,
+    name: owner.name,
+    uid: owner.uid,
+  });
+  assertEquals(e.reason, "InjectionDenied");
+  assertStringIncludes(e.note!, "Pod web-5d8f7-*: secrets-store: Invalid annotations:");
+});
+
+suite.test("a misspelt annotation is admitted with a warning kubectl prints and an UnknownAnnotation event", async () => {
+  for (const role of [true, false]) {
+    const name = `misspelt-${role}`;
+    const annotations: Record<string, string> = { [A + "env-form-path"]: "demo-kv/data/myapp" };
+    if (role) annotations[A + "role"] = "myapp-role";
+    const r = await createPodWithWarnings({
+      metadata: { name, annotations },
+      spec: { containers: [{ name: "app", image: "i", command: ["run"] }] },
+    });
+    assertEquals(r.status, 201, JSON.stringify(r.json));
+    assertStringIncludes(
+      r.warning,
+      `annotation \\"${A}env-form-path\\" is not one of secrets-store's (did you mean ${A}env-from-path?); it is ignored`,
+    );
+    assertEquals(!!r.json.metadata.annotations[`${A}injected`], role);
+    const e = await waitForEvent(
+      env.kube,
+      NS,
+      `the UnknownAnnotation event of ${name}`,
+      (e) => e.reason === "UnknownAnnotation" && e.regarding.name === name,
+    );
+    assertEquals(e.type, "Warning");
+    assertStringIncludes(e.note!, `did you mean ${A}env-from-path?`);
+  }
+});
+
+suite.test("templates in a Pod without the role annotation are admitted untouched, with a warning and a TemplatesWithoutRole event", async () => {
+  const r = await createPodWithWarnings({
+    metadata: { name: "templates-no-role" },
+    spec: {
+      containers: [{
+        name: "app",
+        image: "i",
+        command: ["run"],
+        env: [{ name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" }],
+      }],
+    },
+  });
+  assertEquals(r.status, 201);
+  assertEquals(r.json.spec.containers[0].command, ["run"]);
+  assertStringIncludes(r.warning, `has no ${A}role annotation`);
+  const e = await waitForEvent(
+    env.kube,
+    NS,
+    "the TemplatesWithoutRole event",
+    (e) => e.reason === "TemplatesWithoutRole" && e.regarding.name === "templates-no-role",
+  );
+  assertStringIncludes(e.note!, `container "app"`);
 });

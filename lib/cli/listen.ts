@@ -13,5 +13,7 @@ export function parseListen(flag: string, listen: string, example?: string): Lis
     const eg = example === undefined ? "" : `, e.g. ${example}`;
     throw new TypeError(`Invalid ${flag} "${listen}": expected host:port${eg}`);
   }
-  return { hostname: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]) };
+  const port = Number(m[2]);
+  if (port > 65535) throw new TypeError(`Invalid ${flag} "${listen}": the port is over 65535`);
+  return { hostname: m[1]!.replace(/^\[|\]$/g, "") || "0.0.0.0", port };
 }

@@ -17,3 +17,8 @@ Deno.test("parseListen() refuses a value without a numeric port, naming the flag
   const e = assertThrows(() => parseListen("--listen", "x", "0.0.0.0:8443"), TypeError);
   assertEquals(e.message, `Invalid --listen "x": expected host:port, e.g. 0.0.0.0:8443`);
 });
+
+Deno.test("parseListen() refuses a port over 65535", () => {
+  const e = assertThrows(() => parseListen("--listen", "0.0.0.0:65536"), TypeError);
+  assertEquals(e.message, `Invalid --listen "0.0.0.0:65536": the port is over 65535`);
+});

@@ -1,6 +1,7 @@
 /** CSI Node service: each handler checks its arguments first and answers INVALID_ARGUMENT
  * early, then hands the work to the VolumeManager. */
-import { invalid } from "./errors.ts";
+import { CsiError, invalid } from "./errors.ts";
+import { seeDocs } from "../troubleshooting.ts";
 import { parseMountGroup } from "./mount_group.ts";
 import { checkVolumeId } from "./volume_id.ts";
 import type { VolumeManager } from "./volumes.ts";
@@ -41,12 +42,18 @@ export function nodeService(volumes: VolumeManager, nodeId: string): NodeHandler
       if (!cap) throw invalid("volume_capability is required");
       if (cap.block || !cap.mount) throw invalid("only mount volumes are supported, not block");
       const mountGroup = parseMountGroup(cap.mount.volumeMountGroup);
-      await volumes.publish({
-        volumeId: req.volumeId!,
-        targetPath: req.targetPath,
-        volumeContext: req.volumeContext ?? {},
-        mountGroup,
-      });
+      try {
+        await volumes.publish({
+          volumeId: req.volumeId!,
+          targetPath: req.targetPath,
+          volumeContext: req.volumeContext ?? {},
+          mountGroup,
+        });
+      } catch (e) {
+        // The kubelet shows this message in the Pod's events: say where it is explained.
+        if (e instanceof CsiError) throw new CsiError(e.code, e.message + seeDocs("csi-mount"));
+        throw e;
+      }
       return {};
     },
     async NodeUnpublishVolume(req) {

@@ -7,8 +7,8 @@ import {
   storeDefaults,
 } from "../config/connection.ts";
 import { describeIssues } from "../config/issues.ts";
-import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
+import { EventRecorder } from "../kube/events.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
@@ -20,6 +20,7 @@ import { CsiMetrics } from "./metrics.ts";
 import { identityService } from "./identity.ts";
 import { nodeService } from "./node.ts";
 import { serveRegistration } from "./registration.ts";
+import { checkCsiFlags } from "./flags.ts";
 import { DRIVER_NAME } from "./proto.ts";
 import { StorePool } from "./store_pool.ts";
 import { kubeletDir } from "./target_path.ts";
@@ -51,9 +52,10 @@ export interface CsiFlags extends KubeFlags {
 }
 
 export async function runCsi(f: CsiFlags): Promise<void> {
+  // Every flag before anything is read, mounted or served.
+  const checked = checkCsiFlags(f);
+  const socket = checked.socket;
   const log = createLogger({ level: f.logLevel, json: f.jsonLog, base: { component: "csi" } });
-  if (!f.nodeId) throw new TypeError("--node-id is required (the chart passes spec.nodeName)");
-  const socket = f.endpoint.replace(/^unix:\/\//, "");
   // Resolved once: where a distribution makes it a symlink, the link is the admin's, and
   // every symlink below it is refused.
   const kubelet = kubeletDir(f.kubeletDir);
@@ -66,8 +68,14 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     volumes: () => volumes.size,
     identities: () => volumes.identities,
   });
+  const events = new EventRecorder({
+    client: kube,
+    controller: "secrets-store.deckhouse.io/csi",
+    instance: f.nodeId,
+    onError: (error, stats) => log.warn("events not written", { error, ...stats }),
+  });
   const pool = new StorePool({
-    requestTimeoutMs: parseDuration(f.storeTimeout),
+    requestTimeoutMs: checked.storeTimeoutMs,
     allowInsecureHttp: defaults.allowInsecureHttp,
     logger: log,
     observe: (operation, outcome) => metrics.store(operation, outcome),
@@ -78,9 +86,10 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     kube,
     defaults,
     pool,
-    volumeBytes: parseSize(f.volumeSize),
+    volumeBytes: checked.volumeBytes,
     logger: log,
     metrics,
+    events,
   });
   let ready = false;
   const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
@@ -88,10 +97,10 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   }, log);
   const http = serveHttp(f, () => ready, () => metrics.render());
   await volumes.restore();
-  if (f.registrationDir) warnLongKubeletSockets(kubelet.given, f.kubeletEndpoint || socket, log);
+  if (f.registrationDir) warnLongKubeletSockets(kubelet.given, checked.kubeletSocket, log);
   // Registered last: the kubelet calls the driver as soon as it knows it.
   const registration = f.registrationDir
-    ? await serveRegistration(f.registrationDir, f.kubeletEndpoint || socket, log)
+    ? await serveRegistration(f.registrationDir, checked.kubeletSocket, log)
     : undefined;
   ready = true;
   log.info("csi driver serving", {
@@ -108,7 +117,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
-  const every = parseDuration(f.rotationInterval);
+  const every = checked.rotationEveryMs;
   const loop = async () => {
     const started = performance.now();
     const s = await volumes.sweep().catch((
@@ -135,6 +144,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await endpoint.close();
   await Promise.all(http.map((h) => h.close()));
   pool.close();
+  await events.close();
   kube.close();
   log.info("csi driver stopped; mounts left in place");
 }
@@ -164,15 +174,6 @@ async function readSettings(file?: string) {
     throw new TypeError(`Invalid settings in ${file}: ${describeIssues(r.error.issues)}`);
   }
   return r.data;
-}
-
-/** "4Mi", "512Ki", "1048576". */
-export function parseSize(text: string): number {
-  const m = text.trim().match(/^(\d+)(Ki|Mi|Gi)?$/);
-  if (!m) {
-    throw new TypeError(`Invalid size "${text}": expected e.g. 4Mi, 512Ki or a number of bytes`);
-  }
-  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1);
 }
 
 /** The kubelet dials both sockets at the paths it sees; over 107 bytes (sun_path) it cannot,

@@ -5,6 +5,7 @@ import type { StoreDefaults } from "../config/connection.ts";
 import { describeIssues } from "../config/issues.ts";
 import { KubeNameError, namespacedObjectPath } from "../kube/api_path.ts";
 import { type KubeClient, KubeError } from "../kube/client.ts";
+import type { EventSink } from "../kube/events.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Secret } from "../vault/client.ts";
 import { mapBounded } from "../sys/bounded.ts";
@@ -54,6 +55,8 @@ export interface VolumeManagerOptions {
   logger: Logger;
   /** Told of each publish and unpublish, with its outcome and duration. */
   metrics?: VolumeMetrics;
+  /** Where rotations and failed rotations go as Events on the Pod; none when unset. */
+  events?: EventSink;
 }
 
 export interface PublishRequest {
@@ -214,7 +217,8 @@ export class VolumeManager {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
     const volumes = [...this.#volumes.values()];
-    const specs = await this.#currentSpecs(volumes);
+    const problems = new Map<string, string>();
+    const specs = await this.#currentSpecs(volumes, problems);
     const wanted = new Map<
       string,
       { identity: Identity; path: StorePath; version?: number | undefined }
@@ -239,15 +243,19 @@ export class VolumeManager {
       const spec = specs.get(v.volumeId);
       if (!spec) {
         failedVolumes++;
+        this.#event(v, "Warning", "SecretRotationFailed", problems.get(v.volumeId) ?? "");
         continue;
       }
       const identity = this.#identity(v);
       const secrets = new Map<string, Secret>();
       let failure: Error | undefined;
+      let failedFile: string | undefined;
       for (const f of spec.files) {
         const r = results.get(wantedKey(identity, f.source));
-        if (r instanceof Error) failure ??= r;
-        else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
+        if (r instanceof Error) {
+          failedFile ??= f.name;
+          failure ??= r;
+        } else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
       }
       try {
         if (failure) throw failure;
@@ -268,6 +276,14 @@ export class VolumeManager {
               removed: removed.join(",") || undefined,
               droppedInodes: dropped || undefined,
             });
+            this.#event(
+              v,
+              "Normal",
+              "SecretRotated",
+              `SecretsStoreImport ${v.pod.namespace}/${v.ssiName}: files rotated: ${
+                changed.join(", ") || "none"
+              }${removed.length ? `; removed: ${removed.join(", ")}` : ""}`,
+            );
           }
           if (spec !== v.spec) await this.#saveSpec(v, spec);
         });
@@ -281,6 +297,15 @@ export class VolumeManager {
           ssi: `${v.pod.namespace}/${v.ssiName}`,
           error: (e as Error).message,
         });
+        const kind = e instanceof StoreError ? e.kind : (e as Error).name;
+        this.#event(
+          v,
+          "Warning",
+          "SecretRotationFailed",
+          `SecretsStoreImport ${v.pod.namespace}/${v.ssiName}${
+            failedFile === undefined ? "" : `, file "${failedFile}"`
+          }: ${kind}: ${(e as Error).message}; the last files are kept`,
+        );
       }
     }
     // One grace period for the whole sweep, then the watches on replaced inodes hear of it.
@@ -306,6 +331,7 @@ export class VolumeManager {
    * are for the audience the volume was published with). */
   async #currentSpecs(
     volumes: VolumeState[],
+    problems: Map<string, string>,
   ): Promise<Map<string, VolumeState["spec"] | undefined>> {
     const names = [...new Set(volumes.map((v) => `${v.pod.namespace}/${v.ssiName}`))];
     const read = new Map<string, SsiSpecValue | CsiError>();
@@ -329,13 +355,11 @@ export class VolumeManager {
       const r = read.get(name)!;
       if (r instanceof CsiError) {
         if (r.code === status.NOT_FOUND || r.code === status.INVALID_ARGUMENT) {
-          warnOnce(
-            name,
-            `SecretsStoreImport ${name} ${
-              r.code === status.NOT_FOUND ? "not found" : "is invalid"
-            }: last files kept`,
-            { error: r.message },
-          );
+          const problem = `SecretsStoreImport ${name} ${
+            r.code === status.NOT_FOUND ? "not found" : "is invalid"
+          }: last files kept`;
+          warnOnce(name, problem, { error: r.message });
+          problems.set(v.volumeId, r.code === status.NOT_FOUND ? problem : r.message);
           out.set(v.volumeId, undefined);
         } else {
           warnOnce(
@@ -373,6 +397,23 @@ export class VolumeManager {
       volume: v.volumeId,
       ssi: `${v.pod.namespace}/${v.ssiName}`,
       files: spec.files.map((f) => f.name).join(","),
+    });
+  }
+
+  /** An event on the volume's Pod, named by the checked values it was published with. */
+  #event(v: VolumeState, type: "Normal" | "Warning", reason: string, note: string): void {
+    this.o.events?.emit({
+      regarding: {
+        apiVersion: "v1",
+        kind: "Pod",
+        namespace: v.pod.namespace,
+        name: v.pod.name,
+        uid: v.pod.uid,
+      },
+      type,
+      reason,
+      action: "Rotate",
+      note,
     });
   }
 

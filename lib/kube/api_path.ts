@@ -80,6 +80,8 @@ export const CSI_DRIVERS: Resource = {
   plural: "csidrivers",
 };
 export const CSI_NODES: Resource = { group: "storage.k8s.io", version: "v1", plural: "csinodes" };
+/** The Events API (events.k8s.io/v1), the one the product writes to. */
+export const EVENTS: Resource = { group: "events.k8s.io", version: "v1", plural: "events" };
 
 /** A name with the field it came from, so an error can say where the bad name was written. */
 export interface Named {
@@ -90,9 +92,15 @@ export interface Named {
 /** `/api/v1/namespaces/<ns>/<plural>/<name>` or `/apis/<group>/<version>/namespaces/...`,
  * for one object in a namespace. */
 export function namespacedObjectPath(r: Resource, namespace: Named, name: Named): ApiPath {
-  const ns = checkNamespace(namespace.field, namespace.value);
   const n = checkObjectName(name.field, name.value);
-  return `${rootOf(r)}/namespaces/${segment(ns)}/${segment(r.plural)}/${segment(n)}` as ApiPath;
+  return `${namespacedCollectionPath(r, namespace)}/${segment(n)}` as ApiPath;
+}
+
+/** `/api/v1/namespaces/<ns>/<plural>` or `/apis/<group>/<version>/namespaces/<ns>/<plural>`:
+ * the collection a POST creates an object in. */
+export function namespacedCollectionPath(r: Resource, namespace: Named): ApiPath {
+  const ns = checkNamespace(namespace.field, namespace.value);
+  return `${rootOf(r)}/namespaces/${segment(ns)}/${segment(r.plural)}` as ApiPath;
 }
 
 /** `/apis/<group>/<version>/<plural>/<name>`, for one cluster-scoped object (CSIDriver,

@@ -10,8 +10,10 @@ import {
   clusterObjectPath,
   CSI_DRIVERS,
   CSI_NODES,
+  EVENTS,
   KubeNameError,
   MUTATING_WEBHOOK_CONFIGURATIONS,
+  namespacedCollectionPath,
   namespacedObjectPath,
   type Resource,
   SECRETS,
@@ -183,4 +185,19 @@ Deno.test("a resource's group, version and plural stay one segment each, whateve
     namespacedObjectPath(odd, ns("team-a"), name("regcred")) as string,
     "/apis/x%2F..%2Fy/v1%3Fa%3D1/namespaces/team-a/p%23q/regcred",
   );
+});
+
+Deno.test("namespacedCollectionPath() builds the Events API collection, and refuses a hostile namespace", () => {
+  assertEquals(
+    namespacedCollectionPath(EVENTS, ns("team-a")) as string,
+    "/apis/events.k8s.io/v1/namespaces/team-a/events",
+  );
+  assertEquals(
+    namespacedObjectPath(EVENTS, ns("team-a"), name("web.1a2b")) as string,
+    "/apis/events.k8s.io/v1/namespaces/team-a/events/web.1a2b",
+  );
+  for (const [, value] of HOSTILE) {
+    const e = assertThrows(() => namespacedCollectionPath(EVENTS, ns(value)), KubeNameError);
+    assertEquals(e.field, "request.namespace");
+  }
 });

@@ -15,6 +15,10 @@ import {
   readPodOptions,
   wantsInjection,
 } from "./annotations.ts";
+import type { EventSink } from "../kube/events.ts";
+import { seeDocs } from "../troubleshooting.ts";
+import { admissionEvents, eventSubject, podLabel } from "./admission_events.ts";
+import { type Hint, templatesWithoutRole, unknownAnnotations } from "./hints.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import {
   type ImageCommand,
@@ -60,6 +64,8 @@ export interface AdmissionDeps {
   resolveImages: ImageResolver;
   logger: Logger;
   metrics: WebhookMetrics;
+  /** Where denials and hints go as Events; none when unset. */
+  events?: EventSink;
 }
 
 interface Decision {
@@ -68,6 +74,10 @@ interface Decision {
   message?: string;
   code?: number;
   warnings?: string[];
+  /** Why, in a few words, for the log line (a denial's is its message). */
+  reason?: string;
+  /** Signs the Pod wanted something it does not get (hints.ts): warnings and events. */
+  hints?: Hint[];
 }
 
 /** Handles the body of POST /mutate. Synchronous unless an image must be fetched, so an
@@ -96,6 +106,7 @@ export function handleAdmission(text: string, deps: AdmissionDeps): Answer | Pro
       allowed: false,
       code: 500,
       message: `secrets-store webhook error: ${(e as Error).message}`,
+      reason: "internal error",
     };
   };
   let decision: Decision | Promise<Decision>;
@@ -149,12 +160,24 @@ function answer(
     : "skipped";
   const ms = performance.now() - started;
   deps.metrics.admission(outcome, ms / 1000);
+  const pod = r.kind.kind === "Pod" ? podLabel(r.object) : undefined;
   deps.logger.info("admission", {
     uid: r.uid,
-    namespace: r.namespace,
+    pod: pod === undefined ? undefined : `${r.namespace ?? ""}/${pod}`,
     outcome,
+    reason: (decision.reason ?? decision.message ?? "").slice(0, 500) || undefined,
     ms: Math.round(ms),
   });
+  // A bug's 500 is the operator's (the log has it), not an event for the Pod's owner.
+  if (deps.events && outcome !== "error" && (outcome === "denied" || decision.hints?.length)) {
+    const subject = eventSubject(r.namespace, r.object);
+    if (subject) {
+      const denial = outcome === "denied" ? decision.message : undefined;
+      for (const e of admissionEvents(subject, pod ?? "", denial, decision.hints ?? [])) {
+        deps.events.emit(e);
+      }
+    }
+  }
   return json({
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
@@ -177,15 +200,25 @@ function decide(
   deps: AdmissionDeps,
 ): Decision | Promise<Decision> {
   if (r.kind.kind !== "Pod" || r.kind.group !== "" || r.operation !== "CREATE") {
-    return { allowed: true };
+    return { allowed: true, reason: "not a Pod CREATE" };
   }
   const annotations = (r.object as { metadata?: { annotations?: Record<string, string> } })
     ?.metadata?.annotations;
-  if (!wantsInjection(annotations)) return { allowed: true };
+  const unknown = unknownAnnotations(annotations);
+  if (!wantsInjection(annotations)) {
+    const hints = [...unknown, ...templatesWithoutRole((r.object as { spec?: unknown })?.spec)];
+    if (hints.length === 0) return { allowed: true, reason: "no role annotation" };
+    return {
+      allowed: true,
+      reason: `not mutated: ${hints.map((h) => h.reason).join(", ")}`,
+      warnings: hints.map(warning),
+      hints,
+    };
+  }
   const parsed = PodSchema.safeParse(r.object);
   if (!parsed.success) return deny(`Cannot read the Pod: ${describeIssues(parsed.error.issues)}`);
   const pod = parsed.data;
-  if (isMutated(pod)) return { allowed: true };
+  if (isMutated(pod)) return { allowed: true, reason: "already mutated" };
   try {
     // Before any API call: every name that goes into a path, and the namespace from the API
     // server rather than from the Pod.
@@ -193,8 +226,8 @@ function decide(
     const options = readPodOptions(pod.metadata.annotations ?? {}, deps.defaults);
     const wanted = imagesNeeded(pod, options);
     const images = wanted.length ? deps.resolveImages(pod, namespace, wanted) : new Map();
-    if (!(images instanceof Promise)) return mutation(pod, options, images, deps);
-    return images.then((found) => mutation(pod, options, found, deps)).catch(refusal);
+    if (!(images instanceof Promise)) return mutation(pod, options, images, deps, unknown);
+    return images.then((found) => mutation(pod, options, found, deps, unknown)).catch(refusal);
   } catch (e) {
     return refusal(e);
   }
@@ -205,6 +238,7 @@ function mutation(
   options: PodOptions,
   images: Map<string, ImageCommand>,
   deps: AdmissionDeps,
+  hints: Hint[],
 ): Decision {
   const mutated = mutatePod(pod, {
     options,
@@ -223,7 +257,16 @@ function mutation(
       `the store address ${address} is plain http: the token and secrets travel in clear`,
     );
   }
-  return patch.length ? { allowed: true, patch, warnings } : { allowed: true, warnings };
+  warnings.push(...hints.map(warning));
+  const noted = hints.length ? { hints } : {};
+  return patch.length
+    ? { allowed: true, patch, warnings, reason: "mutated", ...noted }
+    : { allowed: true, warnings, reason: "no container to mutate", ...noted };
+}
+
+/** A hint as kubectl prints it ("Warning: secrets-store: ..."). */
+function warning(h: Hint): string {
+  return `secrets-store: ${h.message}`;
 }
 
 /** A user's mistake denies the Pod with its message; anything else is a bug and goes on up. */
@@ -233,7 +276,7 @@ function refusal(e: unknown): Decision {
     e instanceof ImageResolveError || e instanceof KubeNameError ||
     e instanceof NamespaceMismatchError
   ) {
-    return deny(`secrets-store: ${e.message}`);
+    return deny(`secrets-store: ${e.message}${seeDocs("webhook-denied")}`);
   }
   throw e;
 }

@@ -1,6 +1,7 @@
 import type { StorePath } from "../config/store_path.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
-import { silentLogger } from "../log/logger.ts";
+import type { EventInput } from "../kube/events.ts";
+import { createLogger, silentLogger } from "../log/logger.ts";
 import { type AdmissionDeps, handleAdmission, ImageResolveError } from "./admission.ts";
 import { WebhookMetrics } from "./metrics.ts";
 
@@ -62,6 +63,7 @@ Deno.test("an annotated Pod gets a JSONPatch answer carrying the request's uid",
   assertEquals([res.uid, res.allowed, res.patchType], ["uid-1", true, "JSONPatch"]);
   const patch = JSON.parse(atob(res.patch));
   assertEquals(patch.map((p: { path: string }) => p.path), [
+    "/metadata/annotations",
     "/spec/initContainers",
     "/spec/containers",
     "/spec/volumes",
@@ -307,4 +309,114 @@ Deno.test("a Pod with a command, or whose images are all cached, is answered wit
     assertEquals(JSON.parse(res.body as string).response.patchType, "JSONPatch");
   }
   assertEquals(asked, 1, "only the Pod without a command asks for its image");
+});
+
+/** An EventSink that keeps what it is given. */
+function events() {
+  const got: EventInput[] = [];
+  return { got, sink: { emit: (e: EventInput) => got.push(e) } };
+}
+
+Deno.test("a denial is an event on the Pod's controller, naming the Pod and the annotation at fault", async () => {
+  const ev = events();
+  const pod = annotated([{ name: "app", image: "i", command: ["run"] }], {
+    "secrets-store.deckhouse.io/client-timeout": "soon",
+  }) as { metadata: Record<string, unknown> };
+  delete pod.metadata.name;
+  pod.metadata.generateName = "web-7d4b9-";
+  pod.metadata.ownerReferences = [
+    { apiVersion: "v1", kind: "ConfigMap", name: "not-the-controller", uid: "u-0" },
+    { apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-7d4b9", uid: "u-1", controller: true },
+  ];
+  const r = await post(review(pod), deps({ events: ev.sink }));
+  assertEquals(r.json.response.allowed, false);
+  assertEquals(ev.got.length, 1);
+  const e = ev.got[0]!;
+  assertEquals([e.type, e.reason, e.action], ["Warning", "InjectionDenied", "Inject"]);
+  assertEquals(e.regarding, {
+    apiVersion: "apps/v1",
+    kind: "ReplicaSet",
+    namespace: "myapp-namespace",
+    name: "web-7d4b9",
+    uid: "u-1",
+  });
+  assertStringIncludes(e.note, "Pod web-7d4b9-*: secrets-store: Invalid annotations:");
+  assertStringIncludes(e.note, "secrets-store.deckhouse.io/client-timeout");
+});
+
+Deno.test("a denied Pod without a controller is named by its own name in its namespace, without a uid", async () => {
+  const ev = events();
+  const pod = annotated([{ name: "app", image: "i", command: ["run"] }], {
+    "secrets-store.deckhouse.io/tls-skip-verify": "maybe",
+  });
+  await post(review(pod), deps({ events: ev.sink }));
+  assertEquals(ev.got[0]!.regarding, {
+    apiVersion: "v1",
+    kind: "Pod",
+    namespace: "myapp-namespace",
+    name: "p",
+  });
+  assertEquals(ev.got[0]!.note.startsWith("secrets-store: Invalid annotations:"), true);
+});
+
+Deno.test("a misspelt annotation is a warning and an event, not a denial, with or without the role", async () => {
+  for (const role of [true, false]) {
+    const ev = events();
+    const pod = annotated([{ name: "app", image: "i", command: ["run"] }], {
+      "secrets-store.deckhouse.io/env-form-path": "demo-kv/data/x",
+    }) as { metadata: { annotations: Record<string, string> } };
+    if (!role) delete pod.metadata.annotations["secrets-store.deckhouse.io/role"];
+    const r = await post(review(pod), deps({ events: ev.sink }));
+    const res = r.json.response;
+    assertEquals(res.allowed, true);
+    assertEquals(res.patchType, role ? "JSONPatch" : undefined);
+    assertEquals(res.warnings, [
+      'secrets-store: annotation "secrets-store.deckhouse.io/env-form-path" is not one of secrets-store\'s (did you mean secrets-store.deckhouse.io/env-from-path?); it is ignored',
+    ]);
+    assertEquals(ev.got.map((e) => [e.type, e.reason]), [["Warning", "UnknownAnnotation"]]);
+  }
+});
+
+Deno.test("templates in a Pod without the role annotation are a warning and an event; a plain Pod is neither", async () => {
+  const ev = events();
+  const r = await post(
+    review({
+      metadata: { name: "p" },
+      spec: {
+        containers: [{
+          name: "app",
+          image: "i",
+          env: [{ name: "P", value: "secrets-store:kv/data/x#P" }],
+        }],
+      },
+    }),
+    deps({ events: ev.sink }),
+  );
+  assertEquals(r.json.response.allowed, true);
+  assertEquals(r.json.response.patch, undefined);
+  assertStringIncludes(
+    r.json.response.warnings[0],
+    "has no secrets-store.deckhouse.io/role annotation",
+  );
+  assertEquals(ev.got.map((e) => e.reason), ["TemplatesWithoutRole"]);
+  const plain = events();
+  const p = await post(
+    review({ metadata: { name: "p" }, spec: { containers: [{ name: "app" }] } }),
+    deps({ events: plain.sink }),
+  );
+  assertEquals([p.json.response.warnings, plain.got], [undefined, []]);
+});
+
+Deno.test("the admission log line names the Pod (its generateName at CREATE) and the reason", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", json: true, write: (l) => lines.push(l) });
+  const pod = annotated([{ name: "app", image: "i", command: ["run"] }], {
+    "secrets-store.deckhouse.io/log-level": "loud",
+  }) as { metadata: Record<string, unknown> };
+  delete pod.metadata.name;
+  pod.metadata.generateName = "web-";
+  await post(review(pod), deps({ logger }));
+  const line = JSON.parse(lines.find((l) => l.includes('"admission"'))!);
+  assertEquals([line.pod, line.outcome], ["myapp-namespace/web-*", "denied"]);
+  assertStringIncludes(line.reason, "secrets-store.deckhouse.io/log-level");
 });

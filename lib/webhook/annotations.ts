@@ -25,6 +25,10 @@ export const ANNOTATIONS = [
   "skip-mutate-containers",
 ] as const;
 
+/** Written by the webhook on each Pod it mutated (mutate.ts), never read from the user:
+ * `<injector version>; delivery=<copy|imageVolume>`. */
+export const INJECTED = "injected";
+
 export interface PodOptions {
   role: string;
   addr?: string | undefined;

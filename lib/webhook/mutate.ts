@@ -11,7 +11,8 @@ import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { TEMPLATE_PREFIX } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
-import type { PodOptions } from "./annotations.ts";
+import { VERSION } from "../version.ts";
+import { INJECTED, type PodOptions, PREFIX } from "./annotations.ts";
 
 export const INIT_CONTAINER = "secrets-store-copy-self";
 export const INJECTOR_VOLUME = "secrets-store-injector";
@@ -116,7 +117,20 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
     });
   }
   out.spec.volumes = [...(out.spec.volumes ?? []), ...volumes];
+  out.metadata = {
+    ...pod.metadata,
+    annotations: {
+      ...pod.metadata.annotations,
+      [PREFIX + INJECTED]: injectedMarker(input.injector),
+    },
+  };
   return out;
+}
+
+/** The value of the `injected` annotation: what a user checks to see which injector a Pod
+ * got, and how it reached the Pod. */
+export function injectedMarker(injector: InjectorDelivery): string {
+  return `${VERSION}; delivery=${injector.delivery ?? "copy"}`;
 }
 
 /** A Pod that already uses a name the mutation adds would come out invalid (two containers

@@ -17,6 +17,7 @@ import {
   MutationError,
 } from "./mutate.ts";
 import { podPatch } from "./patch.ts";
+import { VERSION } from "../version.ts";
 
 const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
 const DEFAULTS = {
@@ -359,8 +360,8 @@ Deno.test("podPatch() turns the original into the mutated Pod, keeping unknown f
   assertEquals(p, before, "the input Pod must not change");
   const patched = structuredClone(p) as Record<string, unknown> & Pod;
   for (const op of podPatch(p, m)) {
-    const field = op.path.split("/")[2] as "containers" | "initContainers" | "volumes";
-    (patched.spec as Record<string, unknown>)[field] = op.value;
+    const [, top, field] = op.path.split("/") as [string, "spec" | "metadata", string];
+    (patched[top] as Record<string, unknown>)[field] = op.value;
   }
   assertEquals(patched, m);
   assertEquals((m.spec as Record<string, unknown>).nodeSelector, { disk: "ssd" });
@@ -370,9 +371,20 @@ Deno.test("podPatch() turns the original into the mutated Pod, keeping unknown f
   assertEquals(podPatch(p, p), []);
 });
 
+Deno.test("a mutated Pod records the injector's version and delivery in the injected annotation, keeping its others", () => {
+  const p = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] });
+  const m = mutate(p);
+  assertEquals(m.metadata.annotations, {
+    ...p.metadata.annotations,
+    "secrets-store.deckhouse.io/injected": `${VERSION}; delivery=copy`,
+  });
+  assertEquals(p.metadata.annotations?.["secrets-store.deckhouse.io/injected"], undefined);
+});
+
 Deno.test("podPatch() leaves out the lists the mutation did not change", () => {
   const p = pod(WITH_MIGRATION, { "secrets-store.deckhouse.io/skip-mutate-containers": "app" });
   assertEquals(podPatch(p, mutate(p)).map((op) => op.path), [
+    "/metadata/annotations",
     "/spec/initContainers",
     "/spec/volumes",
   ]);
@@ -450,8 +462,16 @@ Deno.test("with image volumes the injector is the product image's prepared tree,
     readOnly: true,
     subPath: "opt/secrets-store/injector",
   }]);
-  // The patch touches containers and volumes only: no initContainers op at all.
-  assertEquals(podPatch(before, m).map((op) => op.path), ["/spec/containers", "/spec/volumes"]);
+  // The patch touches the marker, containers and volumes only: no initContainers op at all.
+  assertEquals(podPatch(before, m).map((op) => op.path), [
+    "/metadata/annotations",
+    "/spec/containers",
+    "/spec/volumes",
+  ]);
+  assertEquals(
+    m.metadata.annotations?.["secrets-store.deckhouse.io/injected"],
+    `${VERSION}; delivery=imageVolume`,
+  );
   assert(isMutated(m));
 });
 

@@ -61,6 +61,7 @@ Deno.test("podPatch() applied to a Pod without init containers or volumes gives 
   const after = mutated(before);
   const ops = podPatch(before, after);
   assertEquals(ops.map((o) => o.path), [
+    "/metadata/annotations",
     "/spec/initContainers",
     "/spec/containers",
     "/spec/volumes",
@@ -83,12 +84,19 @@ Deno.test("podPatch() replaces existing init container and volume lists with add
 
 Deno.test("podPatch() never writes a pointer from a key: annotation keys with / and ~ stay as they are", () => {
   const before = pod({ containers: [{ name: "app", image: "app", command: ["run"] }] });
-  const ops = podPatch(before, mutated(before));
+  before.metadata.annotations = { ...before.metadata.annotations, "x.io/a~b": "kept" };
+  const after = mutated(before);
+  const ops = podPatch(before, after);
   for (const op of ops) {
-    assert(/^\/spec\/(initContainers|containers|volumes)$/.test(op.path), op.path);
+    // The annotations go as one map, so no key is ever written into a JSON pointer.
+    assert(
+      /^\/(metadata\/annotations|spec\/(initContainers|containers|volumes))$/.test(op.path),
+      op.path,
+    );
   }
   const applied = applyPatch(json(before), ops) as Pod;
-  assertEquals(applied.metadata, json(before.metadata));
+  assertEquals(applied.metadata.annotations, json(after.metadata.annotations));
+  assertEquals(applied.metadata.annotations?.["x.io/a~b"], "kept");
 });
 
 Deno.test("podPatch() is empty for an unchanged Pod, and names only the lists that changed", () => {

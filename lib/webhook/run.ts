@@ -8,12 +8,14 @@ import { batchedStderr } from "../log/batched.ts";
 import { createLogger } from "../log/logger.ts";
 import { versionLine } from "../version.ts";
 import { WebhookMetrics } from "./metrics.ts";
-import { startServing, type ToWorker, type WebhookFlags } from "./serving.ts";
+import { checkWebhookFlags, startServing, type ToWorker, type WebhookFlags } from "./serving.ts";
 
 export type { WebhookFlags } from "./serving.ts";
 
 /** Runs the webhook until `until` resolves. */
 export async function runWebhook(f: WebhookFlags): Promise<void> {
+  // Every flag before anything is read, reached or served.
+  const { workers } = checkWebhookFlags(f);
   const out = batchedStderr();
   const log = createLogger({
     level: f.logLevel,
@@ -21,10 +23,6 @@ export async function runWebhook(f: WebhookFlags): Promise<void> {
     base: { component: "webhook" },
     write: out.write,
   });
-  const workers = Number(f.workers ?? 1);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
-    throw new TypeError(`Invalid --workers "${f.workers}": expected a whole number from 1 to 64`);
-  }
   const metrics = new WebhookMetrics();
   const main = await startServing(f, metrics, log);
   const threads = await Promise.all(

@@ -5,6 +5,7 @@ import { parseListen } from "../cli/listen.ts";
 import { INSECURE_HTTP_WARNING, storeDefaults } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
+import { EventRecorder } from "../kube/events.ts";
 import { readStrongholdCa } from "../kube/stronghold_ca.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { ImageLookup } from "../oci/lookup.ts";
@@ -42,15 +43,48 @@ export interface Serving {
   stop(): Promise<void>;
 }
 
+/** The flags checked and parsed, before anything is read or served. */
+export interface CheckedFlags {
+  hostname: string;
+  port: number;
+  reloadEveryMs: number;
+  workers: number;
+}
+
+/** Checks every flag of `webhook serve`; throws naming the flag. */
+export function checkWebhookFlags(f: WebhookFlags): CheckedFlags {
+  const { hostname, port } = parseListen("--listen", f.listen, "0.0.0.0:8443");
+  const workers = Number(f.workers ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new TypeError(`Invalid --workers "${f.workers}": expected a whole number from 1 to 64`);
+  }
+  let reloadEveryMs;
+  try {
+    reloadEveryMs = parseDuration(f.tlsReloadEvery);
+  } catch (e) {
+    throw new TypeError(`Invalid --tls-reload-every: ${(e as Error).message}`);
+  }
+  for (const [flag, file] of [["--tls-cert", f.tlsCert], ["--tls-key", f.tlsKey]] as const) {
+    if (!file) throw new TypeError(`${flag} is required`);
+  }
+  return { hostname, port, reloadEveryMs, workers };
+}
+
 /** Starts serving; resolves once listening. */
 export async function startServing(
   f: WebhookFlags,
   metrics: WebhookMetrics,
   log: Logger,
 ): Promise<Serving> {
+  const { hostname, port, reloadEveryMs } = checkWebhookFlags(f);
   const settings = parseWebhookSettings(await readConfig(f.config), f.config);
-  const { hostname, port } = parseListen("--listen", f.listen, "0.0.0.0:8443");
   const kube = new KubeClient(kubeClientOptions(f));
+  const events = new EventRecorder({
+    client: kube,
+    controller: "secrets-store.deckhouse.io/webhook",
+    instance: Deno.env.get("POD_NAME") || Deno.hostname(),
+    onError: (error, stats) => log.warn("events not written", { error, ...stats }),
+  });
   const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
   if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
   const lookup = new ImageLookup({
@@ -67,7 +101,7 @@ export async function startServing(
     port,
     certFile: f.tlsCert,
     keyFile: f.tlsKey,
-    reloadEveryMs: parseDuration(f.tlsReloadEvery),
+    reloadEveryMs,
     bodyLimit: MAX_BODY,
     limits: serverLimits(settings),
     onLimit: (hit) => metrics.limitHit(hit),
@@ -78,6 +112,7 @@ export async function startServing(
       resolveImages: imageResolver(kube, lookup, metrics, log),
       logger: log,
       metrics,
+      events,
     }, () => accepting()),
   });
   accepting = server.accepting;
@@ -87,6 +122,7 @@ export async function startServing(
     store: defaults.address,
     async stop() {
       await server.shutdown();
+      await events.close();
       lookup.close();
       kube.close();
     },

@@ -587,9 +587,151 @@ example(
         Promise.resolve(
           watch.lines.some((l) => l.includes("IN_MODIFY")),
         ), 10_000);
+      // What `kubectl describe pod` shows: the rotation, naming the file and not its value.
+      const rotated = await podEvents(w, name, uid, (e) => e.reason === "SecretRotated");
+      assertEquals(rotated.type, "Normal");
+      assertStringIncludes(
+        rotated.message,
+        `SecretsStoreImport ${NS}/rotating-ssi: files rotated: token`,
+      );
+      assert(!rotated.message.includes("second"), rotated.message);
     } finally {
       await watch.stop();
     }
+  },
+);
+
+/** Core v1 Events as `kubectl describe pod` lists them (involvedObject kind, name and, for
+ * a Pod that exists, uid) or, without a uid, as `kubectl events --for pod/<name>` does;
+ * waits for one that `match` accepts. */
+async function podEvents(
+  w: World,
+  name: string,
+  uid: string | undefined,
+  match: (e: CoreEvent) => boolean,
+  timeoutMs = 60_000,
+): Promise<CoreEvent> {
+  const selector = `involvedObject.kind=Pod,involvedObject.name=${name}` +
+    (uid ? `,involvedObject.uid=${uid}` : "");
+  let found: CoreEvent | undefined;
+  let seen: CoreEvent[] = [];
+  await waitUntil(`an event of Pod ${name}`, async () => {
+    seen = (await w.cluster.api<{ items: CoreEvent[] }>(
+      "GET",
+      `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent(selector)}`,
+    )).items;
+    found = seen.find(match);
+    return found !== undefined;
+  }, timeoutMs).catch((e) => {
+    throw new Error(
+      `${(e as Error).message}; events: ${
+        seen.map((x) => `${x.reason}: ${x.message}`).join(" | ")
+      }`,
+    );
+  });
+  return found!;
+}
+
+interface CoreEvent {
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  series?: { count: number };
+}
+
+example(
+  "a failed rotation is a Warning on the Pod naming the file and the store error kind",
+  async (w) => {
+    await w.store("PUT", "demo-kv/data/e2e/failing", { data: { TOKEN: "will-go" } });
+    await createSsi(w, "failing-ssi", [{
+      name: "token",
+      source: { path: "demo-kv/data/e2e/failing", key: "TOKEN" },
+    }]);
+    const name = "myapp-failing-rotation";
+    await w.pods.create(guidePod(w, name, {}, [{
+      name: "backend",
+      command: ["sh", "-c", "while true; do cat /mnt/secrets/token; echo; sleep 1; done"],
+      volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+    }], { volumes: [csiVolume("secrets", "failing-ssi")] }));
+    await w.pods.waitForLog(name, (l) => l.includes("will-go"));
+    const uid = (await w.pods.get(name)).metadata.uid;
+    await w.store("DELETE", "demo-kv/metadata/e2e/failing");
+    const failed = await podEvents(
+      w,
+      name,
+      uid,
+      (e) => e.reason === "SecretRotationFailed",
+      (w.product.rotationSeconds * 2 + 30) * 1000,
+    );
+    assertEquals(failed.type, "Warning");
+    assertStringIncludes(
+      failed.message,
+      `SecretsStoreImport ${NS}/failing-ssi, file "token": not_found:`,
+    );
+    assert(!failed.message.includes("will-go"), failed.message);
+    // The last good file stays.
+    assertStringIncludes(await w.pods.logs(name), "will-go");
+  },
+);
+
+example(
+  "a denied Pod is an InjectionDenied Warning naming the annotation, found by the Pod's name",
+  async (w) => {
+    const name = "myapp-denied";
+    const res = await w.cluster.api<{ code?: number; message?: string }>(
+      "POST",
+      `/api/v1/namespaces/${NS}/pods`,
+      guidePod(w, name, { [A + "role"]: GUIDE.role, [A + "client-timeout"]: "soon" }, [{
+        name: "backend",
+        command: ["sh", "-c", "sleep 3600"],
+      }]),
+      [400],
+    );
+    assertEquals(res.code, 400, res.message);
+    assertStringIncludes(res.message!, `${A}client-timeout`);
+    assertStringIncludes(res.message!, "see docs/troubleshooting.md#webhook-denied");
+    const denied = await podEvents(w, name, undefined, (e) => e.reason === "InjectionDenied");
+    assertEquals(denied.type, "Warning");
+    assertStringIncludes(denied.message, `${A}client-timeout`);
+  },
+);
+
+example(
+  "a misspelt annotation is admitted with the warning kubectl prints and an UnknownAnnotation event",
+  async (w) => {
+    const name = "myapp-misspelt";
+    const pod = guidePod(w, name, {
+      [A + "role"]: GUIDE.role,
+      [A + "env-form-path"]: GUIDE.commonPath,
+    }, [{
+      name: "backend",
+      command: ["sh", "-c", "sleep 3600"],
+    }]);
+    const client = Deno.createHttpClient({ caCerts: [w.cluster.caCert] });
+    let warning: string;
+    try {
+      const res = await fetch(`${w.cluster.url}/api/v1/namespaces/${NS}/pods`, {
+        method: "POST",
+        client,
+        headers: {
+          authorization: `Bearer ${w.cluster.adminToken}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ apiVersion: "v1", kind: "Pod", ...pod }),
+      });
+      const created = await res.json();
+      assertEquals(res.status, 201, JSON.stringify(created));
+      w.pods.track(name);
+      warning = res.headers.get("warning") ?? "";
+      assertStringIncludes(created.metadata.annotations[`${A}injected`], "; delivery=");
+    } finally {
+      client.close();
+    }
+    assertStringIncludes(warning, `did you mean ${A}env-from-path?`);
+    const e = await podEvents(w, name, undefined, (e) => e.reason === "UnknownAnnotation");
+    assertEquals(e.type, "Warning");
+    assertStringIncludes(e.message, `${A}env-form-path`);
   },
 );
 

@@ -41,6 +41,11 @@ export class Pods {
     return created;
   }
 
+  /** Counts a Pod created another way as created here (described, then deleted). */
+  track(name: string): void {
+    this.#created.add(name);
+  }
+
   /** What `describe` says of every Pod created since the last cleanUp(). */
   async describeCreated(): Promise<string> {
     return (await Promise.all([...this.#created].map((n) => this.describe(n)))).join("\n");
