@@ -19,6 +19,7 @@ export interface CsiFlagValues {
   registrationDir?: string | undefined;
   kubeletEndpoint?: string | undefined;
   healthListen?: string | undefined;
+  metricsListen?: string | undefined;
 }
 
 export interface CheckedCsiFlags {
@@ -55,6 +56,9 @@ export function checkCsiFlags(f: CsiFlagValues): CheckedCsiFlags {
   folder("--kubelet-dir", f.kubeletDir);
   if (f.registrationDir !== undefined) folder("--registration-dir", f.registrationDir);
   if (f.healthListen !== undefined) parseListen("--health-listen", f.healthListen, "0.0.0.0:9808");
+  if (f.metricsListen !== undefined) {
+    parseListen("--metrics-listen", f.metricsListen, "0.0.0.0:9809");
+  }
   const rotationEveryMs = duration("--rotation-interval", f.rotationInterval);
   const storeTimeoutMs = duration("--store-timeout", f.storeTimeout);
   let volumeBytes;

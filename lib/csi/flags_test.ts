@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../tests/harness/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/harness/assert.ts";
 import { checkCsiFlags, type CsiFlagValues } from "./flags.ts";
 
 const GOOD: CsiFlagValues = {
@@ -53,9 +53,10 @@ Deno.test("checkCsiFlags() refuses each bad flag, naming it", () => {
     [{ kubeletDir: "/var/lib/../kubelet" }, 'Invalid --kubelet-dir "/var/lib/../kubelet"'],
     [{ registrationDir: "plugins_registry" }, 'Invalid --registration-dir "plugins_registry"'],
     [{ healthListen: "9808" }, 'Invalid --health-listen "9808": expected host:port'],
+    [{ metricsListen: "0.0.0.0:99999" }, 'Invalid --metrics-listen "0.0.0.0:99999"'],
   ];
   for (const [over, want] of cases) {
     const e = assertThrows(() => checkCsiFlags({ ...GOOD, ...over }), TypeError);
-    assertEquals(e.message.startsWith(want), true, `${JSON.stringify(over)}: ${e.message}`);
+    assert(e.message.startsWith(want), `${JSON.stringify(over)}: ${e.message}`);
   }
 });

@@ -83,7 +83,12 @@ export class CsiMetrics implements VolumeMetrics {
 
   /** `sizes` is read at each scrape: the volumes published and the store identities they
    * log in as. */
-  constructor(sizes: { volumes(): number; identities(): number }) {
+  constructor(sizes: {
+    volumes(): number;
+    identities(): number;
+    /** The Event recorder's counts (lib/kube/events.ts). */
+    events?: () => { dropped: number; failed: number };
+  }) {
     this.#registry.collected(
       "secrets_store_csi_volumes",
       "Volumes published on this node.",
@@ -94,6 +99,21 @@ export class CsiMetrics implements VolumeMetrics {
       "Distinct store identities (address, auth path, role, ServiceAccount) of the published volumes.",
       () => sizes.identities(),
     );
+    const events = sizes.events;
+    if (events) {
+      this.#registry.collected(
+        "secrets_store_csi_events_dropped_total",
+        "Kubernetes Events not sent because the queue of events was full.",
+        () => events().dropped,
+        "counter",
+      );
+      this.#registry.collected(
+        "secrets_store_csi_events_failed_total",
+        "Kubernetes Events the API server refused or did not take in time.",
+        () => events().failed,
+        "counter",
+      );
+    }
     this.#registry.bind();
   }
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../../tests/harness/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { StoreError } from "../vault/errors.ts";
 import { CsiError, status } from "./errors.ts";
 import { CsiMetrics } from "./metrics.ts";
@@ -91,4 +91,15 @@ Deno.test("no label of the CSI metrics carries the Pod, the path, the volume or 
       v,
     );
   }
+});
+
+Deno.test("the Event recorder's dropped and failed counts are counters read at each scrape", () => {
+  const stats = { dropped: 0, failed: 0 };
+  const m = new CsiMetrics({ volumes: () => 0, identities: () => 0, events: () => stats });
+  assertStringIncludes(m.render(), "# TYPE secrets_store_csi_events_dropped_total counter\n");
+  stats.dropped = 3;
+  stats.failed = 1;
+  const text = m.render();
+  assertStringIncludes(text, "\nsecrets_store_csi_events_dropped_total 3\n");
+  assertStringIncludes(text, "\nsecrets_store_csi_events_failed_total 1\n");
 });

@@ -67,6 +67,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const metrics: CsiMetrics = new CsiMetrics({
     volumes: () => volumes.size,
     identities: () => volumes.identities,
+    events: () => events.stats,
   });
   const events = new EventRecorder({
     client: kube,

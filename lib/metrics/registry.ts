@@ -166,14 +166,21 @@ export class Histogram<L extends string> extends Family<L> {
   }
 }
 
-/** A gauge read at each scrape (a size the code already keeps); this thread's only. */
+/** A value read at each scrape (a size or a count the code already keeps); this thread's
+ * only. */
 class Collected extends Family<never> {
-  constructor(memory: Memory, name: string, help: string, readonly read: () => number) {
+  constructor(
+    memory: Memory,
+    name: string,
+    help: string,
+    readonly read: () => number,
+    readonly type: "gauge" | "counter",
+  ) {
     super(memory, name, help, undefined, 0);
   }
 
   render(): string[] {
-    return family(this.name, "gauge", this.help, [{ value: this.read() }]);
+    return family(this.name, this.type, this.help, [{ value: this.read() }]);
   }
 }
 
@@ -199,9 +206,17 @@ export class MetricsRegistry {
     return this.#add(new Histogram(this.#memory, name, help, buckets, by));
   }
 
-  /** A gauge whose value `read` gives at each scrape. */
-  collected(name: string, help: string, read: () => number): void {
-    this.#add(new Collected(this.#memory, name, help, read));
+  /** A gauge (or a counter another object keeps) whose value `read` gives at each scrape. */
+  collected(
+    name: string,
+    help: string,
+    read: () => number,
+    type: "gauge" | "counter" = "gauge",
+  ): void {
+    if (type === "counter" && !name.endsWith("_total")) {
+      throw new TypeError(`counter ${name} must end in _total`);
+    }
+    this.#add(new Collected(this.#memory, name, help, read, type));
   }
 
   /** Families written by their own code after the declared ones (process and build info);
