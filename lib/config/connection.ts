@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ALLOW_INSECURE_HTTP_SETTING, parseStoreAddress } from "./store_address.ts";
 import { type StorePath, StorePathSchema } from "./store_path.ts";
+import type { Kept } from "../sys/kept_value.ts";
 
 export const LOCAL_STRONGHOLD = {
   url: "https://stronghold.d8-stronghold.svc:8300",
@@ -62,7 +63,7 @@ export interface ConnectionSettings {
   };
 }
 
-/** Defaults every workload starts from, once the CA is known. */
+/** Defaults every workload starts from. */
 export interface StoreDefaults {
   /** Checked (see checkConnection); workloads' own addresses are checked against
    * allowInsecureHttp where they enter. */
@@ -71,31 +72,56 @@ export interface StoreDefaults {
   /** connection.allowInsecureHttp. */
   allowInsecureHttp: boolean;
   namespace?: string | undefined;
-  /** PEM; undefined means the system CA bundle. */
+  /** PEM; undefined means the system CA bundle (or, with caMissing, not known yet). */
   caCert?: string | undefined;
+  /** Set while DiscoverLocalStronghold's CA is not known: what the user is told, naming the
+   * Secret and the fix. A workload that relies on the installation's CA is refused then. */
+  caMissing?: string | undefined;
 }
 
-/** Resolves the settings into defaults; `readLocalCa` fetches Stronghold's CA for
- * DiscoverLocalStronghold (from Secret d8-stronghold/stronghold-tls, key ca.crt). */
-export async function storeDefaults(
-  s: ConnectionSettings,
-  readLocalCa: () => Promise<string>,
-): Promise<StoreDefaults> {
-  if (s.connectionConfiguration === "Manual") {
-    return {
-      address: s.connection.url!,
-      authPath: s.connection.authPath ?? LOCAL_STRONGHOLD.authPath,
-      namespace: s.connection.namespace || undefined,
-      caCert: s.connection.caCert,
-      allowInsecureHttp: s.connection.allowInsecureHttp,
-    };
-  }
-  return {
-    address: s.connection.url ?? LOCAL_STRONGHOLD.url,
+/** Whether the settings take the CA from Stronghold's Secret (LOCAL_STRONGHOLD.caSecret). */
+export function needsLocalCa(s: ConnectionSettings): boolean {
+  return s.connectionConfiguration === "DiscoverLocalStronghold" &&
+    s.connection.caCert === undefined;
+}
+
+/** What a user is told while Stronghold's CA cannot be read, and why. */
+export function localCaMissing(reason: string): string {
+  const { namespace, name, key } = LOCAL_STRONGHOLD.caSecret;
+  return `the store's CA is not known (${reason}): connectionConfiguration DiscoverLocalStronghold takes it from Secret ${namespace}/${name} key ${key}; install Stronghold, or set connectionConfiguration: Manual with connection.url, or connection.caCert`;
+}
+
+/** Resolves the settings into defaults; `localCa` is Stronghold's CA as far as it is known,
+ * used when needsLocalCa(). */
+export function storeDefaults(s: ConnectionSettings, localCa?: Kept<string>): StoreDefaults {
+  const common = {
     authPath: s.connection.authPath ?? LOCAL_STRONGHOLD.authPath,
     namespace: s.connection.namespace || undefined,
-    caCert: s.connection.caCert ?? await readLocalCa(),
     allowInsecureHttp: s.connection.allowInsecureHttp,
+  };
+  if (s.connectionConfiguration === "Manual") {
+    return { ...common, address: s.connection.url!, caCert: s.connection.caCert };
+  }
+  const address = s.connection.url ?? LOCAL_STRONGHOLD.url;
+  if (s.connection.caCert !== undefined) return { ...common, address, caCert: s.connection.caCert };
+  const ca = localCa ?? { known: false, reason: "not read" };
+  return ca.known
+    ? { ...common, address, caCert: ca.value }
+    : { ...common, address, caMissing: localCaMissing(ca.reason) };
+}
+
+/** The defaults as of now, for each admission and publish: Stronghold's CA may come after
+ * start. Worked out again only when `localCa()` gives another state, so reading is cheap. */
+export function currentDefaults(
+  s: ConnectionSettings,
+  localCa?: () => Kept<string>,
+): () => StoreDefaults {
+  let seen = localCa?.();
+  let defaults = storeDefaults(s, seen);
+  return () => {
+    const now = localCa?.();
+    if (now !== seen) [seen, defaults] = [now, storeDefaults(s, now)];
+    return defaults;
   };
 }
 

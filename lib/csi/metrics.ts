@@ -2,7 +2,7 @@
  * kind), never a volume id, a Pod, a path or a secret: each label's values are declared here
  * and lib/metrics refuses any other. */
 import { MetricsRegistry } from "../metrics/registry.ts";
-import { includeStandard } from "../metrics/standard.ts";
+import { includeStandard, STORE_CA_KNOWN } from "../metrics/standard.ts";
 import type { StoreErrorKind } from "../vault/errors.ts";
 import { CsiError, status } from "./errors.ts";
 import type { StoreOutcome } from "./store_pool.ts";
@@ -88,7 +88,14 @@ export class CsiMetrics implements VolumeMetrics {
     identities(): number;
     /** The Event recorder's counts (lib/kube/events.ts). */
     events?: () => { dropped: number; failed: number };
+    /** Whether the store's CA is known (stronghold_ca.ts); 1 when not given. */
+    storeCaKnown?: () => boolean;
   }) {
+    this.#registry.collected(
+      STORE_CA_KNOWN.name,
+      STORE_CA_KNOWN.help,
+      () => (sizes.storeCaKnown?.() ?? true) ? 1 : 0,
+    );
     this.#registry.collected(
       "secrets_store_csi_volumes",
       "Volumes published on this node.",

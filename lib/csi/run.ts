@@ -1,15 +1,11 @@
 /** `csi serve`: settings, Kubernetes access, restored volumes, the gRPC endpoint and the
  * rotation loop, until SIGTERM. Mounts stay in place when the driver stops. */
 import { parse } from "yaml";
-import {
-  ConnectionSettingsSchema,
-  INSECURE_HTTP_WARNING,
-  storeDefaults,
-} from "../config/connection.ts";
+import { ConnectionSettingsSchema, INSECURE_HTTP_WARNING } from "../config/connection.ts";
 import { describeIssues } from "../config/issues.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
-import { readStrongholdCa } from "../kube/stronghold_ca.ts";
+import { keepStoreDefaults } from "../kube/stronghold_ca.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
 import { untilSignal } from "../cli/signals.ts";
 import { versionLine } from "../version.ts";
@@ -61,13 +57,17 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   const kubelet = kubeletDir(f.kubeletDir);
   const settings = await readSettings(f.config);
   const kube = new KubeClient(kubeClientOptions(f));
-  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
-  if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
+  // Without Stronghold's CA the driver still starts and registers: volumes that need it
+  // fail with UNAVAILABLE naming the Secret (the kubelet retries), others are served.
+  const defaults = await keepStoreDefaults(settings, { kube, logger: log });
+  const { address, allowInsecureHttp } = defaults.current();
+  if (allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
   // Read at each scrape; `volumes` is made just below, before anything is served.
   const metrics: CsiMetrics = new CsiMetrics({
     volumes: () => volumes.size,
     identities: () => volumes.identities,
     events: () => events.stats,
+    storeCaKnown: defaults.caKnown,
   });
   const events = new EventRecorder({
     client: kube,
@@ -77,7 +77,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   });
   const pool = new StorePool({
     requestTimeoutMs: checked.storeTimeoutMs,
-    allowInsecureHttp: defaults.allowInsecureHttp,
+    allowInsecureHttp,
     logger: log,
     observe: (operation, outcome) => metrics.store(operation, outcome),
   });
@@ -85,7 +85,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     stateDir: f.stateDir,
     kubeletDir: kubelet,
     kube,
-    defaults,
+    defaults: defaults.current,
     pool,
     volumeBytes: checked.volumeBytes,
     logger: log,
@@ -109,7 +109,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     endpoint: socket,
     node: f.nodeId,
     kubeletDir: kubelet.real,
-    store: defaults.address,
+    store: address,
     registration: registration?.path,
     // Whether the heap can be handed back after each sweep (gc.ts); "off" means a runtime
     // built without --expose-gc, whose heap then stays at its largest.
@@ -137,6 +137,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await (f.until ?? untilSignal());
   stopped = true;
   clearTimeout(timer);
+  defaults.close();
   // Unregistered first (the kubelet notices the socket going away), then the CSI socket.
   if (registration) {
     await registration.close();

@@ -46,7 +46,8 @@ export interface VolumeManagerOptions {
   kubeletDir: KubeletDir;
   /** Only its GET is used, so tests can pass an in-memory API server. */
   kube: Pick<KubeClient, "get">;
-  defaults: StoreDefaults;
+  /** Read at each publish and sweep: Stronghold's CA may come after start. */
+  defaults: () => StoreDefaults;
   pool: StorePool;
   /** Size limit of each volume's tmpfs. */
   volumeBytes: number;
@@ -216,7 +217,15 @@ export class VolumeManager {
   async sweep(): Promise<SweepStats> {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
-    const volumes = [...this.#volumes.values()];
+    const all = [...this.#volumes.values()];
+    // Those that need the installation's CA wait for it, keeping their files.
+    const volumes = all.filter((v) => !this.#caMissing(v.spec));
+    if (volumes.length < all.length) {
+      this.o.logger.warn("rotation skipped for volumes that need the store's CA", {
+        volumes: all.length - volumes.length,
+        error: this.o.defaults().caMissing,
+      });
+    }
     const problems = new Map<string, string>();
     const specs = await this.#currentSpecs(volumes, problems);
     const wanted = new Map<
@@ -482,7 +491,7 @@ export class VolumeManager {
       // Checked here, not in the schema: whether http is allowed is the installation's call.
       try {
         parseStoreAddress(ssi.spec.address, {
-          allowInsecureHttp: this.o.defaults.allowInsecureHttp,
+          allowInsecureHttp: this.o.defaults().allowInsecureHttp,
         });
       } catch (e) {
         throw invalid(
@@ -491,6 +500,13 @@ export class VolumeManager {
           }`,
         );
       }
+    }
+    const missing = this.#caMissing(ssi.spec);
+    if (missing) {
+      throw new CsiError(
+        status.UNAVAILABLE,
+        `SecretsStoreImport ${claims.namespace}/${ssiName}: ${missing}`,
+      );
     }
     const state: VolumeState = {
       volumeId: req.volumeId,
@@ -630,8 +646,14 @@ export class VolumeManager {
     return r.data;
   }
 
+  /** Why a volume of `spec` cannot log in now: it relies on the installation's CA, which is
+   * not known yet (stronghold_ca.ts). */
+  #caMissing(spec: SsiSpecValue): string | undefined {
+    return spec.caCert || spec.skipTLSVerify ? undefined : this.o.defaults().caMissing;
+  }
+
   #identity(s: VolumeState): Identity {
-    const d = this.o.defaults;
+    const d = this.o.defaults();
     return {
       address: s.spec.address || d.address,
       namespace: s.spec.namespace || d.namespace,

@@ -60,11 +60,11 @@ async function withVolumes(
     stateDir: `${dir}/state`,
     kubeletDir: kubeletDir(`${dir}/kubelet`),
     kube,
-    defaults: {
+    defaults: () => ({
       address: "https://store.example:8200",
       authPath: parseStorePath("kubernetes_local"),
       allowInsecureHttp: false,
-    },
+    }),
     pool,
     volumeBytes: o.volumeBytes ?? 1 << 20,
     ...(o.readConcurrency === undefined ? {} : { readConcurrency: o.readConcurrency }),

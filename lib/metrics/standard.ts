@@ -10,3 +10,10 @@ export function includeStandard(registry: MetricsRegistry, role: string): Metric
   registry.include(() => processMetrics());
   return registry;
 }
+
+/** The gauge both roles carry for the store's CA (lib/kube/stronghold_ca.ts). */
+export const STORE_CA_KNOWN = {
+  name: "secrets_store_store_ca_known",
+  help:
+    "1 while the store's CA is known; 0 while connectionConfiguration DiscoverLocalStronghold's Secret d8-stronghold/stronghold-tls (key ca.crt) could not be read, and workloads that need it are refused.",
+} as const;

@@ -59,7 +59,8 @@ export type ImageResolver = (
 ) => Map<string, ImageCommand> | Promise<Map<string, ImageCommand>>;
 
 export interface AdmissionDeps {
-  defaults: StoreDefaults;
+  /** Read at each admission: Stronghold's CA may come after start (stronghold_ca.ts). */
+  defaults: () => StoreDefaults;
   injector: InjectorDelivery;
   resolveImages: ImageResolver;
   logger: Logger;
@@ -223,26 +224,35 @@ function decide(
     // Before any API call: every name that goes into a path, and the namespace from the API
     // server rather than from the Pod.
     const namespace = checkPodNames(r.namespace, pod);
-    const options = readPodOptions(pod.metadata.annotations ?? {}, deps.defaults);
+    const defaults = deps.defaults();
+    const options = readPodOptions(pod.metadata.annotations ?? {}, defaults);
+    // Only a Pod that would log in with the installation's CA needs it.
+    if (defaults.caMissing && !options.tlsSecret && !options.tlsSkipVerify) {
+      return deny(`secrets-store: ${defaults.caMissing}${seeDocs("webhook-denied")}`);
+    }
     const wanted = imagesNeeded(pod, options);
     const images = wanted.length ? deps.resolveImages(pod, namespace, wanted) : new Map();
-    if (!(images instanceof Promise)) return mutation(pod, options, images, deps, unknown);
-    return images.then((found) => mutation(pod, options, found, deps, unknown)).catch(refusal);
+    const input = { pod, options, defaults, hints: unknown };
+    if (!(images instanceof Promise)) return mutation(input, images, deps);
+    return images.then((found) => mutation(input, found, deps)).catch(refusal);
   } catch (e) {
     return refusal(e);
   }
 }
 
 function mutation(
-  pod: Pod,
-  options: PodOptions,
+  { pod, options, defaults, hints }: {
+    pod: Pod;
+    options: PodOptions;
+    defaults: StoreDefaults;
+    hints: Hint[];
+  },
   images: Map<string, ImageCommand>,
   deps: AdmissionDeps,
-  hints: Hint[],
 ): Decision {
   const mutated = mutatePod(pod, {
     options,
-    defaults: deps.defaults,
+    defaults,
     injector: deps.injector,
     images,
   });
@@ -251,7 +261,7 @@ function mutation(
     ? [`${PREFIX}tls-skip-verify is true: the store's TLS certificate is not verified`]
     : [];
   // Only reachable with connection.allowInsecureHttp: true; the user is told at every Pod.
-  const address = options.addr ?? deps.defaults.address;
+  const address = options.addr ?? defaults.address;
   if (address.startsWith("http:")) {
     warnings.push(
       `the store address ${address} is plain http: the token and secrets travel in clear`,

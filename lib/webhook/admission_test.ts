@@ -7,11 +7,11 @@ import { WebhookMetrics } from "./metrics.ts";
 
 function deps(over: Partial<AdmissionDeps> = {}): AdmissionDeps {
   return {
-    defaults: {
+    defaults: () => ({
       address: "https://store:8200",
       authPath: "kubernetes_local" as StorePath,
       allowInsecureHttp: false,
-    },
+    }),
     injector: { image: "secrets-store:1", imagePullPolicy: "IfNotPresent" },
     resolveImages: (_pod, _ns, wanted) =>
       Promise.resolve(

@@ -3,7 +3,7 @@
  * counters live in a SharedArrayBuffer, so every serving thread (`--workers`) counts into the
  * same numbers and any of them can answer /metrics with the whole process's totals. */
 import { MetricsRegistry } from "../metrics/registry.ts";
-import { includeStandard } from "../metrics/standard.ts";
+import { includeStandard, STORE_CA_KNOWN } from "../metrics/standard.ts";
 import { LIMIT_HITS, type LimitHit } from "./server.ts";
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -33,6 +33,8 @@ export class WebhookMetrics {
     { name: "limit", values: LIMIT_HITS },
   );
 
+  readonly #caKnown = this.#registry.gauge(STORE_CA_KNOWN.name, STORE_CA_KNOWN.help);
+
   /** Fresh counters, or the ones another thread created (pass its `shared`). */
   constructor(shared?: SharedArrayBuffer) {
     this.#registry.bind(shared);
@@ -58,6 +60,11 @@ export class WebhookMetrics {
    * budget, or a failed accept. */
   limitHit(hit: LimitHit): void {
     this.#limits.inc(hit);
+  }
+
+  /** Whether the store's CA is known (stronghold_ca.ts). */
+  storeCaKnown(known: boolean): void {
+    this.#caKnown.set(known ? 1 : 0);
   }
 
   /** The exposition text for GET /metrics. */

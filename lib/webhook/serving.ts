@@ -2,11 +2,11 @@
  * works out the store defaults and serves HTTPS. The first thread and every `--workers`
  * thread run exactly this, so they answer alike. */
 import { parseListen } from "../cli/listen.ts";
-import { INSECURE_HTTP_WARNING, storeDefaults } from "../config/connection.ts";
+import { INSECURE_HTTP_WARNING } from "../config/connection.ts";
 import { parseDuration } from "../config/duration.ts";
 import { KubeClient, kubeClientOptions, type KubeFlags } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
-import { readStrongholdCa } from "../kube/stronghold_ca.ts";
+import { keepStoreDefaults } from "../kube/stronghold_ca.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { ImageLookup } from "../oci/lookup.ts";
 import { MAX_BODY } from "./admission.ts";
@@ -85,8 +85,16 @@ export async function startServing(
     instance: Deno.env.get("POD_NAME") || Deno.hostname(),
     onError: (error, stats) => log.warn("events not written", { error, ...stats }),
   });
-  const defaults = await storeDefaults(settings, () => readStrongholdCa(kube));
-  if (defaults.allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
+  // Without Stronghold's CA the webhook still serves, and stays ready: readiness means it
+  // answers admissions, and with failurePolicy Fail a webhook that is not ready blocks every
+  // Pod of the cluster. Only Pods that need the CA are denied, naming the Secret.
+  const defaults = await keepStoreDefaults(settings, {
+    kube,
+    logger: log,
+    onCaKnown: (known) => metrics.storeCaKnown(known),
+  });
+  const { address, allowInsecureHttp } = defaults.current();
+  if (allowInsecureHttp) log.warn(INSECURE_HTTP_WARNING);
   const lookup = new ImageLookup({
     platform: settings.registry.platform,
     ...(settings.registry.caCert ? { caCerts: [settings.registry.caCert] } : {}),
@@ -107,7 +115,7 @@ export async function startServing(
     onLimit: (hit) => metrics.limitHit(hit),
     logger: log,
     handler: webhookRoutes({
-      defaults,
+      defaults: defaults.current,
       injector: settings.injector,
       resolveImages: imageResolver(kube, lookup, metrics, log),
       logger: log,
@@ -119,8 +127,9 @@ export async function startServing(
   return {
     hostname,
     port: server.port,
-    store: defaults.address,
+    store: address,
     async stop() {
+      defaults.close();
       await server.shutdown();
       await events.close();
       lookup.close();
