@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
-import { ConnectionSettingsSchema } from "./connection.ts";
+import type { Kept } from "../sys/kept_value.ts";
+import {
+  ConnectionSettingsSchema,
+  currentDefaults,
+  needsLocalCa,
+  storeDefaults,
+} from "./connection.ts";
 import { describeIssues } from "./issues.ts";
 
 function issues(raw: unknown): string {
@@ -42,3 +48,21 @@ Deno.test("connection.authPath is a checked store path", () => {
     "main-kube",
   );
 });
+
+Deno.test("currentDefaults() follows Stronghold's CA: missing naming the Secret, then the CA, one object per state", () => {
+  const s = ConnectionSettingsSchema.parse({});
+  let ca: Kept<string> = { known: false, reason: "cannot read Secret: 404" };
+  const current = currentDefaults(s, () => ca);
+  const before = current();
+  assertEquals(before.caCert, undefined);
+  assertStringIncludes(before.caMissing!, "(cannot read Secret: 404)");
+  assertStringIncludes(before.caMissing!, "Secret d8-stronghold/stronghold-tls key ca.crt");
+  assert(current() === before, "worked out again although nothing changed");
+  ca = { known: true, value: "PEM" };
+  assertEquals([current().caCert, current().caMissing], ["PEM", undefined]);
+  assertEquals(needsLocalCa(s), true);
+  const own = ConnectionSettingsSchema.parse({ connection: { caCert: PEM } });
+  assertEquals([needsLocalCa(own), storeDefaults(own).caCert], [false, PEM]);
+});
+
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

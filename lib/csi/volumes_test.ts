@@ -7,6 +7,7 @@ import {
   assertStringIncludes,
 } from "../../tests/harness/assert.ts";
 import { FakeStore } from "../../tests/harness/fake_store.ts";
+import { localCaMissing } from "../config/connection.ts";
 import { parseStorePath } from "../config/store_path.ts";
 import type { ApiPath } from "../kube/api_path.ts";
 import { KubeError } from "../kube/client.ts";
@@ -35,7 +36,12 @@ interface World {
  * folder whose mounts are all undone afterwards. */
 async function withVolumes(
   fn: (w: World) => Promise<void>,
-  o: { volumeBytes?: number; readConcurrency?: number } = {},
+  o: {
+    volumeBytes?: number;
+    readConcurrency?: number;
+    /** The installation's caMissing at each call (stronghold_ca.ts); none when unset. */
+    caMissing?: () => string | undefined;
+  } = {},
 ): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "csi-volumes-test-" });
   const store = new FakeStore();
@@ -64,6 +70,7 @@ async function withVolumes(
       address: "https://store.example:8200",
       authPath: parseStorePath("kubernetes_local"),
       allowInsecureHttp: false,
+      caMissing: o.caMissing?.(),
     }),
     pool,
     volumeBytes: o.volumeBytes ?? 1 << 20,
@@ -281,4 +288,34 @@ Deno.test("VolumeManager: after unpublish the volume's token is never used again
     assertEquals((await w.volumes.sweep()).failedVolumes, 0);
     assertEquals(w.store.logins, [stays.jwt]);
   });
+});
+
+Deno.test("VolumeManager: while the installation's CA is unknown, a publish that needs it is UNAVAILABLE naming the Secret, and rotation skips the volume", async () => {
+  let missing: string | undefined = localCaMissing(
+    "cannot read Secret d8-stronghold/stronghold-tls",
+  );
+  await withVolumes(async (w) => {
+    w.ssis.set("myapp-ssi", dbPassword());
+    const waiting = pod(w);
+    const e = await assertRejects(() => w.volumes.publish(waiting.req), CsiError);
+    assertEquals(e.code, status.UNAVAILABLE);
+    assertStringIncludes(e.message, `SecretsStoreImport ${NS}/myapp-ssi`);
+    assertStringIncludes(e.message, "Secret d8-stronghold/stronghold-tls key ca.crt");
+    assertEquals([w.store.logins, mountsBelow(w.dir), w.volumes.size], [[], [], 0]);
+    // The kubelet retries; once the CA is known the same request publishes.
+    missing = undefined;
+    await w.volumes.publish(waiting.req);
+    assertEquals(read(waiting.targetPath, "db-password"), "pw-1");
+    // A restored volume while the CA is unknown again keeps its files and is not read.
+    missing = "unknown again";
+    w.store.secrets.set(SECRET, { DB_PASS: "pw-2" });
+    w.store.readPaths.length = 0;
+    const stats = await w.volumes.sweep();
+    assertEquals([stats.volumes, stats.failedVolumes, w.store.readPaths], [0, 0, []]);
+    assertEquals(read(waiting.targetPath, "db-password"), "pw-1");
+    missing = undefined;
+    await w.volumes.sweep();
+    assertEquals(read(waiting.targetPath, "db-password"), "pw-2");
+    await w.volumes.unpublish(waiting.req.volumeId, waiting.targetPath);
+  }, { caMissing: () => missing });
 });

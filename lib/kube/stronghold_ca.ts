@@ -56,6 +56,8 @@ export interface KeptDefaults {
   /** Whether the defaults have a CA to offer (always, unless DiscoverLocalStronghold's is
    * missing). */
   caKnown: () => boolean;
+  /** Resolves once a read in flight has ended. */
+  settled(): Promise<void>;
   close(): void;
 }
 
@@ -76,7 +78,7 @@ export async function keepStoreDefaults(
   if (!needsLocalCa(settings)) {
     o.onCaKnown?.(true);
     const current = currentDefaults(settings);
-    return { current, caKnown: () => true, close: () => {} };
+    return { current, caKnown: () => true, settled: () => Promise.resolve(), close: () => {} };
   }
   const { key } = LOCAL_STRONGHOLD.caSecret;
   // A known CA is never lost again (a failed re-read keeps it), so this changes once at most.
@@ -110,6 +112,7 @@ export async function keepStoreDefaults(
   return {
     current: currentDefaults(settings, () => ca.current),
     caKnown: () => ca.current.known,
+    settled: () => ca.settled(),
     close: () => ca.close(),
   };
 }

@@ -2,6 +2,7 @@ import type { StorePath } from "../config/store_path.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import type { EventInput } from "../kube/events.ts";
 import { createLogger, silentLogger } from "../log/logger.ts";
+import { localCaMissing } from "../config/connection.ts";
 import { type AdmissionDeps, handleAdmission, ImageResolveError } from "./admission.ts";
 import { WebhookMetrics } from "./metrics.ts";
 
@@ -419,4 +420,59 @@ Deno.test("the admission log line names the Pod (its generateName at CREATE) and
   const line = JSON.parse(lines.find((l) => l.includes('"admission"'))!);
   assertEquals([line.pod, line.outcome], ["myapp-namespace/web-*", "denied"]);
   assertStringIncludes(line.reason, "secrets-store.deckhouse.io/log-level");
+});
+
+/** Deps whose defaults lack DiscoverLocalStronghold's CA until `know()` is called. */
+function withoutCa(over: Partial<AdmissionDeps> = {}) {
+  let caCert: string | undefined;
+  const base = deps().defaults();
+  const d = deps({
+    defaults: () =>
+      caCert
+        ? { ...base, caCert }
+        : { ...base, caMissing: localCaMissing("cannot read Secret d8-stronghold/stronghold-tls") },
+    ...over,
+  });
+  return { d, know: (pem: string) => caCert = pem };
+}
+
+Deno.test("while the store's CA is unknown, a Pod asking for injection is denied naming the Secret and the fix, with its event", async () => {
+  const ev = events();
+  const { d, know } = withoutCa({ events: ev.sink });
+  const r = await post(review(annotated([{ name: "app", image: "i", command: ["run"] }])), d);
+  assertEquals(r.json.response.allowed, false);
+  const message: string = r.json.response.status.message;
+  assertStringIncludes(message, "Secret d8-stronghold/stronghold-tls key ca.crt");
+  assertStringIncludes(message, "install Stronghold, or set connectionConfiguration: Manual");
+  assertStringIncludes(message, "see docs/troubleshooting.md#webhook-denied");
+  assertEquals(ev.got.map((e) => e.reason), ["InjectionDenied"]);
+  assertStringIncludes(ev.got[0]!.note, "d8-stronghold/stronghold-tls");
+  // The next admission after the CA arrives is mutated with it.
+  know("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n");
+  const next = await post(review(annotated([{ name: "app", image: "i", command: ["run"] }])), d);
+  assertEquals(next.json.response.allowed, true);
+  const patch = atob(next.json.response.patch);
+  assertStringIncludes(patch, "BEGIN CERTIFICATE-----\\nCA\\n");
+});
+
+Deno.test("while the store's CA is unknown, Pods that do not need it are answered as before, synchronously", async () => {
+  const { d } = withoutCa();
+  const plain = handleAdmission(
+    JSON.stringify(review({ metadata: { name: "p" }, spec: { containers: [{ name: "a" }] } })),
+    d,
+  );
+  assert(!(plain instanceof Promise), "a Pod without the role annotation waits for nothing");
+  assertEquals(JSON.parse(plain.body as string).response, { uid: "uid-1", allowed: true });
+  // Their own CA (tls-secret) or no verification at all: the installation's CA is not used.
+  for (const a of [{ "tls-secret": "my-ca" }, { "tls-skip-verify": "true" }]) {
+    const annotations = Object.fromEntries(
+      Object.entries(a).map(([k, v]) => [`secrets-store.deckhouse.io/${k}`, v]),
+    );
+    const r = await post(
+      review(annotated([{ name: "app", image: "i", command: ["run"] }], annotations)),
+      d,
+    );
+    assertEquals(r.json.response.allowed, true, JSON.stringify(a));
+    assertEquals(r.json.response.patchType, "JSONPatch");
+  }
 });
