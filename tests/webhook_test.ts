@@ -632,3 +632,107 @@ suite.test("templates in a Pod without the role annotation are admitted untouche
   );
   assertStringIncludes(e.note!, `container "app"`);
 });
+
+// ---- DiscoverLocalStronghold on a cluster without Stronghold ----
+
+const STRONGHOLD_NS = "d8-stronghold";
+const NO_CA_NS = "webhook-test-no-ca";
+const NO_CA_LABEL = "secrets-store-webhook-test-no-ca";
+
+/** The value of an unlabelled gauge on `w`'s /metrics. */
+async function gauge(w: WebhookServer, name: string): Promise<number> {
+  const client = Deno.createHttpClient({ caCerts: [w.caCert] });
+  try {
+    const text = await (await fetch(`${w.url}/metrics`, { client })).text();
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    assert(line, `no ${name} in:\n${text}`);
+    return Number(line.split(" ").at(-1));
+  } finally {
+    client.close();
+  }
+}
+
+suite.test("with DiscoverLocalStronghold and no Stronghold Secret the webhook serves: plain Pods are admitted, annotated ones denied naming the Secret until it exists, then mutated with its CA", async () => {
+  await setUp();
+  const secretPath = `/api/v1/namespaces/${STRONGHOLD_NS}/secrets/stronghold-tls`;
+  assertEquals(
+    (await env.kube.api<{ code?: number }>("GET", secretPath, undefined, [404])).code,
+    404,
+  );
+  const w = await startWebhook({
+    dir: `${env.dir}/no-ca`,
+    // The chart's default connectionConfiguration; the address is irrelevant to the webhook.
+    settings: [
+      "connection:",
+      "  url: https://stronghold.example:8300",
+      "injector:",
+      "  image: registry.local/secrets-store:test",
+    ].join("\n"),
+    kube: { url: env.kube.url, caFile: env.kube.caFile, token: env.kube.webhookToken },
+    workers: 1,
+  });
+  const mwc =
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${NO_CA_LABEL}`;
+  try {
+    await env.kube.api("POST", "/api/v1/namespaces", {
+      metadata: { name: NO_CA_NS, labels: { [NO_CA_LABEL]: "enabled" } },
+    });
+    await registerWebhook(env.kube, w, NO_CA_LABEL);
+    assertEquals(await gauge(w, "secrets_store_store_ca_known"), 0);
+    let i = 0;
+    const create = (annotations: Record<string, string>) =>
+      env.kube.api<PodOut & { code?: number; message?: string }>(
+        "POST",
+        `/api/v1/namespaces/${NO_CA_NS}/pods`,
+        {
+          metadata: { name: `no-ca-${++i}`, annotations },
+          spec: { containers: [{ name: "app", image: "alpine:3.20", command: ["sleep", "1"] }] },
+        },
+        [400],
+      );
+    const plain = await create({ unrelated: "x" });
+    assertEquals([plain.code, plain.spec.containers[0]!.command], [undefined, ["sleep", "1"]]);
+    const denied = await create({ [A + "role"]: "myapp-role" });
+    assertEquals(denied.code, 400);
+    assertStringIncludes(denied.message!, "Secret d8-stronghold/stronghold-tls key ca.crt");
+    assertStringIncludes(
+      denied.message!,
+      "install Stronghold, or set connectionConfiguration: Manual",
+    );
+    const event = await waitForEvent(
+      env.kube,
+      NO_CA_NS,
+      "the denial's event",
+      (e) => e.reason === "InjectionDenied" && e.regarding.name === `no-ca-${i}`,
+    );
+    assertStringIncludes(event.note!, "d8-stronghold/stronghold-tls");
+    const log = await Deno.readTextFile(w.logFile);
+    // The operator is told once, whatever the number of retries and denials since.
+    const warned = log.split("\n").filter((l) => / WARN  the store's CA is not known/.test(l));
+    assertEquals(warned.length, 1, log);
+    assertStringIncludes(warned[0]!, "d8-stronghold/stronghold-tls");
+
+    await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: STRONGHOLD_NS } }, [409]);
+    await env.kube.api("POST", `/api/v1/namespaces/${STRONGHOLD_NS}/secrets`, {
+      metadata: { name: "stronghold-tls" },
+      data: { "ca.crt": btoa(env.bao.caCert) },
+    });
+    // The webhook looks again with a backoff bounded by minutes; the first retries come
+    // within seconds of its start.
+    await waitUntil(
+      "the webhook reading Stronghold's CA",
+      async () => await gauge(w, "secrets_store_store_ca_known") === 1,
+      90_000,
+      w.logFile,
+    );
+    const mutated = await create({ [A + "role"]: "myapp-role" });
+    assertEquals(mutated.code, undefined, mutated.message);
+    const e = envOf(mutated.spec.containers[0]!);
+    assertEquals(e.SECRETS_STORE_CA_CERT, env.bao.caCert);
+    assertEquals(e.SECRETS_STORE_ADDR, "https://stronghold.example:8300");
+  } finally {
+    await env.kube.api("DELETE", mwc, undefined, [404]);
+    await env.kube.api("DELETE", secretPath, undefined, [404]);
+    await w.stop();
+  }
+});
