@@ -1375,3 +1375,73 @@ suite.test("a deleted SecretsStoreImport keeps the volume's last good files and 
   );
   await unpublish(volumeId, target);
 });
+
+suite.test("with DiscoverLocalStronghold and no Stronghold Secret the driver starts and serves; a publish is UNAVAILABLE naming the Secret until it exists, then mounts", async () => {
+  await setUp();
+  const secretPath = "/api/v1/namespaces/d8-stronghold/secrets/stronghold-tls";
+  assertEquals(
+    (await env.kube.api<{ code?: number }>("GET", secretPath, undefined, [404])).code,
+    404,
+  );
+  const port = freePort();
+  const driver = await startCsi({
+    ...DRIVER_OPTS(),
+    dir: `${env.dir}/csi-no-ca`,
+    // Targets of the Pods newPod() makes lie in the kubelet folder of the suite's driver.
+    kubeletDir: DIR,
+    // The chart's default connectionConfiguration, with the address of the test store.
+    settings: ["connection:", `  url: ${env.bao.address}`].join("\n"),
+    extraArgs: [`--metrics-listen=127.0.0.1:${port}`],
+  });
+  const client = csiClient(driver.socket);
+  const caKnown = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return text.split("\n").find((l) => l.startsWith("secrets_store_store_ca_known "));
+  };
+  const { pod, jwt } = await newPod();
+  const req = {
+    volumeId: `csi-${pod.uid}`,
+    targetPath: targetOf(pod),
+    volumeCapability: CAPABILITY,
+    readonly: true,
+    volumeContext: kubeletContext("myapp-ssi", pod, { "": jwt }),
+  };
+  try {
+    assertEquals(await caKnown(), "secrets_store_store_ca_known 0");
+    const e = await client.call("Node", "NodePublishVolume", req).then(
+      () => undefined,
+      (e: GrpcFailure) => e,
+    );
+    assertEquals(e?.code, grpc.status.UNAVAILABLE, e?.details);
+    assertStringIncludes(e!.details, `SecretsStoreImport ${NS}/myapp-ssi`);
+    assertStringIncludes(e!.details, "Secret d8-stronghold/stronghold-tls key ca.crt");
+    assertEquals(mountsBelow(`${DIR}/pods/${pod.uid}`), []);
+
+    await env.kube.api("POST", "/api/v1/namespaces", { metadata: { name: "d8-stronghold" } }, [
+      409,
+    ]);
+    await env.kube.api("POST", "/api/v1/namespaces/d8-stronghold/secrets", {
+      metadata: { name: "stronghold-tls" },
+      data: { "ca.crt": btoa(env.bao.caCert) },
+    });
+    // As the kubelet does: the same publish again until it succeeds. The driver looks for the
+    // CA again with a backoff bounded by minutes; the first retries come within seconds.
+    await waitUntil(
+      "a publish once Stronghold's CA is readable",
+      () => client.call("Node", "NodePublishVolume", req).then(() => true, () => false),
+      90_000,
+      driver.logFile,
+    );
+    assertEquals(await Deno.readTextFile(`${req.targetPath}/db-password`), "secret-password");
+    assertEquals(await caKnown(), "secrets_store_store_ca_known 1");
+  } finally {
+    // Also after a failure: the suite's teardown requires that no mount is left.
+    await client.call("Node", "NodeUnpublishVolume", {
+      volumeId: req.volumeId,
+      targetPath: req.targetPath,
+    }).catch(() => {});
+    client.close();
+    await driver.stop();
+    await env.kube.api("DELETE", secretPath, undefined, [404]);
+  }
+});
