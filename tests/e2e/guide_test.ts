@@ -168,7 +168,7 @@ async function runToLog(
 }
 
 example(
-  "the chart installs with its defaults on a cluster without d8-stronghold, and helm test passes",
+  "the chart installs with its defaults on a cluster without d8-stronghold: Pods Ready, helm test passes, injection denied naming the Secret",
   async (w) => {
     const ns = await w.cluster.api<{ code?: number }>(
       "GET",
@@ -177,6 +177,15 @@ example(
       [404],
     );
     assertEquals(ns.code, 404);
+    // Installed with every connection setting as the chart has it (install.ts): both roles
+    // ran Ready, helm test passed, and only injection was refused, naming what to do.
+    const d = w.product.defaults;
+    assert(d.readyPods.some((p) => p.startsWith("webhook/")), d.readyPods.join(", "));
+    assert(d.readyPods.some((p) => p.startsWith("csi/")), d.readyPods.join(", "));
+    assert(/Phase:\s+Succeeded/.test(d.helmTest), d.helmTest);
+    assertStringIncludes(d.denial, "Secret d8-stronghold/stronghold-tls key ca.crt");
+    assertStringIncludes(d.denial, "install Stronghold, or set connectionConfiguration: Manual");
+    // Now with the guide's Manual settings (helm upgrade): helm test passes again.
     const report = await helmTest(w.cluster, base!);
     assert(/Phase:\s+Succeeded/.test(report), report);
   },

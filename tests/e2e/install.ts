@@ -1,9 +1,12 @@
 /** The product installed on the e2e cluster the way an operator installs it: the image pushed
- * to the cluster's registry, then `helm install` of deploy/helm/secrets-store with the guide's
- * Manual connection settings pointing at a real OpenBao prepared as the guide prepares it. */
+ * to the cluster's registry, then `helm install` of deploy/helm/secrets-store with the chart's
+ * default connection settings (DiscoverLocalStronghold, on a cluster without Stronghold), and
+ * `helm upgrade` to the guide's Manual connection settings pointing at a real OpenBao prepared
+ * as the guide prepares it. */
 import { startOpenBao } from "../harness/openbao.ts";
 import type { OpenBao } from "../harness/openbao.ts";
 import { peerBinary, ROOT, waitUntil } from "../harness/process.ts";
+import { isReady, type PodObject } from "./kube_pods.ts";
 import { prepareGuideStore } from "../harness/store_setup.ts";
 import { type Cluster, PULL_SECRET } from "./cluster.ts";
 import { pushProductImage } from "./product_image.ts";
@@ -18,6 +21,18 @@ export interface Installed {
   image: string;
   /** How often the driver re-reads the store (the chart's csi.rotationInterval). */
   rotationSeconds: number;
+  /** What the chart's default connection settings gave, before the Manual ones were set. */
+  defaults: DefaultInstall;
+}
+
+/** The installation with the chart's defaults on a cluster without d8-stronghold. */
+export interface DefaultInstall {
+  /** `<component>/<name>` of the product's serving Pods, every one Ready. */
+  readyPods: string[];
+  /** `helm test`'s report. */
+  helmTest: string;
+  /** The API server's refusal of a Pod with the role annotation. */
+  denial: string;
 }
 
 /** OpenBao prepared as the guide says, the product image pushed, the chart installed; resolves
@@ -34,6 +49,8 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
   const registryCa = `${dir}/registry-ca.crt`;
   await Deno.writeTextFile(registryCa, c.registry.caCert);
   const [repository, tag] = [image.slice(0, image.lastIndexOf(":")), "e2e"];
+  // First every connection setting as the chart has it (no d8-stronghold namespace exists
+  // here): the roles must start, serve and pass helm test, and refuse only injection.
   await run(peerBinary("helm"), [
     "install",
     RELEASE,
@@ -41,13 +58,9 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     `--kubeconfig=${c.kubeconfig}`,
     `--namespace=${PRODUCT_NS}`,
     `--set=image.repository=${repository},image.tag=${tag},image.pullSecrets={${PULL_SECRET}}`,
-    "--set=connectionConfiguration=Manual",
-    `--set=connection.url=${bao.address},connection.authPath=kubernetes_local`,
-    `--set-file=connection.caCert=${bao.caFile}`,
     // The webhook reads entrypoints of images without a command from the cluster's registry.
     `--set-file=registry.caCert=${registryCa}`,
     // One node: one webhook replica. Pods reach the store on the node's loopback (hostNetwork).
-    // Every other value is the chart's default (no d8-stronghold namespace exists here).
     "--set=webhook.replicas=1,webhook.hostNetwork=true,csi.hostNetwork=true",
     // The helm test Pod too: no Pod here has a network of its own.
     "--set=test.hostNetwork=true",
@@ -55,17 +68,30 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     "--wait",
     "--timeout=3m",
   ], helmHome(dir));
-  await waitUntil("the kubelet registering the CSI driver", async () => {
-    const node = await c.api<{ spec?: { drivers?: Array<{ name: string }> | null } }>(
-      "GET",
-      `/apis/storage.k8s.io/v1/csinodes/${c.nodeName}`,
-      undefined,
-      [404],
-    );
-    return node.spec?.drivers?.some((d) => d.name === DRIVER) ?? false;
-  }, 60_000);
+  await waitForRegistration(c);
+  await waitForWebhook(c, { caDenied: true });
+  const defaults = {
+    readyPods: await readyPods(c),
+    helmTest: await helmTest(c, dir),
+    denial: await annotatedPodDenial(c),
+  };
+  // Then the guide's Manual settings, as an operator without Stronghold goes on.
+  await run(peerBinary("helm"), [
+    "upgrade",
+    RELEASE,
+    `${ROOT}/deploy/helm/secrets-store`,
+    `--kubeconfig=${c.kubeconfig}`,
+    `--namespace=${PRODUCT_NS}`,
+    "--reuse-values",
+    "--set=connectionConfiguration=Manual",
+    `--set=connection.url=${bao.address},connection.authPath=kubernetes_local`,
+    `--set-file=connection.caCert=${bao.caFile}`,
+    "--wait",
+    "--timeout=3m",
+  ], helmHome(dir));
+  await waitForRegistration(c);
   await waitForWebhook(c);
-  return { bao, image, rotationSeconds };
+  return { bao, image, rotationSeconds, defaults };
 }
 
 /** Switches the installation's injector delivery (`helm upgrade --reuse-values`), waiting for
@@ -112,22 +138,72 @@ export async function helmTest(c: Cluster, dir: string): Promise<string> {
   }
 }
 
+/** The kubelet has registered the CSI driver (after a rollout too). */
+async function waitForRegistration(c: Cluster): Promise<void> {
+  await waitUntil("the kubelet registering the CSI driver", async () => {
+    const node = await c.api<{ spec?: { drivers?: Array<{ name: string }> | null } }>(
+      "GET",
+      `/apis/storage.k8s.io/v1/csinodes/${c.nodeName}`,
+      undefined,
+      [404],
+    );
+    return node.spec?.drivers?.some((d) => d.name === DRIVER) ?? false;
+  }, 60_000);
+}
+
+/** `<component>/<name>` of the product's serving Pods, once each role has one and every one
+ * is Ready. */
+async function readyPods(c: Cluster): Promise<string[]> {
+  let names: string[] = [];
+  await waitUntil("the webhook and CSI driver Pods Ready", async () => {
+    const list = await c.api<{ items: PodObject[] }>(
+      "GET",
+      `/api/v1/namespaces/${PRODUCT_NS}/pods?labelSelector=app.kubernetes.io/instance=${RELEASE}`,
+    );
+    const component = (p: PodObject) =>
+      (p.metadata as { labels?: Record<string, string> }).labels?.["app.kubernetes.io/component"];
+    const serving = list.items.filter((p) => ["webhook", "csi"].includes(component(p) ?? ""));
+    names = serving.map((p) => `${component(p)}/${p.metadata.name}`);
+    return serving.every(isReady) &&
+      ["webhook/", "csi/"].every((r) => names.some((n) => n.startsWith(r)));
+  }, 60_000);
+  return names;
+}
+
+/** A dry-run Pod with the role annotation, as the API server answers it. */
+function createAnnotatedPod(c: Cluster): Promise<unknown> {
+  return c.api("POST", "/api/v1/namespaces/default/pods?dryRun=All", {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: "webhook-probe",
+      annotations: { "secrets-store.deckhouse.io/role": "r" },
+    },
+    spec: { containers: [{ name: "c", image: "busybox", command: ["true"] }] },
+  });
+}
+
+/** The refusal of an annotated Pod while the store's CA is not known. */
+async function annotatedPodDenial(c: Cluster): Promise<string> {
+  try {
+    await createAnnotatedPod(c);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error("a Pod asking for injection was admitted without the store's CA");
+}
+
 /** A webhook Pod is Ready before kube-proxy routes its Service to it, and the API server then
- * gets "connection refused": admit a dry-run Pod until the webhook answers. */
-async function waitForWebhook(c: Cluster): Promise<void> {
+ * gets "connection refused": admit a dry-run Pod until the webhook answers. With `caDenied`,
+ * a denial because the store's CA is not known is an answer too; without it, such a denial is
+ * a webhook of the settings before an upgrade, still answering. */
+async function waitForWebhook(c: Cluster, o: { caDenied?: boolean } = {}): Promise<void> {
   await waitUntil("the webhook answering through its Service", async () => {
     try {
-      await c.api("POST", "/api/v1/namespaces/default/pods?dryRun=All", {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name: "webhook-probe",
-          annotations: { "secrets-store.deckhouse.io/role": "r" },
-        },
-        spec: { containers: [{ name: "c", image: "busybox", command: ["true"] }] },
-      });
+      await createAnnotatedPod(c);
       return true;
     } catch (e) {
+      if ((e as Error).message.includes("d8-stronghold/stronghold-tls")) return o.caDenied === true;
       // Also the default ServiceAccount, which a young cluster may not have made yet.
       const retry =
         /failed calling webhook|no endpoints|connection refused|serviceaccount.*not found/i;
