@@ -76,21 +76,12 @@ export async function installProduct(c: Cluster, dir: string): Promise<Installed
     denial: await annotatedPodDenial(c),
   };
   // Then the guide's Manual settings, as an operator without Stronghold goes on.
-  await run(peerBinary("helm"), [
-    "upgrade",
-    RELEASE,
-    `${ROOT}/deploy/helm/secrets-store`,
-    `--kubeconfig=${c.kubeconfig}`,
-    `--namespace=${PRODUCT_NS}`,
-    "--reuse-values",
+  await upgrade(c, dir, [
     "--set=connectionConfiguration=Manual",
     `--set=connection.url=${bao.address},connection.authPath=kubernetes_local`,
     `--set-file=connection.caCert=${bao.caFile}`,
-    "--wait",
-    "--timeout=3m",
-  ], helmHome(dir));
+  ]);
   await waitForRegistration(c);
-  await waitForWebhook(c);
   return { bao, image, rotationSeconds, defaults };
 }
 
@@ -101,6 +92,12 @@ export async function setDelivery(
   dir: string,
   delivery: "auto" | "copy" | "imageVolume",
 ): Promise<void> {
+  await upgrade(c, dir, [`--set=injector.delivery=${delivery}`]);
+}
+
+/** `helm upgrade --reuse-values` with `sets`, waiting for the rollout and for the webhook to
+ * admit Pods again. */
+async function upgrade(c: Cluster, dir: string, sets: string[]): Promise<void> {
   await run(peerBinary("helm"), [
     "upgrade",
     RELEASE,
@@ -108,7 +105,7 @@ export async function setDelivery(
     `--kubeconfig=${c.kubeconfig}`,
     `--namespace=${PRODUCT_NS}`,
     "--reuse-values",
-    `--set=injector.delivery=${delivery}`,
+    ...sets,
     "--wait",
     "--timeout=3m",
   ], helmHome(dir));
