@@ -88,7 +88,7 @@ export function needsLocalCa(s: ConnectionSettings): boolean {
 /** What a user is told while Stronghold's CA cannot be read, and why. */
 export function localCaMissing(reason: string): string {
   const { namespace, name, key } = LOCAL_STRONGHOLD.caSecret;
-  return `the store's CA is not known (${reason}): connectionConfiguration DiscoverLocalStronghold takes it from Secret ${namespace}/${name} key ${key}; install Stronghold, or set connectionConfiguration: Manual with connection.url, or connection.caCert`;
+  return `the store's CA is not known: connectionConfiguration DiscoverLocalStronghold takes it from Secret ${namespace}/${name} key ${key}, and ${reason}; install Stronghold, or set connectionConfiguration: Manual with connection.url, or connection.caCert`;
 }
 
 /** Resolves the settings into defaults; `localCa` is Stronghold's CA as far as it is known,

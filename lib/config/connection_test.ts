@@ -55,7 +55,7 @@ Deno.test("currentDefaults() follows Stronghold's CA: missing naming the Secret,
   const current = currentDefaults(s, () => ca);
   const before = current();
   assertEquals(before.caCert, undefined);
-  assertStringIncludes(before.caMissing!, "(cannot read Secret: 404)");
+  assertStringIncludes(before.caMissing!, ", and cannot read Secret: 404;");
   assertStringIncludes(before.caMissing!, "Secret d8-stronghold/stronghold-tls key ca.crt");
   assert(current() === before, "worked out again although nothing changed");
   ca = { known: true, value: "PEM" };

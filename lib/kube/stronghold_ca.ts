@@ -14,7 +14,7 @@ import {
 import type { Logger } from "../log/logger.ts";
 import { KeptValue, type Timers } from "../sys/kept_value.ts";
 import { namespacedObjectPath, SECRETS } from "./api_path.ts";
-import type { KubeClient } from "./client.ts";
+import { type KubeClient, KubeError } from "./client.ts";
 
 /** How soon a missing CA is looked for again, at most how long between two looks, and how
  * often a known one is read again so that a renewed CA is picked up. */
@@ -32,7 +32,13 @@ export async function readStrongholdCa(kube: Pick<KubeClient, "get">): Promise<s
     }),
     z.object({ data: z.record(z.string(), z.string()).optional() }),
   ).catch((e) => {
-    throw new Error(`cannot read Secret ${SECRET}: ${(e as Error).message}`);
+    throw new Error(
+      e instanceof KubeError && e.status === 404
+        ? `Secret ${SECRET} does not exist`
+        : e instanceof KubeError && e.status === 403
+        ? `reading Secret ${SECRET} is forbidden (the chart makes the Role for it when namespace ${namespace} exists: strongholdCaRole)`
+        : `cannot read Secret ${SECRET}: ${(e as Error).message}`,
+    );
   });
   const b64 = secret.data?.[key];
   if (!b64) throw new Error(`Secret ${SECRET} has no key ${key}`);

@@ -53,7 +53,7 @@ Deno.test("keepStoreDefaults() without the Secret starts unknown, warns naming t
   const d = kept.current();
   assertEquals([d.address, d.caCert], ["https://stronghold.d8-stronghold.svc:8300", undefined]);
   assertStringIncludes(d.caMissing!, "Secret d8-stronghold/stronghold-tls key ca.crt");
-  assertStringIncludes(d.caMissing!, "not found");
+  assertStringIncludes(d.caMissing!, "and Secret d8-stronghold/stronghold-tls does not exist;");
   const warnings = lines.filter((l) => l.level === "warn");
   assertEquals(warnings.length, 1);
   assertStringIncludes(
@@ -113,4 +113,13 @@ Deno.test("readStrongholdCa() names the Secret and key at fault and never shows 
     assert(!e!.message.includes("hunter2"), e!.message);
   }
   assertEquals(kube.asked[0], "/api/v1/namespaces/d8-stronghold/secrets/stronghold-tls");
+  // No Role to read it (strongholdCaRole): the reason says where the Role comes from.
+  const forbidden = await readStrongholdCa({
+    get: (path) => Promise.reject(new KubeError(403, path, "forbidden (HTTP 403)")),
+  }).then(() => undefined, (e: Error) => e);
+  assertStringIncludes(
+    forbidden!.message,
+    "reading Secret d8-stronghold/stronghold-tls is forbidden",
+  );
+  assertStringIncludes(forbidden!.message, "strongholdCaRole");
 });
