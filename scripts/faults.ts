@@ -21,6 +21,27 @@ interface Mutation {
 
 export const MUTATIONS: Mutation[] = [
   {
+    name: "kept value retries without the backoff bound",
+    file: "lib/sys/kept_value.ts",
+    find: "    const ceiling = Math.min(\n      this.o.maxRetryMs,\n",
+    replace: "    const ceiling = Math.max(\n      this.o.maxRetryMs,\n",
+    tests: ["lib/sys/kept_value_test.ts"],
+  },
+  {
+    name: "kept value never re-read once known",
+    file: "lib/sys/kept_value.ts",
+    find: "    this.#schedule(this.o.refreshMs);",
+    replace: "",
+    tests: ["lib/sys/kept_value_test.ts"],
+  },
+  {
+    name: "an injection admitted while the store's CA is unknown",
+    file: "lib/webhook/admission.ts",
+    find: "if (defaults.caMissing && !options.tlsSecret",
+    replace: "if (defaults.caMissing && false && !options.tlsSecret",
+    tests: ["lib/webhook/admission_test.ts"],
+  },
+  {
     name: "answer body read without its size limit",
     file: "lib/http/body.ts",
     find: "if (size > max) throw new BodyTooLargeError(max);",
