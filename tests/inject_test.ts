@@ -306,7 +306,7 @@ Deno.test("a template without data/ in a KV v2 path says which path to use, unde
   assertEquals(r.code, 1, r.stderr);
   assertStringIncludes(
     r.stderr,
-    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret\n`,
+    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret (see docs/troubleshooting.md#injector)\n`,
   );
 });
 
