@@ -5,6 +5,7 @@ import { readKey } from "../config/store_path.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import type { VolumeFile } from "./files.ts";
 import type { SsiFileSpec } from "./ssi.ts";
+import { decodeBase64Strict } from "../sys/base64.ts";
 
 /** A file that cannot be produced; the message names the resource, file, path and key. */
 export class FilePlanError extends Error {
@@ -35,16 +36,4 @@ export function planFiles(
     }
     return { name: f.name, bytes };
   });
-}
-
-/** Standard base64 (RFC 4648) with padding; line breaks and surrounding blanks allowed, as
- * `base64` without -w0 writes them. Anything else is refused, never half-decoded. */
-export function decodeBase64Strict(text: string): Uint8Array | undefined {
-  const s = text.replace(/[\r\n]/g, "").trim();
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
-  try {
-    return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
 }

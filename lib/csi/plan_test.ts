@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
 import type { Secret } from "../vault/client.ts";
 import { parseStorePath, readKey } from "../config/store_path.ts";
-import { decodeBase64Strict, FilePlanError, planFiles } from "./plan.ts";
+import { FilePlanError, planFiles } from "./plan.ts";
 
 const PATH = parseStorePath("demo-kv/data/myapp-secret");
 
@@ -64,11 +64,4 @@ Deno.test("planFiles() refuses invalid base64 and a missing key, naming resource
     FilePlanError,
   );
   assertStringIncludes(missing.message, 'key "NOPE" not found in demo-kv/data/myapp-secret');
-});
-
-Deno.test("decodeBase64Strict() accepts wrapped lines, refuses anything not base64", () => {
-  assertEquals(decodeBase64Strict("aGVs\nbG8=\n"), new TextEncoder().encode("hello"));
-  for (const bad of ["aGVsbG8", "aGVs bG8=", "a===", "!!!!", "aGVsbG8=x"]) {
-    assertEquals(decodeBase64Strict(bad), undefined, bad);
-  }
 });
