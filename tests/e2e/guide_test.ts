@@ -542,7 +542,7 @@ example(
     );
     assertEquals(
       JSON.parse(text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1)),
-      GUIDE.common,
+      { ...GUIDE.common, MY_SECRET: "from-path" }, // the whole secret as setUp() wrote it
     );
   },
 );
