@@ -8,7 +8,7 @@ import { readKey } from "../config/store_path.ts";
 import { type Secret, secretValue } from "../vault/client.ts";
 import type { VolumeFile } from "./files.ts";
 import { modeOf, type SsiFileSpec, templateOf } from "./ssi.ts";
-import { decodeBase64Strict } from "../sys/base64.ts";
+import { decodeBase64Strict } from "../sys/base64_decode.ts";
 
 /** A file that cannot be produced; the message names the resource, file, path and key. */
 export class FilePlanError extends Error {

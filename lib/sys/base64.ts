@@ -22,15 +22,3 @@ export function base64Utf8(text: string): string {
   bytes.fill(0, 0, written); // Buffer's own fill() is five times slower
   return encoded;
 }
-
-/** Standard base64 (RFC 4648) with padding; line breaks and surrounding blanks allowed, as
- * `base64` without -w0 writes them. Anything else is refused, never half-decoded. */
-export function decodeBase64Strict(text: string): Uint8Array | undefined {
-  const s = text.replace(/[\r\n]/g, "").trim();
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
-  try {
-    return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/harness/assert.ts";
-import { base64Utf8, decodeBase64Strict } from "./base64.ts";
+import { base64Utf8 } from "./base64.ts";
 
 Deno.test("base64Utf8() encodes any text as UTF-8, also what btoa refuses or garbles", () => {
   assertEquals(base64Utf8("user:pa55"), btoa("user:pa55"));
@@ -42,11 +42,4 @@ Deno.test("base64Utf8() leaves only zeros in its kept buffer after encoding a cr
   const kept = destinations[0]!;
   assertEquals(destinations.filter((d) => d === kept).length, 3, "every call used the kept buffer");
   assertEquals(kept.findIndex((b) => b !== 0), -1, "a byte of a credential is still there");
-});
-
-Deno.test("decodeBase64Strict() accepts wrapped lines, refuses anything not base64", () => {
-  assertEquals(decodeBase64Strict("aGVs\nbG8=\n"), new TextEncoder().encode("hello"));
-  for (const bad of ["aGVsbG8", "aGVs bG8=", "a===", "!!!!", "aGVsbG8=x"]) {
-    assertEquals(decodeBase64Strict(bad), undefined, bad);
-  }
 });

@@ -3,7 +3,7 @@
  * consul-template names as aliases. None can reach the file system, the network, the
  * environment or the clock: each is a pure function of its arguments. docs/inject.md lists
  * them with examples. */
-import { decodeBase64Strict } from "../sys/base64.ts";
+import { decodeBase64Strict } from "../sys/base64_decode.ts";
 import { asText, toYaml, type Value } from "./render_value.ts";
 
 /** A value a function is given: data, a literal, or a field the data does not have. */
