@@ -99,3 +99,26 @@ Deno.test("renderLocal() fails naming the file, field or template position, neve
   assertStringIncludes(g.message, '--fs-group "-1" is not a group id');
   for (const err of [e, s, m]) assertEquals(err.message.includes("hunter2"), false);
 });
+
+Deno.test("the shipped example renders against the shipped store file", async () => {
+  const { parse } = await import("yaml");
+  const root = new URL("../../examples/", import.meta.url);
+  const store = parse(await Deno.readTextFile(new URL("local-store.yaml", root))) as Record<
+    string,
+    Record<string, unknown>
+  >;
+  const out: string[] = [];
+  await renderLocal({
+    file: new URL("template-ssi.yaml", root).pathname,
+    read: (path, version) =>
+      Promise.resolve({
+        path,
+        version,
+        kv: 2,
+        data: store[version ? `${path}#${version}` : path]!,
+      }),
+    showValues: true,
+    print: (l) => out.push(l),
+  });
+  assertStringIncludes(out.join("\n"), "url: postgresql://username:secret-password@db:5432/app");
+});
