@@ -9,7 +9,7 @@ import {
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
-import { TEMPLATE_PREFIX } from "../template/template.ts";
+import { isEnvTemplate } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
 import { VERSION } from "../version.ts";
 import { INJECTED, type PodOptions, PREFIX } from "./annotations.ts";
@@ -60,7 +60,7 @@ export function containersToMutate(
 ): { init: Container[]; app: Container[] } {
   const skip = new Set(options.skipMutateContainers);
   const hasTemplate = (c: Container) =>
-    (c.env ?? []).some((e) => e.value?.startsWith(TEMPLATE_PREFIX));
+    (c.env ?? []).some((e) => e.value !== undefined && isEnvTemplate(e.value));
   return {
     init: (pod.spec.initContainers ?? []).filter((c) => !skip.has(c.name) && hasTemplate(c)),
     app: pod.spec.containers.filter((c) => !skip.has(c.name)),

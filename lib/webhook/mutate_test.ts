@@ -338,6 +338,17 @@ Deno.test("init containers with templates in their env are mutated, after copy-s
   assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
 });
 
+Deno.test("an init container whose env holds an inline reference is mutated; ${HOME} alone is not", () => {
+  const withInline = (value: string) => ({
+    ...WITH_MIGRATION,
+    initContainers: [{ ...WITH_MIGRATION.initContainers[0]!, env: [{ name: "U", value }] }],
+  });
+  const m = mutate(pod(withInline("postgres://${secrets-store:kv/data/db#user}@db")));
+  assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
+  const plain = mutate(pod(withInline("${HOME}/x")));
+  assertEquals(plain.spec.initContainers![1]!.command, ["migrate"]);
+});
+
 Deno.test("isMutated() recognises a Pod the webhook already mutated", () => {
   const p = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] });
   assertEquals(isMutated(p), false);
