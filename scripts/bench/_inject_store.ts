@@ -14,6 +14,8 @@ export interface InjectBenchStore {
   proxied: string;
   /** The injector's environment for `paths` templates (one secret each) at `address`. */
   injectorEnv(address: string, paths: number): Record<string, string>;
+  /** Writes a fresh token to tokenFile: each lives 10 minutes, less than a long run. */
+  renewToken(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,10 +37,12 @@ export async function startInjectBenchStore(dir: string): Promise<InjectBenchSto
       policies: "bench",
     });
     const tokenFile = `${dir}/token`;
-    await Deno.writeTextFile(
-      tokenFile,
-      await kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
-    );
+    const renewToken = async () =>
+      await Deno.writeTextFile(
+        tokenFile,
+        await kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
+      );
+    await renewToken();
     const proxy = startLatencyProxy({
       hostname: "127.0.0.1",
       port: Number(new URL(bao.address).port),
@@ -47,6 +51,7 @@ export async function startInjectBenchStore(dir: string): Promise<InjectBenchSto
       bao,
       tokenFile,
       proxied: `https://127.0.0.1:${proxy.port}`,
+      renewToken,
       injectorEnv(address, paths) {
         const vars: Record<string, string> = {
           PATH: "/usr/bin:/bin",

@@ -11,7 +11,8 @@
  * Run by hand, not in CI (needs scripts/peers/install.sh and the compiled executable from
  * `deno task compile`):
  *   deno run -A scripts/bench/startup.ts [--runs=15] [--binary=dist/secrets-store]
- *     [--vault-env=<path>] [--paths=0,1,10,50] [--no-deno-run]
+ *     [--vault-env=<path>] [--paths=0,1,10,50] [--no-deno-run] [--baseline=<executable>]
+ * --baseline adds an earlier build of the executable to each round, for before/after ratios.
  * The peer: a vault-env v1.23.0 executable built with the Go toolchain from bank-vaults'
  * public source repository (the Go module proxy does not serve that module); give its path
  * with --vault-env or VAULT_ENV_BIN. Without it only this project's commands run. */
@@ -26,6 +27,7 @@ const binary = flag("binary") ?? `${ROOT}/dist/secrets-store`;
 const vaultEnv = flag("vault-env") ?? Deno.env.get("VAULT_ENV_BIN");
 const pathCounts = (flag("paths") ?? "0,1,10,50").split(",").map(Number);
 const withDenoRun = !Deno.args.includes("--no-deno-run");
+const baseline = flag("baseline");
 const APP = ["/bin/date", "+%s%N"];
 
 interface Sample {
@@ -58,6 +60,14 @@ try {
       app: true,
     },
   ];
+  if (baseline) {
+    contenders.push({
+      name: "baseline",
+      argv: () => [baseline, "inject", "--", ...APP],
+      env: ours,
+      app: true,
+    });
+  }
   if (withDenoRun) {
     contenders.push({
       name: "deno run",
@@ -136,6 +146,7 @@ try {
     const addresses: [string, string][] = [["direct", bao.address]];
     if (paths > 0) addresses.push(["+5 ms", store.proxied]);
     for (const [label, address] of addresses) {
+      await store.renewToken();
       const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]));
       for (let round = -1; round < runs; round++) {
         for (const c of contenders) {
@@ -152,6 +163,14 @@ try {
             `${name}/vault-env ${ratio(get(name).map(wall), get("vault-env").map(wall))}`,
           );
         }
+      }
+      if (get("baseline").length) {
+        ratios.push(
+          `compiled/baseline ${ratio(compiled.map(wall), get("baseline").map(wall))}`,
+          `cpu compiled/baseline ${
+            ratio(compiled.map((s) => s.cpuMs), get("baseline").map((s) => s.cpuMs))
+          }`,
+        );
       }
       ratios.push(
         `compiled/version (to exit) ${
