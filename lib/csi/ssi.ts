@@ -2,7 +2,8 @@
  * rules as its CRD so the driver never trusts the API server alone. */
 import { z } from "zod";
 import type { Resource } from "../kube/api_path.ts";
-import { type StorePath, StorePathSchema } from "../config/store_path.ts";
+import type { StorePath } from "../config/store_path.ts";
+import { StorePathSchema } from "../config/store_path_schema.ts";
 import { compileTemplate, DEFAULT_LIMITS, type Template } from "../template/engine.ts";
 
 /** NAME_MAX of Linux: a file name's limit is in bytes, so "é" counts twice. */

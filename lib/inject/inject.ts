@@ -9,7 +9,6 @@ import { refName } from "../template/template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
-import { storeFileSource } from "./store_file.ts";
 import { storeSource } from "./store_source.ts";
 
 export interface InjectOptions {
@@ -43,8 +42,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   if (needsStore(appEnv, settings.envFromPath)) {
     const started = performance.now();
+    // Store files are for local development only: their parser is loaded on use.
     const source: SecretSource = o.storeFile
-      ? await storeFileSource(o.storeFile)
+      ? await (await import("./store_file.ts")).storeFileSource(o.storeFile)
       : storeSource(settings, log);
     try {
       resolution = await resolveEnv(appEnv, source, {
