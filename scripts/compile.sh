@@ -14,8 +14,13 @@ cd "$root"
 out=${1:-dist/secrets-store}
 mkdir -p "$(dirname "$out")"
 
-if [ -n "${DENORT_BIN:-}" ]; then
-  deno=${DENO_BIN:-$(bash scripts/install-deno.sh)}
+if [ -n "${DENO_BIN:-}" ]; then
+  # A Deno 2.7.11 given as is (the Dockerfile's build stage): its runtime is DENORT_BIN when
+  # set, else the one deno compile downloads.
+  deno=$DENO_BIN
+  [ -n "${DENORT_BIN:-}" ] || unset DENORT_BIN
+elif [ -n "${DENORT_BIN:-}" ]; then
+  deno=$(bash scripts/install-deno.sh)
 else
   tc="$root/tools/deno-compile"
   # Installed again whenever the lock changes (a folder left by an older pin would compile
