@@ -10,10 +10,20 @@ import { parseStoreAddress, type StoreAddress } from "../config/store_address.ts
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { parseEnvFromPath, type PathImport } from "../template/env_from_path.ts";
+import {
+  DEFAULT_POLL_MS,
+  MIN_POLL_MS,
+  parsePollInterval,
+  parseRestartMode,
+  parseTokenPath,
+  type RestartMode,
+} from "../config/watch.ts";
 
 export const DEFAULT_AUTH_PATH = "kubernetes_local" as StorePath;
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+/** Where the kubelet reads a container's termination message from. */
+export const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
 
 export interface InjectorSettings {
   address?: StoreAddress;
@@ -31,6 +41,10 @@ export interface InjectorSettings {
   envFromPath: PathImport[];
   /** SECRETS_STORE_RLIMIT_NOFILE; RLIM_INFINITY for "unlimited". */
   launcherNofile?: bigint;
+  /** none: execve the app; the watch modes: stay as its parent (lib/inject/supervise.ts). */
+  restartMode: RestartMode;
+  pollIntervalMs: number;
+  terminationLog: string;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -90,6 +104,11 @@ const Schema = z.object({
   [SETTINGS_ENV.tokenFile]: text,
   [SETTINGS_ENV.envFromPath]: via(SETTINGS_ENV.envFromPath, parseEnvFromPath).optional(),
   [SETTINGS_ENV.rlimitNofile]: via(SETTINGS_ENV.rlimitNofile, parseLimit).optional(),
+  [SETTINGS_ENV.restartOnSecretChange]: via(SETTINGS_ENV.restartOnSecretChange, parseRestartMode)
+    .optional(),
+  [SETTINGS_ENV.pollInterval]: text,
+  [SETTINGS_ENV.testPollMinimum]: via(SETTINGS_ENV.testPollMinimum, parseDuration).optional(),
+  [SETTINGS_ENV.terminationLog]: via(SETTINGS_ENV.terminationLog, parseTokenPath).optional(),
 }).transform((e, ctx) => {
   const checked = <T>(name: string, raw: string | undefined, parse: (v: string) => T) => {
     if (raw === undefined) return undefined;
@@ -109,6 +128,11 @@ const Schema = z.object({
       (v) => parseStoreAddress(v, { allowInsecureHttp: e[SETTINGS_ENV.allowInsecureHttp] }),
     ),
     authPath: checked(SETTINGS_ENV.authPath, e[SETTINGS_ENV.authPath], parseStorePath),
+    pollIntervalMs: checked(
+      SETTINGS_ENV.pollInterval,
+      e[SETTINGS_ENV.pollInterval],
+      (v) => parsePollInterval(v, e[SETTINGS_ENV.testPollMinimum] ?? MIN_POLL_MS),
+    ),
   };
 });
 
@@ -136,6 +160,9 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     tokenFile: e.SECRETS_STORE_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
     envFromPath: e.SECRETS_STORE_ENV_FROM_PATH ?? [],
     launcherNofile: e.SECRETS_STORE_RLIMIT_NOFILE,
+    restartMode: e.SECRETS_STORE_RESTART_ON_SECRET_CHANGE ?? "none",
+    pollIntervalMs: e.pollIntervalMs ?? DEFAULT_POLL_MS,
+    terminationLog: e.SECRETS_STORE_TERMINATION_LOG ?? DEFAULT_TERMINATION_LOG,
   };
 }
 
