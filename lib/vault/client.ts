@@ -14,7 +14,7 @@ import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
 import { type StoreAddress, storeUrl } from "../config/store_address.ts";
-import { loginPath, mountInfoPath, type StorePath } from "../config/store_path.ts";
+import { loginPath, mountInfoPath, parseStorePath, type StorePath } from "../config/store_path.ts";
 import {
   createTransport,
   type TlsOptions,
@@ -106,6 +106,8 @@ interface Mount {
   kv: 1 | 2;
 }
 
+const RENEW_SELF = parseStorePath("auth/token/renew-self");
+
 /** KV v2 endpoints other than data/, which a path may name by mistake. */
 const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
 
@@ -182,6 +184,26 @@ export class StoreClient {
       role,
       lease_seconds: parsed.data.auth.lease_duration,
     });
+    return {
+      token: parsed.data.auth.client_token,
+      leaseSeconds: parsed.data.auth.lease_duration,
+      renewable: parsed.data.auth.renewable,
+    };
+  }
+
+  /** Renews the token of the last login (`auth/token/renew-self`), for a caller that keeps one
+   * login for a long life (the injector's supervisor); the answer is the token's new lease. */
+  async renewSelf(signal?: AbortSignal): Promise<LoginResult> {
+    const path = RENEW_SELF;
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "renew",
+      path,
+      namespace: this.namespace,
+    };
+    const res = await this.#send("POST", storeUrl(this.#address, path), "{}", d, signal);
+    const parsed = LoginResponse.safeParse(parseJson(res.body));
+    if (!parsed.success) throw new StoreError("bad_response", "answer has no auth.client_token", d);
     return {
       token: parsed.data.auth.client_token,
       leaseSeconds: parsed.data.auth.lease_duration,
