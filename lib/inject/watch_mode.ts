@@ -7,6 +7,7 @@ import { type Resolution, resolveEnv } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
 import { supervise } from "./supervise.ts";
 import { hashEnv, startWatch } from "./watch.ts";
+import { collectGarbage } from "../sys/gc.ts";
 
 export interface WatchedApp {
   path: string;
@@ -28,6 +29,9 @@ export interface WatchedApp {
 /** Runs the app until it ends; resolves to the injector's exit code. */
 export async function runWatched(a: WatchedApp): Promise<number> {
   const initialHash = await hashEnv(a.resolution.env);
+  // The supervisor idles for the container's life: what start-up grew (modules compiled,
+  // answers parsed) is handed back once, and what each poll grew after it.
+  collectGarbage();
   a.logger.info("watching the secrets for changes", {
     interval_ms: a.intervalMs,
     reads_per_poll: a.resolution.reads,
@@ -56,7 +60,9 @@ export async function runWatched(a: WatchedApp): Promise<number> {
             // confirmed change (under ignore-missing-secrets it would look like one).
             const failed = r.assignments.find((x) => x.status === "failed");
             if (failed) throw new Error(`${failed.variable}: ${failed.reason}`);
-            return await hashEnv(r.env);
+            const hash = await hashEnv(r.env);
+            collectGarbage();
+            return hash;
           },
         }),
     });
