@@ -5,7 +5,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { LoginResult, Secret, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
-import type { StorePath } from "../config/store_path.ts";
+import { readKey, type StorePath } from "../config/store_path.ts";
 import type { InjectorSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { readToken, settingsToCheck, storeClient } from "./store_source.ts";
@@ -31,6 +31,8 @@ export class KeptLogin implements SecretSource {
   #lastLease = 0;
   #renewNext = false;
   #login: Promise<void> | undefined;
+  /** Dynamic secrets as first read, by readKey(). */
+  readonly #leased = new Map<string, Secret>();
   readonly #stop = new AbortController();
   readonly #client: StoreClient;
   readonly #login0: (signal?: AbortSignal) => Promise<LoginResult>;
@@ -54,6 +56,23 @@ export class KeptLogin implements SecretSource {
   }
 
   async read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret> {
+    const key = readKey(path, version);
+    const leased = this.#leased.get(key);
+    if (leased) return leased;
+    const secret = await this.#read(path, version, signal);
+    if (secret.leaseId !== undefined) {
+      // Read again, a dynamic secret would be issued anew (new credentials, a new lease) and
+      // look like a change at every poll: it is read once, and its lease is left to run.
+      this.#leased.set(key, secret);
+      this.#log.warn(
+        "a dynamic secret (with a lease) is read once and not watched; its lease is not renewed",
+        { path },
+      );
+    }
+    return secret;
+  }
+
+  async #read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret> {
     try {
       if (this.#clock.now() >= this.#expiresAt) await this.#relogin(signal);
       try {

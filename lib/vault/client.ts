@@ -54,6 +54,8 @@ export interface Secret {
    * would not say which engine serves the path. */
   kv: 1 | 2;
   data: Record<string, unknown>;
+  /** A dynamic secret's lease (database credentials and the like): every read issues anew. */
+  leaseId?: string;
 }
 
 export interface ReadOptions {
@@ -69,7 +71,10 @@ const LoginResponse = z.object({
   }),
 });
 
-const ReadResponse = z.object({ data: z.record(z.string(), z.unknown()).nullable() });
+const ReadResponse = z.object({
+  data: z.record(z.string(), z.unknown()).nullable(),
+  lease_id: z.string().nullish(),
+});
 const KvV2Data = z.object({
   data: z.record(z.string(), z.unknown()).nullable(),
   metadata: z.record(z.string(), z.unknown()).nullable(),
@@ -272,7 +277,10 @@ export class StoreClient {
         d,
       );
     }
-    return { path, kv: 1, data: parsed.data.data };
+    const leaseId = parsed.data.lease_id || undefined;
+    return leaseId
+      ? { path, kv: 1, data: parsed.data.data, leaseId }
+      : { path, kv: 1, data: parsed.data.data };
   }
 
   /** The mount serving `path`, from the cache or asked once; undefined when the store will
