@@ -14,6 +14,7 @@ const tokenFile = `${env.dir}/watch-sa-token`;
 const PATH = "/usr/local/bin:/usr/bin:/bin";
 const SECRET = "demo-kv/data/watch-secret";
 const ROLE = "watch-test-role";
+const LONG_ROLE = "watch-long-role";
 
 let ready: Promise<void> | undefined;
 function setUp(): Promise<void> {
@@ -29,6 +30,13 @@ function setUp(): Promise<void> {
       policies: "watch-test",
       ttl: "2s",
       max_ttl: "1h",
+    });
+    // A long TTL: no renewal comes due in a test, so only a refused read can cause a login.
+    await env.bao.api("PUT", `auth/kubernetes_local/role/${LONG_ROLE}`, {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: GUIDE.namespace,
+      policies: "watch-test",
+      ttl: "10m",
     });
     await Deno.writeTextFile(
       tokenFile,
@@ -200,6 +208,26 @@ Deno.test("an orphaned grandchild that ends is reaped by the injector, not left 
   assert(sawOurs, "the orphan was never the injector's child");
   const end = await within(DEADLINE, "the app to end", r.done);
   assertEquals(end.code, 0, end.stderr);
+});
+
+Deno.test("a revoked store token is replaced by a fresh login, and a change is still seen", async () => {
+  await setUp();
+  await env.bao.api("PUT", SECRET, { data: { PASS: "before-revoke" } });
+  const r = start(
+    settings({
+      SECRETS_STORE_ROLE: LONG_ROLE,
+      SECRETS_STORE_TERMINATION_LOG: `${env.dir}/termination-log-revoke`,
+    }),
+    'echo "$PASS"; exec sleep 60',
+  );
+  assertEquals(await within(DEADLINE, "the app's first line", r.line()), "before-revoke");
+  // Every token this auth mount has issued is revoked: the next poll is refused (403).
+  await env.bao.api("PUT", `sys/leases/revoke-prefix/auth/kubernetes_local/login`, {});
+  await env.bao.api("PUT", SECRET, { data: { PASS: "after-revoke" } });
+  const end = await within(DEADLINE, "the injector to restart the app", r.done);
+  assertEquals(end.code, 2, end.stderr);
+  const logins = end.stderr.split("\n").filter((l) => l.includes("logged in to the store"));
+  assert(logins.length >= 2, end.stderr);
 });
 
 async function exists(file: string): Promise<boolean> {
