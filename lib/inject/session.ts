@@ -73,16 +73,17 @@ export class KeptLogin implements SecretSource {
   }
 
   async #read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret> {
+    const options = version === undefined ? { signal } : { version, signal };
     try {
       if (this.#clock.now() >= this.#expiresAt) await this.#relogin(signal);
       try {
-        return await this.#client.read(path, { version, signal });
+        return await this.#client.read(path, options);
       } catch (e) {
         if (!(e instanceof StoreError && e.kind === "permission_denied")) throw e;
         // Refused: the token may be gone before its time; one fresh login, then one more try.
         this.#expiresAt = 0;
         await this.#relogin(signal);
-        return await this.#client.read(path, { version, signal });
+        return await this.#client.read(path, options);
       }
     } catch (e) {
       const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;

@@ -54,9 +54,9 @@ export interface PodOptions {
   /** The annotation's names when it is set (even empty), else the installation's list. */
   skipMutateContainers: string[];
   restartOnSecretChange: RestartMode;
-  secretPollInterval?: string;
-  serviceAccountTokenPath?: string;
-  envInjectorPullPolicy?: PullPolicy;
+  secretPollInterval?: string | undefined;
+  serviceAccountTokenPath?: string | undefined;
+  envInjectorPullPolicy?: PullPolicy | undefined;
 }
 
 /** A bad annotation; the Pod is refused with this message. */
