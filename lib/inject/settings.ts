@@ -9,10 +9,20 @@ import { parseStoreAddress, type StoreAddress } from "../config/store_address.ts
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { parseEnvFromPath, type PathImport } from "../template/env_from_path.ts";
+import {
+  DEFAULT_POLL_MS,
+  MIN_POLL_MS,
+  parsePollInterval,
+  parseRestartMode,
+  parseTokenPath,
+  type RestartMode,
+} from "../config/watch.ts";
 
 export const DEFAULT_AUTH_PATH = "kubernetes_local" as StorePath;
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+/** Where the kubelet reads a container's termination message from. */
+export const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
 
 export interface InjectorSettings {
   address?: StoreAddress | undefined;
@@ -30,6 +40,10 @@ export interface InjectorSettings {
   envFromPath: PathImport[];
   /** SECRETS_STORE_RLIMIT_NOFILE; RLIM_INFINITY for "unlimited". */
   launcherNofile?: bigint | undefined;
+  /** none: execve the app; the watch modes: stay as its parent (lib/inject/supervise.ts). */
+  restartMode: RestartMode;
+  pollIntervalMs: number;
+  terminationLog: string;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -107,6 +121,14 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   const tokenFile = r.text(v.tokenFile);
   const envFromPath = r.via(v.envFromPath, env[v.envFromPath], parseEnvFromPath);
   const launcherNofile = r.via(v.rlimitNofile, env[v.rlimitNofile], parseLimit);
+  const restartMode = r.via(
+    v.restartOnSecretChange,
+    env[v.restartOnSecretChange],
+    parseRestartMode,
+  );
+  const pollInterval = r.text(v.pollInterval);
+  const testPollMinimum = r.via(v.testPollMinimum, env[v.testPollMinimum], parseDuration);
+  const terminationLog = r.via(v.terminationLog, env[v.terminationLog], parseTokenPath);
   r.check();
   // Checked once every variable on its own is fine, where the http switch beside it is known.
   const checkedAddress = r.via(
@@ -115,6 +137,11 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     (a) => parseStoreAddress(a, { allowInsecureHttp }),
   );
   const checkedAuthPath = r.via(v.authPath, authPath, parseStorePath);
+  const pollIntervalMs = r.via(
+    v.pollInterval,
+    pollInterval,
+    (p) => parsePollInterval(p, testPollMinimum ?? MIN_POLL_MS),
+  );
   r.check();
   return {
     address: checkedAddress,
@@ -131,6 +158,9 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     tokenFile: tokenFile ?? DEFAULT_TOKEN_FILE,
     envFromPath: envFromPath ?? [],
     launcherNofile,
+    restartMode: restartMode ?? "none",
+    pollIntervalMs: pollIntervalMs ?? DEFAULT_POLL_MS,
+    terminationLog: terminationLog ?? DEFAULT_TERMINATION_LOG,
   };
 }
 

@@ -38,6 +38,13 @@ export function readAnswerData(body: unknown): Obj | null | undefined {
   return isObject(body) ? nullableObject(body.data) : undefined;
 }
 
+/** `lease_id` of a read answer when it names one (a dynamic secret), else undefined. */
+export function readAnswerLeaseId(body: unknown): string | undefined {
+  if (!isObject(body)) return undefined;
+  const id = body.lease_id;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
 /** A KV v2 answer's `data`: `data` (null for a deleted or destroyed version) beside
  * `metadata`; undefined when it is not that shape. */
 export function kvV2Data(data: Obj): { data: Obj | null } | undefined {

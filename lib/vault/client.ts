@@ -21,9 +21,10 @@ import {
   loginAnswer,
   mountAnswer,
   readAnswerData,
+  readAnswerLeaseId,
 } from "./answers.ts";
 import { type StoreAddress, storeUrl } from "../config/store_address.ts";
-import { loginPath, mountInfoPath, type StorePath } from "../config/store_path.ts";
+import { loginPath, mountInfoPath, parseStorePath, type StorePath } from "../config/store_path.ts";
 import {
   createTransport,
   type TlsOptions,
@@ -63,6 +64,8 @@ export interface Secret {
    * would not say which engine serves the path. */
   kv: 1 | 2;
   data: Record<string, unknown>;
+  /** A dynamic secret's lease (database credentials and the like): every read issues anew. */
+  leaseId?: string;
 }
 
 export interface ReadOptions {
@@ -78,6 +81,8 @@ interface Mount {
    * secret). */
   kv: 1 | 2;
 }
+
+const RENEW_SELF = parseStorePath("auth/token/renew-self");
 
 /** KV v2 endpoints other than data/, which a path may name by mistake. */
 const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
@@ -154,6 +159,22 @@ export class StoreClient {
     return auth;
   }
 
+  /** Renews the token of the last login (`auth/token/renew-self`), for a caller that keeps one
+   * login for a long life (the injector's supervisor); the answer is the token's new lease. */
+  async renewSelf(signal?: AbortSignal): Promise<LoginResult> {
+    const path = RENEW_SELF;
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "renew",
+      path,
+      namespace: this.namespace,
+    };
+    const res = await this.#send("POST", storeUrl(this.#address, path), "{}", d, signal);
+    const auth = loginAnswer(parseJson(res.body));
+    if (!auth) throw new StoreError("bad_response", "answer has no auth.client_token", d);
+    return auth;
+  }
+
   /** Reads a secret; KV v2 paths include `data/`, and `version` selects `?version=N` there. */
   async read(path: StorePath, o: ReadOptions = {}): Promise<Secret> {
     const d: StoreErrorDetails = {
@@ -213,7 +234,9 @@ export class StoreClient {
         d,
       );
     }
-    return { path, kv: 1, data };
+    // A dynamic secret's lease: the watch modes read such a secret once and never poll it.
+    const leaseId = readAnswerLeaseId(body);
+    return leaseId ? { path, kv: 1, data, leaseId } : { path, kv: 1, data };
   }
 
   /** The mount serving `path`, from the cache or asked once; undefined when the store will

@@ -219,11 +219,20 @@ function decide(
   if (!parsed.success) return deny(`Cannot read the Pod: ${describeIssues(parsed.error.issues)}`);
   const pod = parsed.data;
   if (isMutated(pod)) return { allowed: true, reason: "already mutated" };
+  if (optedOut(pod)) {
+    return {
+      allowed: true,
+      reason: `opted out (${MODULE_OPT_OUT.label}: ${MODULE_OPT_OUT.value})`,
+    };
+  }
   try {
     // Before any API call: every name that goes into a path, and the namespace from the API
     // server rather than from the Pod.
     const namespace = checkPodNames(r.namespace, pod);
-    const options = readPodOptions(pod.metadata.annotations ?? {}, deps.defaults);
+    const options = readPodOptions(pod.metadata.annotations ?? {}, {
+      allowInsecureHttp: deps.defaults.allowInsecureHttp,
+      skipContainers: deps.injector.skipContainers,
+    });
     const wanted = imagesNeeded(pod, options);
     const images = wanted.length ? deps.resolveImages(pod, namespace, wanted) : new Map();
     if (!(images instanceof Promise)) return mutation(pod, options, images, deps, unknown);
@@ -231,6 +240,17 @@ function decide(
   } catch (e) {
     return refusal(e);
   }
+}
+
+/** The module's opt-out label on a Pod, honoured for users who migrate with it in place. The
+ * product's own (`secrets-store.deckhouse.io/inject: disabled` by default) keeps the Pod from
+ * being sent here at all: it is the chart's objectSelector (webhook.optOutLabel). */
+export const MODULE_OPT_OUT = { label: "stronghold.deckhouse.io/mutate", value: "skip" } as const;
+
+function optedOut(pod: Pod): boolean {
+  const labels = (pod.metadata as { labels?: unknown }).labels;
+  return typeof labels === "object" && labels !== null &&
+    (labels as Record<string, unknown>)[MODULE_OPT_OUT.label] === MODULE_OPT_OUT.value;
 }
 
 function mutation(

@@ -31,6 +31,8 @@ export interface InjectorDelivery {
   imagePullPolicy: string;
   /** Default `copy`. */
   delivery?: "imageVolume" | "copy";
+  /** injector.skipContainers; read by readPodOptions(), which the annotation overrides. */
+  skipContainers?: readonly string[] | undefined;
 }
 
 export interface MutationInput {
@@ -106,7 +108,7 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
     byImage
       ? {
         name: INJECTOR_VOLUME,
-        image: { reference: input.injector.image, pullPolicy: input.injector.imagePullPolicy },
+        image: { reference: input.injector.image, pullPolicy: pullPolicy(input) },
       }
       : { name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } },
   ];
@@ -254,11 +256,22 @@ function injectorEnv(
     [SETTINGS_ENV.logLevel, o.logLevel],
     [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],
     [SETTINGS_ENV.envFromPath, o.envFromPath],
+    [SETTINGS_ENV.tokenFile, o.serviceAccountTokenPath],
+    [
+      SETTINGS_ENV.restartOnSecretChange,
+      o.restartOnSecretChange === "none" ? undefined : o.restartOnSecretChange,
+    ],
+    [SETTINGS_ENV.pollInterval, o.secretPollInterval],
     // The injector checks its address against the same switch the webhook used.
     [SETTINGS_ENV.allowInsecureHttp, d.allowInsecureHttp ? "true" : undefined],
   ];
   return vars.filter((v): v is [string, string] => v[1] !== undefined && v[1] !== "")
     .map(([name, value]) => ({ name, value }));
+}
+
+/** env-injector-pull-policy, else the installation's. */
+function pullPolicy(input: MutationInput): string {
+  return input.options.envInjectorPullPolicy ?? input.injector.imagePullPolicy;
 }
 
 /** The init container: copies the executable into the shared volume. Restricted security
@@ -268,7 +281,7 @@ function copySelfContainer(input: MutationInput): Container {
   return {
     name: INIT_CONTAINER,
     image: input.injector.image,
-    imagePullPolicy: input.injector.imagePullPolicy,
+    imagePullPolicy: pullPolicy(input),
     command: [IMAGE_EXECUTABLE, "copy-self", INJECTOR_DIR],
     volumeMounts: [{ name: INJECTOR_VOLUME, mountPath: INJECTOR_DIR }],
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
