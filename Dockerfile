@@ -11,10 +11,11 @@ WORKDIR /src
 COPY deno.json deno.lock main.ts ./
 COPY commands ./commands
 COPY lib ./lib
+COPY scripts/compile.sh scripts/install-deno.sh ./scripts/
+# scripts/compile.sh, the build the tests run: the same flags, files and npm exclusions.
 RUN deno install --frozen \
  && deno check main.ts \
- && DENORT_BIN="${DENORT_BIN}" deno compile --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto --include lib/csi/registration.proto \
-      --include lib/webhook/worker.ts --output /out/secrets-store main.ts \
+ && DENO_BIN=deno DENORT_BIN="${DENORT_BIN}" bash scripts/compile.sh /out/secrets-store \
  && /out/secrets-store version \
  && /out/secrets-store copy-self /out/injector --mounted-at /run/secrets-store
 

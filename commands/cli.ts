@@ -1,52 +1,19 @@
-/** The `secrets-store` command line: one executable, the subcommand picks the role. */
-import { Command, CommanderError } from "commander";
-import { UsageError } from "../lib/cli/errors.ts";
-import { VERSION } from "../lib/version.ts";
-import { checkInstallCommand } from "./check_install.ts";
-import { copySelfCommand } from "./copy_self.ts";
-import { csiCommand } from "./csi.ts";
-import { injectCommand } from "./inject.ts";
-import { versionCommand } from "./version.ts";
-import { webhookCommand } from "./webhook.ts";
-
-/** Builds the program; commander's own exits are turned into thrown errors. */
-export function program(): Command {
-  const root = new Command("secrets-store")
-    .description("Deliver secrets from a Vault-compatible store into Kubernetes workloads")
-    .version(VERSION, "-V, --version")
-    .enablePositionalOptions()
-    .showHelpAfterError("(run with --help for usage)")
-    .addCommand(webhookCommand())
-    .addCommand(csiCommand())
-    .addCommand(injectCommand())
-    .addCommand(copySelfCommand())
-    .addCommand(checkInstallCommand())
-    .addCommand(versionCommand());
-  // exitOverride must be set on every subcommand, or commander calls process.exit itself.
-  const seal = (c: Command) => {
-    c.exitOverride();
-    c.commands.forEach(seal);
-  };
-  seal(root);
-  return root;
-}
+/** The `secrets-store` command line: one executable, the subcommand picks the role.
+ *
+ * The injector runs before every container start and every wrapped exec probe, always as
+ * `inject -- <command…>` (the form the webhook writes). That form is taken here without
+ * loading commander, whose module and the Node.js built-ins it pulls in were a large part of
+ * the injector's start-up (docs/benchmarks.md); it means exactly what commander makes of it:
+ * no options, everything after `--` the command. Every other command line, `inject` with
+ * options included, goes through commander (program.ts). */
+import { injectAction } from "./inject_action.ts";
 
 /** Runs the CLI; resolves to an exit code for `--help`/`--version`, throws otherwise. */
 export async function run(args: string[]): Promise<number> {
-  const cli = program();
-  if (args.length === 0) {
-    cli.outputHelp({ error: true });
-    throw new UsageError("a subcommand is required");
-  }
-  try {
-    await cli.parseAsync(args, { from: "user" });
+  if (args[0] === "inject" && args[1] === "--" && args.length > 2) {
+    await injectAction(args.slice(2), {});
     return 0;
-  } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-    // Help shown because a group like `webhook` was given without its subcommand.
-    if (e.code === "commander.help") throw new UsageError("a subcommand is required");
-    // commander has already printed its one-line reason to stderr.
-    throw new UsageError(e.message, { cause: e });
   }
+  const { runProgram } = await import("./program.ts");
+  return await runProgram(args);
 }

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import type { CsiFlags } from "../lib/csi/run.ts";
 import { kubeOptions, logOptions } from "./_options.ts";
 
-/** `secrets-store csi serve`: the CSI node plugin. */
+/** `secrets-store csi serve`: the CSI node plugin; `csi render`: an SSI's files, locally. */
 export function csiCommand(): Command {
   const csi = new Command("csi").description("CSI node plugin secrets-store.csi.deckhouse.io");
   const serve = csi.command("serve")
@@ -54,5 +54,29 @@ export function csiCommand(): Command {
     const { runCsi } = await import("../lib/csi/run.ts");
     await runCsi(o);
   });
+  csi.command("render")
+    .description(
+      "render a SecretsStoreImport's files from a local store file (the inject --store-file format), values masked",
+    )
+    .argument("<ssi-file>", "the SecretsStoreImport, YAML or JSON")
+    .requiredOption("--store-file <file>", "secrets laid out like the store (YAML/JSON)")
+    .option("--show-values", "print the files' real contents")
+    .option("--fs-group <gid>", "show the modes a Pod with this fsGroup gets")
+    .action(
+      async (file: string, o: { storeFile: string; showValues?: boolean; fsGroup?: string }) => {
+        const [{ renderLocal }, { storeFileSource }] = await Promise.all([
+          import("../lib/csi/render_local.ts"),
+          import("../lib/inject/store_file.ts"),
+        ]);
+        const source = await storeFileSource(o.storeFile);
+        await renderLocal({
+          file,
+          read: (path, version) => source.read(path, version, AbortSignal.timeout(10_000)),
+          showValues: o.showValues ?? false,
+          fsGroup: o.fsGroup,
+          print: (line) => console.log(line),
+        });
+      },
+    );
   return csi;
 }

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { seeDocs } from "../lib/troubleshooting.ts";
+import { injectAction, type InjectFlags } from "./inject_action.ts";
 
 /** `secrets-store inject -- <cmd> [args…]`: resolve secrets into the environment, then execve. */
 export function injectCommand(): Command {
@@ -18,22 +18,5 @@ export function injectCommand(): Command {
       "list which variable comes from which path and key (values masked); do not run",
     )
     .passThroughOptions()
-    .action(async (command: string[], opts: { storeFile?: string; dryRun?: boolean }) => {
-      // Loaded on use: the injector starts in every container and probe, so each role loads
-      // only its own modules.
-      const { inject } = await import("../lib/inject/inject.ts");
-      try {
-        await inject({
-          command,
-          env: Deno.env.toObject(),
-          storeFile: opts.storeFile,
-          dryRun: opts.dryRun,
-        });
-      } catch (e) {
-        // What the container's log shows last: where it is explained. The error keeps its
-        // class and exit code.
-        if (e instanceof Error) e.message += seeDocs("injector");
-        throw e;
-      }
-    });
+    .action((command: string[], opts: InjectFlags) => injectAction(command, opts));
 }

@@ -14,8 +14,13 @@ cd "$root"
 out=${1:-dist/secrets-store}
 mkdir -p "$(dirname "$out")"
 
-if [ -n "${DENORT_BIN:-}" ]; then
-  deno=${DENO_BIN:-$(bash scripts/install-deno.sh)}
+if [ -n "${DENO_BIN:-}" ]; then
+  # A Deno 2.7.11 given as is (the Dockerfile's build stage): its runtime is DENORT_BIN when
+  # set, else the one deno compile downloads.
+  deno=$DENO_BIN
+  [ -n "${DENORT_BIN:-}" ] || unset DENORT_BIN
+elif [ -n "${DENORT_BIN:-}" ]; then
+  deno=$(bash scripts/install-deno.sh)
 else
   tc="$root/tools/deno-compile"
   # Installed again whenever the lock changes (a folder left by an older pin would compile
@@ -52,8 +57,25 @@ fi
 # run time, so the module graph does not see it), nothing else.
 # Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
 # store lets this Deno reach the npm registry through whatever TLS the machine trusts.
+#
+# The runtime reads its whole embedded payload at every start, whatever the role runs: each
+# MiB of it costs every start, the injector's before each container and probe, about a MiB of
+# resident memory and a millisecond (docs/benchmarks.md). So files of the npm packages that no
+# program loads stay out: type declarations only packages (@types/node, undici-types), the
+# TypeScript sources beside the built JavaScript (zod's src/, grpc-js's src/), zod 3 (zod 4's
+# entry never imports it) and protobufjs's browser bundles (dist/; its entry is index.js and
+# src/). tests/compiled_test.ts runs every role of the executable built here.
+npm=$("$deno" info --json | grep -o '"npmCache": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/')/registry.npmjs.org
+excludes=()
+shopt -s nullglob
+for dir in "$npm"/@types/node/* "$npm"/undici-types/* "$npm"/zod/*/src "$npm"/zod/*/v3 \
+  "$npm"/@grpc/grpc-js/*/src "$npm"/protobufjs/*/dist; do
+  excludes+=(--exclude "$dir")
+done
+shopt -u nullglob
 DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto \
   --include lib/csi/registration.proto \
   --include lib/webhook/worker.ts \
+  "${excludes[@]}" \
   --output "$out" main.ts >&2
 echo "$out"

@@ -296,6 +296,30 @@ function readLoop(file: string, valid: string[]) {
   return { stop: async () => ((stop = true), await running, { reads, torn }) };
 }
 
+/** Runs `change` and waits until `file` holds `want`, its mtime moved and the watch saw
+ * IN_MODIFY, each within its own deadline. */
+async function rotated(
+  file: string,
+  watch: Awaited<ReturnType<typeof watchFile>>,
+  want: string,
+  change: () => Promise<unknown>,
+): Promise<void> {
+  const mtime = (await Deno.stat(file)).mtime!.getTime();
+  const modifies = watch.lines.filter((l) => l.includes("IN_MODIFY")).length;
+  await change();
+  await waitUntil(
+    `rotation of ${file}`,
+    async () => (await Deno.readTextFile(file)) === want,
+    15_000,
+  );
+  assert((await Deno.stat(file)).mtime!.getTime() > mtime, "mtime must move");
+  await waitUntil(
+    "IN_MODIFY",
+    () => Promise.resolve(watch.lines.filter((l) => l.includes("IN_MODIFY")).length > modifies),
+    5000,
+  );
+}
+
 suite.test("autorotation: the file changes, its mtime moves, one watch on it sees IN_MODIFY each time, no read is torn", async () => {
   const values = ["first-value", "second-value-is-longer", "third"];
   await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: values[0] } });
@@ -305,19 +329,11 @@ suite.test("autorotation: the file changes, its mtime moves, one watch on it see
   const watch = await watchFile(file, 20);
   const reader = readLoop(file, values);
   for (const next of values.slice(1)) {
-    const mtime = (await Deno.stat(file)).mtime!.getTime();
-    const modifies = watch.lines.filter((l) => l.includes("IN_MODIFY")).length;
-    await env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: next } });
-    await waitUntil(
-      `rotation to "${next}"`,
-      async () => (await Deno.readTextFile(file)) === next,
-      15_000,
-    );
-    assert((await Deno.stat(file)).mtime!.getTime() > mtime, "mtime must move");
-    await waitUntil(
-      "IN_MODIFY",
-      () => Promise.resolve(watch.lines.filter((l) => l.includes("IN_MODIFY")).length > modifies),
-      5000,
+    await rotated(
+      file,
+      watch,
+      next,
+      () => env.bao.api("PUT", "demo-kv/data/csi-rotate", { data: { TOKEN: next } }),
     );
   }
   const { reads, torn } = await reader.stop();
@@ -348,6 +364,142 @@ suite.test("autorotation: the file changes, its mtime moves, one watch on it see
   for (const v of values) assert(!all.includes(v), `an event holds the value ${v}`);
   await unpublish(volumeId, target);
   await watch.stop();
+});
+
+// ---- Templates, whole secrets and modes (issue 23) ----
+
+const TMPL_FILES = [
+  {
+    name: "config.yaml",
+    sources: {
+      db: { path: "demo-kv/data/csi-tmpl-db" },
+      cache: { path: "demo-kv/data/csi-tmpl-cache" },
+    },
+    template: "db: postgresql://${.db.user}:${.db.pass | urlquery}@db:5432/app\n" +
+      "cache: ${.cache.url | quote}\n",
+  },
+  { name: "all.json", source: { path: "demo-kv/data/csi-tmpl-db" }, format: "json" },
+  { name: "ssh-key", source: { path: "demo-kv/data/csi-tmpl-db", key: "key" }, mode: "0400" },
+];
+
+const config = (pass: string, url: string) =>
+  `db: postgresql://app:${pass}@db:5432/app\ncache: "${url}"\n`;
+
+suite.test("templates: a config file from two paths, a whole secret as JSON and a 0400 file; a change of either source re-renders the config, never torn", async () => {
+  await setUp();
+  const db = { user: "app", pass: "pw-1", key: "ssh-key-bytes" };
+  await env.bao.api("PUT", "demo-kv/data/csi-tmpl-db", { data: db });
+  await env.bao.api("PUT", "demo-kv/data/csi-tmpl-cache", { data: { url: "redis://r1:6379" } });
+  await createSsi(ssi("tmpl-ssi", TMPL_FILES));
+  const { volumeId, target } = await publish("tmpl-ssi");
+  const file = `${target}/config.yaml`;
+  assertEquals(await Deno.readTextFile(file), config("pw-1", "redis://r1:6379"));
+  assertEquals(JSON.parse(await Deno.readTextFile(`${target}/all.json`)), db);
+  assertEquals(await Deno.readTextFile(`${target}/ssh-key`), "ssh-key-bytes");
+  const mode = async (n: string) => (await Deno.stat(`${target}/${n}`)).mode! & 0o7777;
+  assertEquals([await mode("config.yaml"), await mode("all.json"), await mode("ssh-key")], [
+    0o444,
+    0o444,
+    0o400,
+  ]);
+
+  const steps: Array<[string, Record<string, unknown>, string]> = [
+    [
+      "demo-kv/data/csi-tmpl-db",
+      { ...db, pass: "pw 2/longer" },
+      config("pw+2%2Flonger", "redis://r1:6379"),
+    ],
+    [
+      "demo-kv/data/csi-tmpl-cache",
+      { url: "redis://r2:6380" },
+      config("pw+2%2Flonger", "redis://r2:6380"),
+    ],
+  ];
+  const watch = await watchFile(file, 20);
+  const reader = readLoop(file, [config("pw-1", "redis://r1:6379"), ...steps.map((s) => s[2])]);
+  for (const [path, data, want] of steps) {
+    await rotated(file, watch, want, () => env.bao.api("PUT", path, { data }));
+  }
+  const { reads, torn } = await reader.stop();
+  assertEquals(torn, [], `${torn.length} torn reads out of ${reads}`);
+  assert(reads > 100, `only ${reads} reads`);
+  assertEquals(await mode("ssh-key"), 0o400, "the mode survives rotations");
+  await watch.stop();
+  await unpublish(volumeId, target);
+});
+
+suite.test("templates: with an fsGroup a 0400 file is the group's and readable by it (0440)", async () => {
+  await setUp();
+  await env.bao.api("PUT", "demo-kv/data/csi-tmpl-db", {
+    data: { user: "u", pass: "p", key: "k" },
+  });
+  await env.bao.api("PUT", "demo-kv/data/csi-tmpl-cache", { data: { url: "redis://r" } });
+  await createSsi(ssi("tmpl-ssi", TMPL_FILES), [409]); // made by the test before, unless filtered
+  const { e, volumeId, target } = await publishNew("tmpl-ssi", {
+    ...CAPABILITY,
+    mount: { volumeMountGroup: "2345" },
+  });
+  assertEquals(e?.details, undefined);
+  const info = await Deno.stat(`${target}/ssh-key`);
+  assertEquals([info.gid, info.mode! & 0o7777], [2345, 0o440]);
+  const other = await Deno.stat(`${target}/config.yaml`);
+  assertEquals([other.gid, other.mode! & 0o7777], [2345, 0o440]);
+  await unpublish(volumeId, target);
+});
+
+suite.test("templates: the CRD refuses a bad mode or mix of fields naming it; a bad template fails the publish naming file and position", async () => {
+  await setUp();
+  const src = { path: "demo-kv/data/csi-tmpl-db" };
+  const bad: Array<[unknown, string]> = [
+    [{ name: "a", source: { ...src, key: "key" }, mode: "4755" }, "spec.files[0].mode"],
+    [{ name: "a", source: { ...src, key: "key" }, mode: "0999" }, "spec.files[0].mode"],
+    [{ name: "a", source: src }, "needs format json or yaml"],
+    [
+      { name: "a", source: { ...src, key: "key" }, format: "json" },
+      "format applies to a whole secret",
+    ],
+    [{ name: "a", source: src, format: "toml" }, "spec.files[0].format"],
+    [{ name: "a", template: "x" }, "template and sources go together"],
+    [
+      { name: "a", source: { ...src, key: "key" }, sources: { db: src }, template: "x" },
+      "either source, or template",
+    ],
+    [
+      { name: "a", sources: { db: { path: "demo-kv/../x" } }, template: "x" },
+      "spec.files[0].sources.db.path",
+    ],
+  ];
+  for (const [f, part] of bad) {
+    const r = await createSsi(ssi(`tmpl-bad-${n++}`, [f]), [422]);
+    assertEquals(r.code, 422, part);
+    assertStringIncludes(r.message ?? "", part);
+  }
+  await createSsi(ssi("tmpl-bad-syntax", [{
+    name: "app.conf",
+    sources: { db: src },
+    template: "user=${.db.user}\npass=${.db.pass | readFile}\n",
+  }]));
+  const e = await assertRejects(() => publish("tmpl-bad-syntax"), Error) as Error & {
+    code: number;
+    details: string;
+  };
+  assertEquals(e.code, 3, e.details);
+  assertStringIncludes(
+    e.details,
+    'spec.files.0.template: file "app.conf": at 2:19: unknown function "readFile"',
+  );
+  await createSsi(ssi("tmpl-bad-field", [{
+    name: "app.conf",
+    sources: { db: src },
+    template: "pass=${.db.password}",
+  }]));
+  const f = await assertRejects(() => publish("tmpl-bad-field"), Error) as Error & {
+    code: number;
+    details: string;
+  };
+  assertEquals(f.code, 9, f.details);
+  assertStringIncludes(f.details, 'file "app.conf": at 1:12: no field "password"');
+  assert(!f.details.includes("pw-1") && !f.details.includes("pw 2"), f.details);
 });
 
 suite.test("a store outage during rotation keeps the last good files; rotation resumes after it", async () => {

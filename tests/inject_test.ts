@@ -176,6 +176,86 @@ Deno.test("a template that arrives through envFrom (any variable name) is resolv
   assertEquals(parseEnv0(r.stdout).DATABASE_PASSWORD, "secret-password");
 });
 
+Deno.test("key templates and inline references render from the store, also through envFrom, one read per path", async () => {
+  await setUp();
+  await env.bao.api("PUT", "demo-kv/data/tmpl-db", {
+    data: { username: "app", password: "p@ss word/1", port: 5432 },
+  });
+  const mark = (await audited()).length;
+  const r = await inject({
+    ...settings({ SECRETS_STORE_ROLE: "inject-test-role" }),
+    // The issue's two forms, as a Pod's env writes them.
+    KEY_URL:
+      "secrets-store:demo-kv/data/tmpl-db#postgresql://${.username}:${.password | urlquery}@db:${.port}/app",
+    INLINE_URL:
+      "postgres://${secrets-store:demo-kv/data/tmpl-db#username}:${secrets-store:demo-kv/data/tmpl-db#password}@db:5432/app",
+    // Any name, as envFrom of a ConfigMap or Secret brings its keys in; other ${...} stays.
+    "app.config": "user=${secrets-store:demo-kv/data/myapp-secret#DB_USER} home=${HOME}",
+    JSON_ALL: "secrets-store:demo-kv/data/tmpl-db#${. | toJson}",
+  }, ["/usr/bin/env", "-0"]);
+  assertEquals(r.code, 0, r.stderr);
+  const got = parseEnv0(r.stdout);
+  assertEquals(got.KEY_URL, "postgresql://app:p%40ss+word%2F1@db:5432/app");
+  assertEquals(got.INLINE_URL, "postgres://app:p@ss word/1@db:5432/app");
+  assertEquals(got["app.config"], "user=username home=${HOME}");
+  assertEquals(JSON.parse(got.JSON_ALL!), { username: "app", password: "p@ss word/1", port: 5432 });
+  const reads = (await audited()).slice(mark).filter((p) => p.startsWith("read demo-kv/data/"));
+  assertEquals(reads.sort(), ["read demo-kv/data/myapp-secret", "read demo-kv/data/tmpl-db"]);
+});
+
+Deno.test("a failing template stops the app naming the variable, reference and position, never a value", async () => {
+  await setUp();
+  await env.bao.api("PUT", "demo-kv/data/tmpl-fail", { data: { password: "tmpl-secret-value" } });
+  const r = await inject({
+    ...settings({ SECRETS_STORE_ROLE: "inject-test-role" }),
+    URL: "secrets-store:demo-kv/data/tmpl-fail#x://${.user}:${.password}@db",
+    DEC: "a${secrets-store:demo-kv/data/tmpl-fail#${.password | b64dec}}",
+    BAD: "secrets-store:demo-kv/data/tmpl-fail#${.password | readFile}",
+  }, ["/bin/true"]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(
+    r.stderr,
+    'URL <- demo-kv/data/tmpl-fail#x://${.user}:${.password}@db: key template at 1:45: no field "user"',
+  );
+  assertStringIncludes(
+    r.stderr,
+    "DEC <- demo-kv/data/tmpl-fail#${.password | b64dec}: key template at 1:55: b64dec: the value is not valid base64",
+  );
+  assertStringIncludes(r.stderr, 'Variable BAD: at 1:52: unknown function "readFile"');
+  assert(!r.stderr.includes("tmpl-secret-value"), r.stderr);
+});
+
+Deno.test("inject --store-file --dry-run shows each template with the store's parts masked", async () => {
+  const file = `${env.dir}/inject-dry-run-store.yaml`;
+  await Deno.writeTextFile(
+    file,
+    "db/data/app:\n  username: app\n  password: dry-run-secret\n",
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject"],
+      ...["--store-file", file, "--dry-run", "--", "/bin/true"],
+    ],
+    clearEnv: true,
+    env: {
+      PATH,
+      URL: "secrets-store:db/data/app#postgresql://${.username}:${.password}@db",
+      INLINE: "u=${secrets-store:db/data/app#username};p=${secrets-store:db/data/app#password}",
+      PASS: "secrets-store:db/data/app#password",
+    },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  assertStringIncludes(stdout, "= postgresql://********:********@db");
+  assertStringIncludes(
+    stdout,
+    "db/data/app#password             = u=********;p=********",
+  );
+  assertStringIncludes(stdout, "PASS      db/data/app#password");
+  assertStringIncludes(stdout, "1 distinct read(s)");
+  assert(!stdout.includes("dry-run-secret") && !stdout.includes("=app"), stdout);
+});
+
 Deno.test("a KV v1 path resolves from its data", async () => {
   const r = await inject({
     ...settings({ SECRETS_STORE_ROLE: "inject-test-role" }),
@@ -306,7 +386,7 @@ Deno.test("a template without data/ in a KV v2 path says which path to use, unde
   assertEquals(r.code, 1, r.stderr);
   assertStringIncludes(
     r.stderr,
-    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret\n`,
+    `  DB_PASS <- demo-kv/myapp-secret#DB_PASS: bad request: Cannot read demo-kv/myapp-secret from ${env.bao.address}: bad request: demo-kv/ is a KV v2 mount, where secrets are read at demo-kv/data/<name>: use demo-kv/data/myapp-secret (see docs/troubleshooting.md#injector)\n`,
   );
 });
 

@@ -11,3 +11,12 @@ export function exitCodeOf(e: unknown): number {
   const code = (e as { exitCode?: unknown })?.exitCode;
   return typeof code === "number" && Number.isInteger(code) && code > 0 ? code : 1;
 }
+
+/** The app a supervising injector ran ended with this non-zero code, or was restarted; the
+ * process ends with it and prints nothing, since the app (or the injector's log) has spoken. */
+export class AppExit extends Error {
+  override name = "AppExit";
+  constructor(readonly exitCode: number) {
+    super(`the app ended with exit code ${exitCode}`);
+  }
+}

@@ -2,7 +2,8 @@
  * annotations and SecretsStoreImport fields override these per workload. */
 import { z } from "zod";
 import { ALLOW_INSECURE_HTTP_SETTING, parseStoreAddress } from "./store_address.ts";
-import { type StorePath, StorePathSchema } from "./store_path.ts";
+import type { StorePath } from "./store_path.ts";
+import { StorePathSchema } from "./store_path_schema.ts";
 import type { Kept } from "../sys/kept_value.ts";
 
 export const LOCAL_STRONGHOLD = {

@@ -14,9 +14,17 @@ export const SETTINGS_ENV = {
   clientTimeout: "SECRETS_STORE_CLIENT_TIMEOUT", // client-timeout
   logLevel: "SECRETS_STORE_LOG_LEVEL", // log-level
   jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
-  tokenFile: "SECRETS_STORE_TOKEN_FILE", // the ServiceAccount token path
+  tokenFile: "SECRETS_STORE_TOKEN_FILE", // service-account-token-path, else the default path
   envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
   allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
+  restartOnSecretChange: "SECRETS_STORE_RESTART_ON_SECRET_CHANGE", // restart-on-secret-change
+  pollInterval: "SECRETS_STORE_SECRET_POLL_INTERVAL", // secret-poll-interval
+  /** Tests only, never written by the webhook: a lower minimum for the poll interval, so a
+   * test sees several polls in seconds. */
+  testPollMinimum: "SECRETS_STORE_TEST_POLL_MINIMUM",
+  /** Tests only: where the supervisor writes its termination message (the kubelet reads
+   * /dev/termination-log). */
+  terminationLog: "SECRETS_STORE_TERMINATION_LOG",
   /** The launcher's soft open-files limit, for the app: only a launcher of the Deno CLI needs
    * it, since the CLI raises the limit before any JS runs (process_state.ts). */
   rlimitNofile: "SECRETS_STORE_RLIMIT_NOFILE",

@@ -3,8 +3,6 @@
  * installation settings), and percent-encoded segment by segment when a URL is built
  * (store_url.ts). A branded string, so it prints, compares and serialises (the CSI driver's
  * saved state) as the plain path, while only parseStorePath() can make one. */
-import { z } from "zod";
-
 declare const brand: unique symbol;
 
 /** A checked store path such as `demo-kv/data/myapp-secret`. */
@@ -94,14 +92,3 @@ export function mountInfoPath(path: StorePath): StorePath {
 export function readKey(path: StorePath, version?: number): string {
   return `${path}#${version ?? ""}`;
 }
-
-/** A zod schema for fields that hold a store path; the issue carries the parser's words, and
- * zod adds the field's path (`files.0.source.path`). */
-export const StorePathSchema = z.string().transform((v, ctx): StorePath => {
-  try {
-    return parseStorePath(v);
-  } catch (e) {
-    ctx.addIssue({ code: "custom", message: (e as Error).message });
-    return z.NEVER;
-  }
-});

@@ -6,9 +6,11 @@
 export interface VolumeFile {
   name: string;
   bytes: Uint8Array;
+  /** The SecretsStoreImport's `mode` for this file; the volume's default when unset. */
+  mode?: number;
 }
 
-/** Owner and mode of every file: 0o440 with the Pod's fsGroup as gid, else 0o444. */
+/** Owner and default mode of the files: 0o440 with the Pod's fsGroup as gid, else 0o444. */
 export interface Ownership {
   uid?: number;
   gid?: number;
@@ -31,7 +33,7 @@ function createFile(dir: string, f: VolumeFile, own: Ownership): void {
     tmp = t.path;
     using file = t.file;
     writeAll(file, f.bytes);
-    applyOwnership(tmp, own);
+    applyOwnership(tmp, own, f.mode);
     Deno.renameSync(tmp, path);
     tmp = undefined;
   } catch (e) {
@@ -75,11 +77,20 @@ export function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
 }
 
 /** chown before chmod: chown clears the setuid and setgid bits, and the mode must be last. */
-export function applyOwnership(path: string, own: Ownership): void {
+export function applyOwnership(path: string, own: Ownership, mode?: number): void {
   if (own.uid !== undefined || own.gid !== undefined) {
     Deno.chownSync(path, own.uid ?? null, own.gid ?? null);
   }
-  Deno.chmodSync(path, own.mode);
+  Deno.chmodSync(path, fileMode(own, mode));
+}
+
+/** A file's mode: its own when the SecretsStoreImport sets one, else the volume's default.
+ * With an fsGroup the group may always read (the fsGroup rule): "0400" becomes 0o440, as the
+ * kubelet adds group read to the volumes it gives an fsGroup; without one it stays 0o400,
+ * readable by root only. */
+export function fileMode(own: Ownership, mode?: number): number {
+  if (mode === undefined) return own.mode;
+  return own.gid !== undefined ? mode | 0o040 : mode;
 }
 
 /** Names the path and the step, never the value. */

@@ -41,6 +41,20 @@ Deno.test("writeFiles() applies uid, gid and 0o440 when the Pod has an fsGroup",
     }
   }));
 
+Deno.test("writeFiles() gives a file its own mode; with an fsGroup the group can still read", () =>
+  withVolume((dir) => {
+    writeFiles(dir, [{ ...file("key", "k"), mode: 0o400 }, file("other", "o")], READ_ONLY);
+    const st = (n: string) => Deno.statSync(`${dir}/${n}`);
+    assertEquals([st("key").mode! & 0o7777, st("other").mode! & 0o7777], [0o400, 0o444]);
+    writeFiles(dir, [{ ...file("g", "k"), mode: 0o400 }, { ...file("h", "k"), mode: 0o604 }], {
+      uid: 0,
+      gid: 2345,
+      mode: 0o440,
+    });
+    assertEquals([st("g").mode! & 0o7777, st("g").gid], [0o440, 2345]);
+    assertEquals(st("h").mode! & 0o7777, 0o644);
+  }));
+
 Deno.test("writeFiles() writes names of 255 bytes (NAME_MAX), ASCII or 2-byte characters", () =>
   withVolume((dir) => {
     const long = ["a".repeat(255), "é".repeat(127) + "a"];

@@ -17,6 +17,7 @@ import { sameBytes } from "../sys/bytes.ts";
 import {
   applyOwnership,
   createTemp,
+  fileMode,
   type Ownership,
   removeQuietly,
   type VolumeFile,
@@ -67,7 +68,10 @@ export class RotationWriter {
     const plan = files.map((f) => {
       const path = `${this.dir}/${f.name}`;
       const current = readOrUndefined(path);
-      return { f, path, current, same: !!current && sameBytes(current.bytes, f.bytes) };
+      // A new mode (an edit of `mode`) rewrites the file too.
+      const same = !!current && sameBytes(current.bytes, f.bytes) &&
+        current.mode === fileMode(own, f.mode);
+      return { f, path, current, same };
     });
     const changed = plan.filter((p) => !p.same);
     if (!changed.length && !gone.length) {
@@ -109,7 +113,7 @@ export class RotationWriter {
     try {
       using file = tmp.file;
       writeAll(file, f.bytes);
-      applyOwnership(tmp.path, own);
+      applyOwnership(tmp.path, own, f.mode);
       // Held before the rename: after it, the path no longer leads to this inode.
       const previous = existed && keep
         ? Deno.openSync(path, { read: true, write: true })
@@ -224,9 +228,12 @@ export class RotationWriter {
   }
 }
 
-function readOrUndefined(path: string): { bytes: Uint8Array; charged: number } | undefined {
+function readOrUndefined(
+  path: string,
+): { bytes: Uint8Array; charged: number; mode: number } | undefined {
   try {
-    return { bytes: Deno.readFileSync(path), charged: charged(Deno.statSync(path)) };
+    const st = Deno.statSync(path);
+    return { bytes: Deno.readFileSync(path), charged: charged(st), mode: (st.mode ?? 0) & 0o7777 };
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;

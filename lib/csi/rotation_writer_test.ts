@@ -14,8 +14,8 @@ const own = { mode: 0o444 };
 Deno.test("RotationWriter.swap() replaces only changed files, atomically, and notify() updates replaced inodes", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    Deno.writeFileSync(`${dir}/a`, enc("one"));
-    Deno.writeFileSync(`${dir}/b`, enc("same"));
+    Deno.writeFileSync(`${dir}/a`, enc("one"), { mode: 0o444 });
+    Deno.writeFileSync(`${dir}/b`, enc("same"), { mode: 0o444 });
     const first = Deno.openSync(`${dir}/a`); // a reader that opened the original inode
     const w = new RotationWriter(dir);
     const { changed, notify } = w.swap([{ name: "a", bytes: enc("two-longer") }, {
@@ -39,7 +39,7 @@ Deno.test("RotationWriter.swap() replaces only changed files, atomically, and no
 Deno.test("RotationWriter keeps the first inode for the volume's life, and the last KEEP_GENERATIONS", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    Deno.writeFileSync(`${dir}/a`, enc("v0"));
+    Deno.writeFileSync(`${dir}/a`, enc("v0"), { mode: 0o444 });
     const original = Deno.openSync(`${dir}/a`);
     const w = new RotationWriter(dir);
     const rotations = KEEP_GENERATIONS * 2 + 3;
@@ -122,8 +122,8 @@ Deno.test("RotationWriter: names of 255 bytes rotate; their temporary names stay
 
 Deno.test("RotationWriter: files added and removed are applied; unlisted names are left alone", () =>
   withTmpfs(MiB, (dir) => {
-    Deno.writeFileSync(`${dir}/a`, enc("1"));
-    Deno.writeFileSync(`${dir}/b`, enc("2"));
+    Deno.writeFileSync(`${dir}/a`, enc("1"), { mode: 0o444 });
+    Deno.writeFileSync(`${dir}/b`, enc("2"), { mode: 0o444 });
     const w = new RotationWriter(dir, MiB);
     const r = w.swap([{ name: "a", bytes: enc("1") }, { name: "c", bytes: enc("3") }], own, [
       "a",
@@ -131,5 +131,16 @@ Deno.test("RotationWriter: files added and removed are applied; unlisted names a
     ]);
     assertEquals([r.changed, r.removed], [["c"], ["b"]]);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a", "c"]);
+    w.close();
+  }));
+
+Deno.test("RotationWriter: an edited mode rewrites the file with the same bytes", () =>
+  withTmpfs(MiB, (dir) => {
+    Deno.writeFileSync(`${dir}/k`, enc("key"), { mode: 0o444 });
+    const w = new RotationWriter(dir, MiB);
+    assertEquals(w.swap([{ name: "k", bytes: enc("key") }], own).changed, []);
+    assertEquals(w.swap([{ name: "k", bytes: enc("key"), mode: 0o400 }], own).changed, ["k"]);
+    assertEquals(Deno.statSync(`${dir}/k`).mode! & 0o7777, 0o400);
+    assertEquals(w.swap([{ name: "k", bytes: enc("key"), mode: 0o400 }], own).changed, []);
     w.close();
   }));

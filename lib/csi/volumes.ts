@@ -25,7 +25,7 @@ import {
 import { FilePlanError, planFiles } from "./plan.ts";
 import { GRACE_MS, RotationWriter } from "./rotation_writer.ts";
 import { checkFits, isNoSpace, SIZE_SETTING } from "./space.ts";
-import { SSI_RESOURCE, SsiSchema } from "./ssi.ts";
+import { sourcesOf, SSI_RESOURCE, SsiSchema } from "./ssi.ts";
 import { loadStates, removeState, saveState, type VolumeState } from "./state.ts";
 import { type Identity, identityKey, type StorePool } from "./store_pool.ts";
 import { checkTarget, type KubeletDir, recheckTarget } from "./target_path.ts";
@@ -236,12 +236,8 @@ export class VolumeManager {
       const spec = specs.get(v.volumeId);
       if (!spec) continue;
       const identity = this.#identity(v);
-      for (const f of spec.files) {
-        wanted.set(wantedKey(identity, f.source), {
-          identity,
-          path: f.source.path,
-          version: f.source.version,
-        });
+      for (const s of spec.files.flatMap(sourcesOf)) {
+        wanted.set(wantedKey(identity, s), { identity, path: s.path, version: s.version });
       }
     }
     const results = await this.#readAll(wanted);
@@ -260,11 +256,13 @@ export class VolumeManager {
       let failure: Error | undefined;
       let failedFile: string | undefined;
       for (const f of spec.files) {
-        const r = results.get(wantedKey(identity, f.source));
-        if (r instanceof Error) {
-          failedFile ??= f.name;
-          failure ??= r;
-        } else if (r) secrets.set(readKey(f.source.path, f.source.version), r);
+        for (const src of sourcesOf(f)) {
+          const r = results.get(wantedKey(identity, src));
+          if (r instanceof Error) {
+            failedFile ??= f.name;
+            failure ??= r;
+          } else if (r) secrets.set(readKey(src.path, src.version), r);
+        }
       }
       try {
         if (failure) throw failure;
@@ -535,17 +533,19 @@ export class VolumeManager {
       );
     }
     const wanted = new Map(
-      ssi.spec.files.map((f) => [
-        wantedKey(identity, f.source),
-        { identity, path: f.source.path, version: f.source.version },
+      ssi.spec.files.flatMap(sourcesOf).map((s) => [
+        wantedKey(identity, s),
+        { identity, path: s.path, version: s.version },
       ]),
     );
     const results = await this.#readAll(wanted);
     const secrets = new Map<string, Secret>();
     for (const f of ssi.spec.files) {
-      const r = results.get(wantedKey(identity, f.source));
-      if (r instanceof Error) throw storeFailure(r, `${where}, file "${f.name}"`);
-      secrets.set(readKey(f.source.path, f.source.version), r!);
+      for (const s of sourcesOf(f)) {
+        const r = results.get(wantedKey(identity, s));
+        if (r instanceof Error) throw storeFailure(r, `${where}, file "${f.name}"`);
+        secrets.set(readKey(s.path, s.version), r!);
+      }
     }
     let files;
     try {

@@ -1,6 +1,8 @@
 /** Transport over node:https with certificate verification off: only for tls-skip-verify,
- * because Deno's fetch cannot switch verification off per client. */
-import https from "node:https";
+ * because Deno's fetch cannot switch verification off per client. node:https is loaded when
+ * this transport is made, not when the module is: the injector always reaches this module,
+ * and loading Node.js's https and what it pulls in was a good part of its start-up. */
+import type { Agent } from "node:https";
 import { concat } from "./body.ts";
 import {
   classify,
@@ -11,18 +13,26 @@ import {
   TransportError,
 } from "./transport.ts";
 
-export class InsecureTransport implements Transport {
-  readonly #agent = new https.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false });
+type Https = typeof import("node:https");
 
-  request({ method, url, headers, body, timeoutMs, signal }: HttpRequest): Promise<HttpResult> {
-    return new Promise((resolve, reject) => {
+export class InsecureTransport implements Transport {
+  readonly #https: Promise<{ https: Https; agent: Agent }> = import("node:https").then((m) => ({
+    https: m.default,
+    agent: new m.default.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false }),
+  }));
+
+  async request(
+    { method, url, headers, body, timeoutMs, signal }: HttpRequest,
+  ): Promise<HttpResult> {
+    const { https, agent } = await this.#https;
+    return await new Promise((resolve, reject) => {
       let settled = false;
       const fail = (e: TransportError) => {
         if (!settled) (settled = true, clearTimeout(timer), reject(e));
       };
       const req = https.request(url, {
         method,
-        agent: this.#agent,
+        agent,
         headers: body === undefined ? headers : {
           ...headers,
           "content-type": "application/json",
@@ -67,6 +77,6 @@ export class InsecureTransport implements Transport {
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#https.then(({ agent }) => agent.destroy(), () => {});
   }
 }

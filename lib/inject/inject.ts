@@ -9,8 +9,8 @@ import { refName } from "../template/template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
-import { storeFileSource } from "./store_file.ts";
 import { storeSource } from "./store_source.ts";
+import { AppExit } from "../cli/errors.ts";
 
 export interface InjectOptions {
   /** The app's command and arguments. */
@@ -41,10 +41,17 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   if (limits.warning) log.debug(limits.warning);
   const appEnv = withoutSettings(o.env);
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
+  // Watch modes keep the source (and its login) open for the app's life: runWatched closes it.
+  let watched: SecretSource | undefined;
   if (needsStore(appEnv, settings.envFromPath)) {
     const started = performance.now();
+    const watch = settings.restartMode !== "none" && !o.dryRun;
+    // Store files are for local development only, and watch modes are the exception: their
+    // modules are loaded on use, so a plain run loads neither.
     const source: SecretSource = o.storeFile
-      ? await storeFileSource(o.storeFile)
+      ? await (await import("./store_file.ts")).storeFileSource(o.storeFile)
+      : watch
+      ? (await import("./session.ts")).keptLoginSource(settings, log)
       : storeSource(settings, log);
     try {
       resolution = await resolveEnv(appEnv, source, {
@@ -53,9 +60,12 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         signal: AbortSignal.timeout(settings.clientTimeoutMs),
         logger: log,
       });
-    } finally {
+    } catch (e) {
       source.close();
+      throw e;
     }
+    if (watch) watched = source;
+    else source.close();
     log.info("secrets resolved", {
       source: source.name,
       variables: resolution.assignments.filter((a) => a.status === "ok").length,
@@ -89,5 +99,24 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     });
   }
   log.debug("starting the app", { path });
+  if (watched) {
+    const { runWatched } = await import("./watch_mode.ts");
+    const code = await runWatched({
+      path,
+      argv: o.command,
+      env: fit.env,
+      templates: appEnv,
+      resolution,
+      source: watched,
+      envFromPath: settings.envFromPath,
+      ignoreMissing: settings.ignoreMissing,
+      intervalMs: settings.pollIntervalMs,
+      clientTimeoutMs: settings.clientTimeoutMs,
+      terminationLog: settings.terminationLog,
+      logger: log,
+    });
+    if (code !== 0) throw new AppExit(code);
+    return resolution;
+  }
   return (o.exec ?? execve)(path, o.command, fit.env, limits.state);
 }

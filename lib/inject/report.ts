@@ -1,16 +1,17 @@
-/** The dry-run report: which variable would come from which path and key, values masked. */
+/** The dry-run report: which variable would come from which path and key, values masked: a
+ * template shows its own text with each part from the store as ********. */
 import { refName } from "../template/template.ts";
+import { MASK } from "../template/engine.ts";
 import type { Resolution } from "./resolve.ts";
 
 /** Lines of a table; a value never appears, only whether it resolved. */
 export function reportLines(r: Resolution, command: string[]): string[] {
   const rows = r.assignments.map((a) => [
     a.variable,
-    a.ref.path === ""
-      ? "(malformed template)"
-      : refName(a.ref) + (a.from === "env-from-path" ? " (env-from-path)" : ""),
+    a.ref.path === "" ? "(malformed template)" : (a.refs ?? [a.ref]).map(refName).join(", ") +
+      (a.from === "env-from-path" ? " (env-from-path)" : ""),
     a.status === "ok"
-      ? "= ********"
+      ? `= ${a.masked ?? MASK}`
       : a.status === "overridden"
       ? "overridden by env-from-path"
       : `FAILED: ${a.reason}`,

@@ -7,7 +7,17 @@ import { StoreError } from "../vault/errors.ts";
 import { readKey, type StorePath } from "../config/store_path.ts";
 import type { PathImport } from "../template/env_from_path.ts";
 import type { SecretSource } from "./source.ts";
-import { parseTemplate, refName, type SecretRef, TemplateError } from "../template/template.ts";
+import {
+  type EnvTemplate,
+  isEnvTemplate,
+  parseEnvValue,
+  refName,
+  refsOf,
+  type SecretRef,
+  TemplateError,
+} from "../template/template.ts";
+import { MASK } from "../template/engine.ts";
+import type { Value } from "../template/render_value.ts";
 
 export interface ResolveOptions {
   /** Paths (at a version, or the latest) whose every key becomes a variable; later ones win,
@@ -24,9 +34,15 @@ export interface ResolveOptions {
 export interface Assignment {
   variable: string;
   from: "template" | "env-from-path";
+  /** The reference, or the first of a value's inline references. */
   ref: SecretRef;
+  /** Every reference of the value, when it has more than one. */
+  refs?: SecretRef[];
   status: "ok" | "failed" | "overridden";
   reason?: string;
+  /** The value with every part from the store masked, e.g. `postgresql://********@db`
+   * (dry runs); set when the value resolved. */
+  masked?: string;
 }
 
 export interface Resolution {
@@ -55,12 +71,9 @@ export function needsStore(env: Record<string, string>, envFromPath: PathImport[
   return envFromPath.length > 0 || Object.entries(env).some(([k, v]) => isTemplate(k, v));
 }
 
-function isTemplate(name: string, value: string): boolean {
-  try {
-    return parseTemplate(name, value) !== undefined;
-  } catch {
-    return true; // malformed, but meant as one: it must be reported, not passed on
-  }
+function isTemplate(_name: string, value: string): boolean {
+  // Malformed ones count: they must be reported, not passed on.
+  return isEnvTemplate(value);
 }
 
 /** Resolves `env`; throws ResolveError unless every reference resolved or ignoreMissing. */
@@ -71,11 +84,11 @@ export async function resolveEnv(
 ): Promise<Resolution> {
   const out = { ...env };
   const assignments: Assignment[] = [];
-  const templated: Array<[string, SecretRef]> = [];
+  const templated: Array<[string, EnvTemplate]> = [];
   for (const [name, value] of Object.entries(env)) {
     try {
-      const ref = parseTemplate(name, value);
-      if (ref) templated.push([name, ref]);
+      const t = parseEnvValue(name, value);
+      if (t) templated.push([name, t]);
     } catch (e) {
       if (!(e instanceof TemplateError)) throw e;
       assignments.push({
@@ -89,23 +102,49 @@ export async function resolveEnv(
   }
 
   const wanted = new Map<string, PathImport>();
-  for (const [, ref] of templated) {
-    wanted.set(readKey(ref.path, ref.version), { path: ref.path, version: ref.version });
+  for (const [, t] of templated) {
+    for (const ref of refsOf(t)) {
+      wanted.set(readKey(ref.path, ref.version), { path: ref.path, version: ref.version });
+    }
   }
   for (const p of o.envFromPath) wanted.set(readKey(p.path, p.version), p);
   const secrets = await readAll([...wanted.entries()], source, o);
 
-  for (const [name, ref] of templated) {
-    const got = secrets.get(readKey(ref.path, ref.version))!;
+  for (const [name, t] of templated) {
+    const refs = refsOf(t);
+    const ref = refs[0]!;
+    const many = refs.length > 1 ? { refs } : {};
+    let at = ref;
     try {
-      if (got instanceof Error) throw got;
-      out[name] = checked(name, secretValue(got, ref.key, source.name), ref);
-      assignments.push({ variable: name, from: "template", ref, status: "ok" });
-    } catch (e) {
+      const value: string[] = [];
+      const masked: string[] = [];
+      for (const part of t.kind === "whole" ? [t.ref] : t.parts) {
+        if (typeof part === "string") {
+          value.push(part);
+          masked.push(part);
+          continue;
+        }
+        at = part;
+        const got = secrets.get(readKey(part.path, part.version))!;
+        if (got instanceof Error) throw got;
+        value.push(render(part, got, source.name));
+        masked.push(part.template ? part.template.render(got.data as Value, { mask: true }) : MASK);
+      }
+      out[name] = checked(name, value.join(""), at);
       assignments.push({
         variable: name,
         from: "template",
         ref,
+        ...many,
+        status: "ok",
+        masked: masked.join(""),
+      });
+    } catch (e) {
+      assignments.push({
+        variable: name,
+        from: "template",
+        ref: at,
+        ...many,
         status: "failed",
         reason: reasonOf(e),
       });
@@ -191,6 +230,13 @@ async function readAll(
   return results;
 }
 
+/** One reference's text: its key, or its key template rendered over the secret's data. */
+function render(ref: SecretRef, secret: Secret, address: string): string {
+  return ref.template
+    ? ref.template.render(secret.data as Value)
+    : secretValue(secret, ref.key, address);
+}
+
 function checked(variable: string, value: string, ref: SecretRef): string {
   if (value.includes("\0")) {
     throw new TypeError(
@@ -201,6 +247,10 @@ function checked(variable: string, value: string, ref: SecretRef): string {
 }
 
 function reasonOf(e: unknown): string {
+  // The variable is named beside the reason already; the template's own words follow.
+  if (e instanceof TemplateError && e.position) {
+    return `key template at ${e.position.line}:${e.position.column}: ${e.reason}`;
+  }
   if (e instanceof StoreError) {
     return e.kind === "not_found" && e.key !== undefined
       ? `key "${e.key}" not found in ${e.path}`

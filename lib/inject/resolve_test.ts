@@ -188,3 +188,82 @@ Deno.test("needsStore() is false when nothing refers to the store", () => {
   assertEquals(needsStore({ A: "secrets-store:bad" }, []), true);
   assertEquals(needsStore({}, parseEnvFromPath("kv/data/x")), true);
 });
+
+Deno.test("resolveEnv() renders key templates and inline references, reading each path once", async () => {
+  const m = memory({
+    ...STORE,
+    "db/data/app": { username: "app", password: "p@ss word" },
+  });
+  const r = await resolveEnv(
+    {
+      KEY: "secrets-store:db/data/app#postgresql://${.username}:${.password | urlquery}@db",
+      INLINE:
+        "postgres://${secrets-store:db/data/app#username}:${secrets-store:db/data/app#password}@db:5432/app",
+      MIXED:
+        "${HOME}-${secrets-store:demo-kv/data/myapp-secret#DB_USER}-${secrets-store:demo-kv/data/myapp-secret#DB_PASS#4}",
+      NESTED: "u=${secrets-store:db/data/app#${.username | quote}}",
+      PLAIN: "${HOME} stays",
+    },
+    m.source,
+    opts(),
+  );
+  assertEquals(r.env, {
+    KEY: "postgresql://app:p%40ss+word@db",
+    INLINE: "postgres://app:p@ss word@db:5432/app",
+    MIXED: "${HOME}-username-v4",
+    NESTED: 'u="app"',
+    PLAIN: "${HOME} stays",
+  });
+  assertEquals(m.reads.sort(), [
+    "db/data/app",
+    "demo-kv/data/myapp-secret",
+    "demo-kv/data/myapp-secret#4",
+  ]);
+  assertEquals(r.reads, 3);
+  const masked = Object.fromEntries(r.assignments.map((a) => [a.variable, a.masked]));
+  assertEquals(masked, {
+    KEY: "postgresql://********:********@db",
+    INLINE: "postgres://********:********@db:5432/app",
+    MIXED: "${HOME}-********-********",
+    NESTED: "u=********",
+  });
+});
+
+Deno.test("resolveEnv() names the variable, reference and template position of a failure, never a value", async () => {
+  const m = memory({ "db/data/app": { username: "app", password: "hunter2" } });
+  const e = await assertRejects(() =>
+    resolveEnv(
+      {
+        KEY: "secrets-store:db/data/app#${.username}:${.nope}",
+        INLINE: "a${secrets-store:db/data/app#username}b${secrets-store:db/data/app#gone}",
+        DEC: "secrets-store:db/data/app#${.password | b64dec}",
+      },
+      m.source,
+      opts(),
+    ), ResolveError);
+  assertStringIncludes(
+    e.message,
+    'KEY <- db/data/app#${.username}:${.nope}: key template at 1:43: no field "nope"',
+  );
+  assertStringIncludes(e.message, 'INLINE <- db/data/app#gone: key "gone" not found');
+  assertStringIncludes(
+    e.message,
+    "DEC <- db/data/app#${.password | b64dec}: key template at 1:41: b64dec",
+  );
+  assert(!e.message.includes("hunter2") && !e.message.includes(": app"), e.message);
+});
+
+Deno.test("resolveEnv() with ignoreMissing drops a template that failed, never passes it on", async () => {
+  const m = memory({ "db/data/app": { username: "app" } });
+  const r = await resolveEnv(
+    { KEY: "secrets-store:db/data/app#${.nope}", IN: "x${secrets-store:db/data/app#nope}" },
+    m.source,
+    opts({ ignoreMissing: true }),
+  );
+  assertEquals(r.env, {});
+});
+
+Deno.test("needsStore() counts inline references", () => {
+  assertEquals(needsStore({ A: "x ${secrets-store:kv/data/a#k} y" }, []), true);
+  assertEquals(needsStore({ A: "x ${HOME} y" }, []), false);
+});

@@ -1,7 +1,6 @@
 /** The injector's own settings. The webhook writes them into the container as environment
  * variables (from annotations and installation defaults); the injector removes every one of
  * them before it starts the app. */
-import { z } from "zod";
 import { parseDuration } from "../config/duration.ts";
 import { type LogLevel, parseLogLevel } from "../log/logger.ts";
 import { RLIM_INFINITY } from "../sys/libc.ts";
@@ -10,10 +9,20 @@ import { parseStoreAddress, type StoreAddress } from "../config/store_address.ts
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { parseEnvFromPath, type PathImport } from "../template/env_from_path.ts";
+import {
+  DEFAULT_POLL_MS,
+  MIN_POLL_MS,
+  parsePollInterval,
+  parseRestartMode,
+  parseTokenPath,
+  type RestartMode,
+} from "../config/watch.ts";
 
 export const DEFAULT_AUTH_PATH = "kubernetes_local" as StorePath;
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+/** Where the kubelet reads a container's termination message from. */
+export const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
 
 export interface InjectorSettings {
   address?: StoreAddress | undefined;
@@ -31,6 +40,10 @@ export interface InjectorSettings {
   envFromPath: PathImport[];
   /** SECRETS_STORE_RLIMIT_NOFILE; RLIM_INFINITY for "unlimited". */
   launcherNofile?: bigint | undefined;
+  /** none: execve the app; the watch modes: stay as its parent (lib/inject/supervise.ts). */
+  restartMode: RestartMode;
+  pollIntervalMs: number;
+  terminationLog: string;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -38,26 +51,48 @@ export class SettingsError extends TypeError {
   override name = "SettingsError";
 }
 
-const text = z.string().trim().transform((s) => s || undefined).optional();
+/** Trimmed; empty counts as unset. */
+const text = (v: string | undefined) => v?.trim() || undefined;
 
-const bool = (name: string) =>
-  z.string().optional().transform((v, ctx) => {
+/** Checks of the variables, one at a time; plain code rather than a zod schema, since the
+ * injector starts in every container and probe, and building schemas (and loading zod) was
+ * part of its start-up (docs/benchmarks.md). Every problem is collected, then thrown
+ * together. */
+class Reader {
+  readonly issues: string[] = [];
+  constructor(readonly env: Record<string, string>) {}
+
+  text(name: string): string | undefined {
+    return text(this.env[name]);
+  }
+
+  bool(name: string): boolean {
+    const v = this.env[name];
     const s = (v ?? "").trim().toLowerCase();
     if (s === "" || s === "false" || s === "0" || s === "no") return false;
     if (s === "true" || s === "1" || s === "yes") return true;
-    ctx.addIssue({ code: "custom", message: `${name}="${v}" is not a boolean (true or false)` });
-    return z.NEVER;
-  });
+    this.issues.push(`${name}="${v}" is not a boolean (true or false)`);
+    return false;
+  }
 
-const via = <T>(name: string, parse: (s: string) => T) =>
-  z.string().transform((v, ctx) => {
+  /** `parse` of the raw value (not trimmed) when the variable is set; its error names it. */
+  via<T>(name: string, raw: string | undefined, parse: (s: string) => T): T | undefined {
+    if (raw === undefined) return undefined;
     try {
-      return parse(v);
+      return parse(raw);
     } catch (e) {
-      ctx.addIssue({ code: "custom", message: `${name}: ${(e as Error).message}` });
-      return z.NEVER;
+      this.issues.push(`${name}: ${(e as Error).message}`);
+      return undefined;
     }
-  });
+  }
+
+  /** Throws SettingsError listing every problem so far. */
+  check(): void {
+    if (this.issues.length) {
+      throw new SettingsError(`Invalid injector settings: ${this.issues.join("; ")}`);
+    }
+  }
+}
 
 /** A soft limit as `ulimit -S -n` prints it. */
 function parseLimit(v: string): bigint {
@@ -67,75 +102,65 @@ function parseLimit(v: string): bigint {
   throw new TypeError(`"${v}" is not a limit (a number or unlimited, as ulimit -S -n prints it)`);
 }
 
-const Schema = z.object({
-  [SETTINGS_ENV.address]: text,
-  [SETTINGS_ENV.allowInsecureHttp]: bool(SETTINGS_ENV.allowInsecureHttp),
-  [SETTINGS_ENV.role]: text,
-  [SETTINGS_ENV.authPath]: text,
-  [SETTINGS_ENV.namespace]: text,
-  [SETTINGS_ENV.caCert]: text.transform((v, ctx) => {
-    try {
-      return v === undefined ? undefined : parseCaPem(v);
-    } catch (e) {
-      ctx.addIssue({ code: "custom", message: `${SETTINGS_ENV.caCert}: ${(e as Error).message}` });
-      return z.NEVER;
-    }
-  }),
-  [SETTINGS_ENV.caFile]: text,
-  [SETTINGS_ENV.skipVerify]: bool(SETTINGS_ENV.skipVerify),
-  [SETTINGS_ENV.ignoreMissing]: bool(SETTINGS_ENV.ignoreMissing),
-  [SETTINGS_ENV.clientTimeout]: via(SETTINGS_ENV.clientTimeout, parseDuration).optional(),
-  [SETTINGS_ENV.logLevel]: via(SETTINGS_ENV.logLevel, parseLogLevel).optional(),
-  [SETTINGS_ENV.jsonLog]: bool(SETTINGS_ENV.jsonLog),
-  [SETTINGS_ENV.tokenFile]: text,
-  [SETTINGS_ENV.envFromPath]: via(SETTINGS_ENV.envFromPath, parseEnvFromPath).optional(),
-  [SETTINGS_ENV.rlimitNofile]: via(SETTINGS_ENV.rlimitNofile, parseLimit).optional(),
-}).transform((e, ctx) => {
-  const checked = <T>(name: string, raw: string | undefined, parse: (v: string) => T) => {
-    if (raw === undefined) return undefined;
-    try {
-      return parse(raw);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: `${name}: ${(err as Error).message}` });
-      return undefined;
-    }
-  };
-  return {
-    ...e,
-    // Checked here, where the http switch beside it is known.
-    address: checked(
-      SETTINGS_ENV.address,
-      e[SETTINGS_ENV.address],
-      (v) => parseStoreAddress(v, { allowInsecureHttp: e[SETTINGS_ENV.allowInsecureHttp] }),
-    ),
-    authPath: checked(SETTINGS_ENV.authPath, e[SETTINGS_ENV.authPath], parseStorePath),
-  };
-});
-
 /** Reads the settings out of an environment; throws SettingsError listing every bad one. */
 export function readSettings(env: Record<string, string>): InjectorSettings {
-  const r = Schema.safeParse(env);
-  if (!r.success) {
-    throw new SettingsError(
-      `Invalid injector settings: ${r.error.issues.map((i) => i.message).join("; ")}`,
-    );
-  }
-  const e = r.data;
+  const v = SETTINGS_ENV;
+  const r = new Reader(env);
+  const address = r.text(v.address);
+  const allowInsecureHttp = r.bool(v.allowInsecureHttp);
+  const role = r.text(v.role);
+  const authPath = r.text(v.authPath);
+  const namespace = r.text(v.namespace);
+  const caCert = r.via(v.caCert, r.text(v.caCert), parseCaPem);
+  const caFile = r.text(v.caFile);
+  const skipVerify = r.bool(v.skipVerify);
+  const ignoreMissing = r.bool(v.ignoreMissing);
+  const clientTimeoutMs = r.via(v.clientTimeout, env[v.clientTimeout], parseDuration);
+  const logLevel = r.via(v.logLevel, env[v.logLevel], parseLogLevel);
+  const jsonLog = r.bool(v.jsonLog);
+  const tokenFile = r.text(v.tokenFile);
+  const envFromPath = r.via(v.envFromPath, env[v.envFromPath], parseEnvFromPath);
+  const launcherNofile = r.via(v.rlimitNofile, env[v.rlimitNofile], parseLimit);
+  const restartMode = r.via(
+    v.restartOnSecretChange,
+    env[v.restartOnSecretChange],
+    parseRestartMode,
+  );
+  const pollInterval = r.text(v.pollInterval);
+  const testPollMinimum = r.via(v.testPollMinimum, env[v.testPollMinimum], parseDuration);
+  const terminationLog = r.via(v.terminationLog, env[v.terminationLog], parseTokenPath);
+  r.check();
+  // Checked once every variable on its own is fine, where the http switch beside it is known.
+  const checkedAddress = r.via(
+    v.address,
+    address,
+    (a) => parseStoreAddress(a, { allowInsecureHttp }),
+  );
+  const checkedAuthPath = r.via(v.authPath, authPath, parseStorePath);
+  const pollIntervalMs = r.via(
+    v.pollInterval,
+    pollInterval,
+    (p) => parsePollInterval(p, testPollMinimum ?? MIN_POLL_MS),
+  );
+  r.check();
   return {
-    address: e.address,
-    role: e.SECRETS_STORE_ROLE,
-    authPath: e.authPath ?? DEFAULT_AUTH_PATH,
-    namespace: e.SECRETS_STORE_NAMESPACE,
-    caCert: e.SECRETS_STORE_CA_CERT,
-    caFile: e.SECRETS_STORE_CA_FILE,
-    skipVerify: e.SECRETS_STORE_TLS_SKIP_VERIFY,
-    ignoreMissing: e.SECRETS_STORE_IGNORE_MISSING_SECRETS,
-    clientTimeoutMs: e.SECRETS_STORE_CLIENT_TIMEOUT ?? DEFAULT_CLIENT_TIMEOUT_MS,
-    logLevel: e.SECRETS_STORE_LOG_LEVEL ?? "info",
-    jsonLog: e.SECRETS_STORE_JSON_LOG,
-    tokenFile: e.SECRETS_STORE_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
-    envFromPath: e.SECRETS_STORE_ENV_FROM_PATH ?? [],
-    launcherNofile: e.SECRETS_STORE_RLIMIT_NOFILE,
+    address: checkedAddress,
+    role,
+    authPath: checkedAuthPath ?? DEFAULT_AUTH_PATH,
+    namespace,
+    caCert,
+    caFile,
+    skipVerify,
+    ignoreMissing,
+    clientTimeoutMs: clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
+    logLevel: logLevel ?? "info",
+    jsonLog,
+    tokenFile: tokenFile ?? DEFAULT_TOKEN_FILE,
+    envFromPath: envFromPath ?? [],
+    launcherNofile,
+    restartMode: restartMode ?? "none",
+    pollIntervalMs: pollIntervalMs ?? DEFAULT_POLL_MS,
+    terminationLog: terminationLog ?? DEFAULT_TERMINATION_LOG,
   };
 }
 

@@ -173,3 +173,36 @@ Deno.test("readSettings() gives host:port without a scheme one message, naming t
     );
   }
 });
+
+Deno.test("readSettings() reads the watch mode and poll interval, with the module's defaults", () => {
+  const d = readSettings({});
+  assertEquals([d.restartMode, d.pollIntervalMs, d.terminationLog], [
+    "none",
+    120_000,
+    "/dev/termination-log",
+  ]);
+  const s = readSettings({
+    SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-lease",
+    SECRETS_STORE_SECRET_POLL_INTERVAL: "1m",
+  });
+  assertEquals([s.restartMode, s.pollIntervalMs], ["watch-for-lease", 60_000]);
+});
+
+Deno.test("readSettings() refuses a poll interval under 5s unless the tests' minimum lowers it", () => {
+  const e = assertThrows(
+    () => readSettings({ SECRETS_STORE_SECRET_POLL_INTERVAL: "1s" }),
+    SettingsError,
+  );
+  assertStringIncludes(e.message, "SECRETS_STORE_SECRET_POLL_INTERVAL: ");
+  assertStringIncludes(e.message, "shorter than the minimum 5s");
+  const s = readSettings({
+    SECRETS_STORE_SECRET_POLL_INTERVAL: "300ms",
+    SECRETS_STORE_TEST_POLL_MINIMUM: "100ms",
+  });
+  assertEquals(s.pollIntervalMs, 300);
+  const mode = assertThrows(
+    () => readSettings({ SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "yes" }),
+    SettingsError,
+  );
+  assertStringIncludes(mode.message, "SECRETS_STORE_RESTART_ON_SECRET_CHANGE: ");
+});

@@ -8,8 +8,12 @@ import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 
-/** Builds the source from settings; fails early, naming the variable, when one is missing. */
-export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
+/** The client for the settings' store and the role to log in as; fails early, naming the
+ * variable, when one is missing. */
+export function storeClient(
+  s: InjectorSettings,
+  logger: Logger,
+): { client: StoreClient; role: string } {
   if (!s.address) {
     throw new SettingsError(
       `${SETTINGS_ENV.address} is not set: give the store address with the annotation secrets-store.deckhouse.io/addr or the installation's connection.url`,
@@ -34,6 +38,12 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
     requestTimeoutMs: s.clientTimeoutMs,
     logger,
   });
+  return { client, role };
+}
+
+/** Builds the source from settings; fails early, naming the variable, when one is missing. */
+export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
+  const { client, role } = storeClient(s, logger);
   let login: Promise<LoginResult> | undefined;
   return {
     name: client.address,
@@ -53,7 +63,7 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
 
 /** The settings behind a store failure, so the message names the variable to fix (and, in
  * docs/troubleshooting.md, the annotation it comes from). */
-function settingsToCheck(e: StoreError): string | undefined {
+export function settingsToCheck(e: StoreError): string | undefined {
   const v = SETTINGS_ENV;
   switch (e.kind) {
     case "unreachable":
@@ -91,7 +101,7 @@ function readCa(file: string): string {
   }
 }
 
-async function readToken(file: string): Promise<string> {
+export async function readToken(file: string): Promise<string> {
   try {
     const jwt = (await Deno.readTextFile(file)).trim();
     if (jwt) return jwt;

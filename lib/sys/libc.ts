@@ -1,6 +1,6 @@
 /** Every libc call the product makes, through this one Deno.dlopen: Deno offers no API to
  * reset signal dispositions or the mask, to set a resource limit, to replace the process
- * (the injector), to mount (the CSI driver), or to set a socket option or shut a socket down
+ * (the injector), to reap a process that is not its own child (the supervisor), to mount (the CSI driver), or to set a socket option or shut a socket down
  * (the webhook). Opened on first use and kept for the life of the isolate. Linux x86_64 and aarch64 with glibc (the only targets built) share the
  * struct layouts used here. Each call returns an errno (0 on success) rather than throwing, so
  * callers decide which failures matter. */
@@ -17,6 +17,8 @@ const SYMBOLS = {
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   ...ERRNO_SYMBOLS,
 } as const;
 
@@ -117,4 +119,22 @@ export function setIntSockopt(fd: number, level: number, name: number, value: nu
 /** shutdown(fd, how); returns errno. */
 export function shutdown(fd: number, how: number): number {
   return errnoOf(libc().shutdown(fd, how));
+}
+
+const WNOHANG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
+
+/** waitpid(pid, &status, WNOHANG): reaps `pid` if it has ended. Returns the pid reaped, 0
+ * when it is still running, or -errno (ECHILD: not a child, or already reaped). Only ever
+ * called with a pid the caller chose: waitpid(-1) could take the status of a child the
+ * runtime itself waits for (lib/inject/reaper.ts). */
+export function reapIfEnded(pid: number): number {
+  const rc = libc().waitpid(pid, new Int32Array(1), WNOHANG);
+  return rc === -1 ? -(lastErrno(libc()) || EINVAL) : rc;
+}
+
+/** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below this process are re-parented to it rather
+ * than to PID 1 (which this process is in a container anyway); returns errno. */
+export function becomeSubreaper(): number {
+  return errnoOf(libc().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
 }

@@ -1,5 +1,12 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../../tests/harness/assert.ts";
-import { parseTemplate, TemplateError } from "./template.ts";
+import {
+  isEnvTemplate,
+  parseEnvValue,
+  parseTemplate,
+  refName,
+  refsOf,
+  TemplateError,
+} from "./template.ts";
 
 Deno.test("parseTemplate() reads path#key and path#key#version", () => {
   assertEquals(parseTemplate("P", "secrets-store:demo-kv/data/myapp-secret#DB_PASS"), {
@@ -43,4 +50,66 @@ Deno.test("parseTemplate() names the variable and the problem in a malformed tem
     assertStringIncludes(e.message, "Variable DB_PASS");
     assertStringIncludes(e.message, part);
   }
+});
+
+Deno.test("parseEnvValue() reads a key template, its version after the last '}' only", () => {
+  const t = parseEnvValue(
+    "URL",
+    "secrets-store:db/data/app#postgresql://${.username}:${.password}@db",
+  );
+  assertEquals(t?.kind, "whole");
+  const ref = refsOf(t!)[0]!;
+  assertEquals([ref.path, ref.key, ref.version], [
+    "db/data/app",
+    "postgresql://${.username}:${.password}@db",
+    undefined,
+  ]);
+  assertEquals(ref.template?.render({ username: "u", password: "p" }), "postgresql://u:p@db");
+  const v = refsOf(parseEnvValue("URL", "secrets-store:db/data/app#${.u}#4")!)[0]!;
+  assertEquals([v.key, v.version], ["${.u}", 4]);
+  // A "#" inside the template is the template's.
+  const h = refsOf(parseEnvValue("URL", 'secrets-store:db/data/app#${.u | default "#"}')!)[0]!;
+  assertEquals([h.key, h.version], ['${.u | default "#"}', undefined]);
+});
+
+Deno.test("parseEnvValue() finds inline references and leaves every other text alone", () => {
+  const t = parseEnvValue(
+    "URL",
+    "postgres://${secrets-store:db/data/app#user}:${secrets-store:db/data/app#pass#2}@${HOST}:5432",
+  );
+  assertEquals(t?.kind, "inline");
+  if (t?.kind !== "inline") return;
+  assertEquals(t.parts.map((p) => typeof p === "string" ? p : refName(p)), [
+    "postgres://",
+    "db/data/app#user",
+    ":",
+    "db/data/app#pass#2",
+    "@${HOST}:5432",
+  ]);
+  // The module's form of an inline key template: the template's "}" nests.
+  const k = parseEnvValue("K", 'a${secrets-store:db/data/app#${.x | default "}"}}b');
+  assertEquals(k?.kind === "inline" && k.parts.length, 3);
+  assertEquals(parseEnvValue("H", "${HOME}/x"), undefined);
+  assertEquals(parseEnvValue("H", "plain"), undefined);
+});
+
+Deno.test("parseEnvValue() names the variable and the position of a malformed reference", () => {
+  const cases: Array<[string, string]> = [
+    ["x ${secrets-store:db/data/app#user", 'Variable V: at 1:3: unterminated "${secrets-store:"'],
+    ["${secrets-store:db/data/app}", 'has 0 "#"'],
+    ["${secrets-store:db/data/../x#k}", 'segment ".." is not allowed'],
+    ["secrets-store:db/data/app#${.a | nope}", 'Variable V: at 1:34: unknown function "nope"'],
+    ["secrets-store:db/data/app#${.a}#x", 'version "x"'],
+    ["ab${secrets-store:db/data/app#${.a.}}", "Variable V: at 1:35:"],
+  ];
+  for (const [value, part] of cases) {
+    const e = assertThrows(() => parseEnvValue("V", value), TemplateError);
+    assertStringIncludes(e.message, part);
+  }
+});
+
+Deno.test("isEnvTemplate() is true for whole and inline references, malformed ones too", () => {
+  assertEquals(isEnvTemplate("secrets-store:bad"), true);
+  assertEquals(isEnvTemplate("a ${secrets-store:x"), true);
+  assertEquals(isEnvTemplate("a ${HOME} secrets-store:x"), false);
 });

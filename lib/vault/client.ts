@@ -8,13 +8,23 @@
  * refuses to say (403, 400, or 404 from a store or proxy without the endpoint) is the engine
  * told from the answer's shape, once per path; other failures (unreachable, 5xx after
  * retries) fail the read, as the read itself would. */
-import { z } from "zod";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
+import {
+  answerWarnings,
+  errorAnswer,
+  type GoneVersion,
+  goneVersion,
+  kvV2Data,
+  loginAnswer,
+  mountAnswer,
+  readAnswerData,
+  readAnswerLeaseId,
+} from "./answers.ts";
 import { type StoreAddress, storeUrl } from "../config/store_address.ts";
-import { loginPath, mountInfoPath, type StorePath } from "../config/store_path.ts";
+import { loginPath, mountInfoPath, parseStorePath, type StorePath } from "../config/store_path.ts";
 import {
   createTransport,
   type TlsOptions,
@@ -54,48 +64,14 @@ export interface Secret {
    * would not say which engine serves the path. */
   kv: 1 | 2;
   data: Record<string, unknown>;
+  /** A dynamic secret's lease (database credentials and the like): every read issues anew. */
+  leaseId?: string;
 }
 
 export interface ReadOptions {
   version?: number | undefined;
   signal?: AbortSignal | undefined;
 }
-
-const LoginResponse = z.object({
-  auth: z.object({
-    client_token: z.string().min(1),
-    lease_duration: z.number().int().nonnegative(),
-    renewable: z.boolean().default(false),
-  }),
-});
-
-const ReadResponse = z.object({ data: z.record(z.string(), z.unknown()).nullable() });
-const KvV2Data = z.object({
-  data: z.record(z.string(), z.unknown()).nullable(),
-  metadata: z.record(z.string(), z.unknown()).nullable(),
-});
-const ErrorBody = z.object({
-  errors: z.array(z.string()).nullish(),
-  warnings: z.array(z.string()).nullish(),
-});
-const Warnings = z.object({ warnings: z.array(z.string()).nullish() });
-/** A KV v2 version that is gone: OpenBao answers 404 with its metadata. */
-const GoneVersion = z.object({
-  data: z.object({
-    metadata: z.object({
-      version: z.number().int(),
-      deletion_time: z.string().nullish(),
-      destroyed: z.boolean().nullish(),
-    }),
-  }),
-});
-const MountAnswer = z.object({
-  data: z.object({
-    path: z.string().min(1),
-    type: z.string(),
-    options: z.record(z.string(), z.unknown()).nullish(),
-  }),
-});
 
 /** The engine serving a mount, from sys/internal/ui/mounts. */
 interface Mount {
@@ -105,6 +81,8 @@ interface Mount {
    * secret). */
   kv: 1 | 2;
 }
+
+const RENEW_SELF = parseStorePath("auth/token/renew-self");
 
 /** KV v2 endpoints other than data/, which a path may name by mistake. */
 const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
@@ -174,19 +152,27 @@ export class StoreClient {
     this.#jwt = jwt;
     const body = JSON.stringify({ role, jwt });
     const res = await this.#send("POST", storeUrl(this.#address, path), body, d, signal);
-    const parsed = LoginResponse.safeParse(parseJson(res.body));
-    if (!parsed.success) throw new StoreError("bad_response", "answer has no auth.client_token", d);
-    this.#token = parsed.data.auth.client_token;
-    this.#log.debug("logged in to the store", {
+    const auth = loginAnswer(parseJson(res.body));
+    if (!auth) throw new StoreError("bad_response", "answer has no auth.client_token", d);
+    this.#token = auth.token;
+    this.#log.debug("logged in to the store", { path, role, lease_seconds: auth.leaseSeconds });
+    return auth;
+  }
+
+  /** Renews the token of the last login (`auth/token/renew-self`), for a caller that keeps one
+   * login for a long life (the injector's supervisor); the answer is the token's new lease. */
+  async renewSelf(signal?: AbortSignal): Promise<LoginResult> {
+    const path = RENEW_SELF;
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "renew",
       path,
-      role,
-      lease_seconds: parsed.data.auth.lease_duration,
-    });
-    return {
-      token: parsed.data.auth.client_token,
-      leaseSeconds: parsed.data.auth.lease_duration,
-      renewable: parsed.data.auth.renewable,
+      namespace: this.namespace,
     };
+    const res = await this.#send("POST", storeUrl(this.#address, path), "{}", d, signal);
+    const auth = loginAnswer(parseJson(res.body));
+    if (!auth) throw new StoreError("bad_response", "answer has no auth.client_token", d);
+    return auth;
   }
 
   /** Reads a secret; KV v2 paths include `data/`, and `version` selects `?version=N` there. */
@@ -228,20 +214,18 @@ export class StoreClient {
     );
     const body = parseJson(res.body);
     this.#logWarnings(path, body);
-    const parsed = ReadResponse.safeParse(body);
-    if (!parsed.success || parsed.data.data === null) {
-      throw new StoreError("bad_response", "answer has no data object", d);
-    }
+    const data = readAnswerData(body);
+    if (!data) throw new StoreError("bad_response", "answer has no data object", d);
     // The mount's engine decides; the shape only when the store would not say.
-    const v2 = mount?.kv === 1 ? undefined : KvV2Data.safeParse(parsed.data.data);
-    if (mount?.kv === 2 && !v2?.success) {
+    const v2 = mount?.kv === 1 ? undefined : kvV2Data(data);
+    if (mount?.kv === 2 && !v2) {
       throw new StoreError("bad_response", "a KV v2 answer without data.data and data.metadata", d);
     }
-    if (v2?.success) {
-      if (v2.data.data === null) {
+    if (v2) {
+      if (v2.data === null) {
         throw new StoreError("not_found", "version is deleted or destroyed", d);
       }
-      return { path, version: o.version, kv: 2, data: v2.data.data };
+      return { path, version: o.version, kv: 2, data: v2.data };
     }
     if (o.version !== undefined) {
       throw new StoreError(
@@ -250,7 +234,9 @@ export class StoreClient {
         d,
       );
     }
-    return { path, kv: 1, data: parsed.data.data };
+    // A dynamic secret's lease: the watch modes read such a secret once and never poll it.
+    const leaseId = readAnswerLeaseId(body);
+    return leaseId ? { path, kv: 1, data, leaseId } : { path, kv: 1, data };
   }
 
   /** The mount serving `path`, from the cache or asked once; undefined when the store will
@@ -298,13 +284,12 @@ export class StoreClient {
       });
       return undefined;
     }
-    const answer = MountAnswer.safeParse(parseJson(res.body));
-    if (!answer.success) {
+    const a = mountAnswer(parseJson(res.body));
+    if (!a) {
       this.#unsaid.add(path);
       this.#log.debug("the store's mount answer is not understood; told by the answer", { path });
       return undefined;
     }
-    const a = answer.data.data;
     const mount: Mount = {
       path: a.path.endsWith("/") ? a.path : `${a.path}/`,
       kv: a.type === "kv" && String(a.options?.version ?? "1") === "2" ? 2 : 1,
@@ -320,8 +305,7 @@ export class StoreClient {
 
   /** The store's warnings on a successful answer, logged (server text, never a value). */
   #logWarnings(path: StorePath, body: unknown): void {
-    const w = Warnings.safeParse(body);
-    for (const warning of (w.success ? w.data.warnings : undefined) ?? []) {
+    for (const warning of answerWarnings(body)) {
       this.#log.warn("the store answered with a warning", { path, warning: this.#clean(warning) });
     }
   }
@@ -383,13 +367,11 @@ export class StoreClient {
       return `redirected (HTTP ${res.status}), and redirects are not followed: give the address the store answers at`;
     }
     const body = parseJson(res.body);
-    const parsed = ErrorBody.safeParse(body);
-    const words = [
-      ...(parsed.success ? parsed.data.errors ?? [] : []).map((e) => e.trim()).filter((e) => e),
-    ];
-    const gone = res.status === 404 ? GoneVersion.safeParse(body) : undefined;
-    if (gone?.success) words.unshift(describeGone(gone.data.data.metadata));
-    for (const w of parsed.success ? parsed.data.warnings ?? [] : []) {
+    const parsed = errorAnswer(body);
+    const words = (parsed?.errors ?? []).map((e) => e.trim()).filter((e) => e);
+    const gone = res.status === 404 ? goneVersion(body) : undefined;
+    if (gone) words.unshift(describeGone(gone));
+    for (const w of parsed?.warnings ?? []) {
       words.push(`store warning: ${w}`);
     }
     return words.length
@@ -407,13 +389,7 @@ export class StoreClient {
 }
 
 /** Why a KV v2 version answered 404: deleted (when) or destroyed. */
-function describeGone(
-  m: {
-    version: number;
-    deletion_time?: string | null | undefined;
-    destroyed?: boolean | null | undefined;
-  },
-) {
+function describeGone(m: GoneVersion) {
   if (m.destroyed) return `version ${m.version} was destroyed; its data is gone`;
   if (m.deletion_time) {
     return `version ${m.version} was deleted at ${m.deletion_time} (it can be undeleted)`;

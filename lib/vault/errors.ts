@@ -12,7 +12,7 @@ export type StoreErrorKind =
 
 export interface StoreErrorDetails {
   address: string;
-  operation: "login" | "read";
+  operation: "login" | "read" | "renew";
   /** API path after /v1/, e.g. "demo-kv/data/myapp-secret" or "auth/kubernetes_local/login". */
   path: string;
   key?: string | undefined;
@@ -30,7 +30,7 @@ export class StoreError extends Error {
   override name = "StoreError";
   readonly kind: StoreErrorKind;
   readonly address: string;
-  readonly operation: "login" | "read";
+  readonly operation: "login" | "read" | "renew";
   readonly path: string;
   readonly key?: string | undefined;
   readonly version?: number | undefined;
@@ -69,6 +69,8 @@ export class StoreError extends Error {
 function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): string {
   const what = d.operation === "login"
     ? `Cannot log in at ${d.path}`
+    : d.operation === "renew"
+    ? `Cannot renew the store token at ${d.path}`
     : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
       (d.key !== undefined ? ` key "${d.key}"` : "");
   const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;

@@ -220,12 +220,21 @@ function decide(
   if (!parsed.success) return deny(`Cannot read the Pod: ${describeIssues(parsed.error.issues)}`);
   const pod = parsed.data;
   if (isMutated(pod)) return { allowed: true, reason: "already mutated" };
+  if (optedOut(pod)) {
+    return {
+      allowed: true,
+      reason: `opted out (${MODULE_OPT_OUT.label}: ${MODULE_OPT_OUT.value})`,
+    };
+  }
   try {
     // Before any API call: every name that goes into a path, and the namespace from the API
     // server rather than from the Pod.
     const namespace = checkPodNames(r.namespace, pod);
     const defaults = deps.defaults();
-    const options = readPodOptions(pod.metadata.annotations ?? {}, defaults);
+    const options = readPodOptions(pod.metadata.annotations ?? {}, {
+      allowInsecureHttp: defaults.allowInsecureHttp,
+      skipContainers: deps.injector.skipContainers,
+    });
     // Only a Pod that would log in with the installation's CA needs it.
     if (defaults.caMissing && !options.tlsSecret && !options.tlsSkipVerify) {
       return deny(`secrets-store: ${defaults.caMissing}${seeDocs("webhook-denied")}`);
@@ -238,6 +247,17 @@ function decide(
   } catch (e) {
     return refusal(e);
   }
+}
+
+/** The module's opt-out label on a Pod, honoured for users who migrate with it in place. The
+ * product's own (`secrets-store.deckhouse.io/inject: disabled` by default) keeps the Pod from
+ * being sent here at all: it is the chart's objectSelector (webhook.optOutLabel). */
+export const MODULE_OPT_OUT = { label: "stronghold.deckhouse.io/mutate", value: "skip" } as const;
+
+function optedOut(pod: Pod): boolean {
+  const labels = (pod.metadata as { labels?: unknown }).labels;
+  return typeof labels === "object" && labels !== null &&
+    (labels as Record<string, unknown>)[MODULE_OPT_OUT.label] === MODULE_OPT_OUT.value;
 }
 
 function mutation(

@@ -476,3 +476,43 @@ Deno.test("while the store's CA is unknown, Pods that do not need it are answere
     assertEquals(r.json.response.patchType, "JSONPatch");
   }
 });
+
+Deno.test("the installation's mesh containers are left alone unless skip-mutate-containers names others", async () => {
+  const containers = [
+    { name: "app", image: "app", command: ["run"] },
+    { name: "istio-proxy", image: "proxy", command: ["envoy"] },
+  ];
+  const d = deps({
+    injector: { image: "i", imagePullPolicy: "IfNotPresent", skipContainers: ["istio-proxy"] },
+  });
+  const commands = async (annotations: Record<string, string>) => {
+    const r = await post(review(annotated(containers, annotations)), d);
+    const patch = JSON.parse(atob(r.json.response.patch)) as Array<
+      { path: string; value: unknown }
+    >;
+    const after = patch.find((op) => op.path === "/spec/containers")!.value as Array<
+      { name: string; command: string[] }
+    >;
+    return after.filter((c) => c.command[1] === "inject").map((c) => c.name);
+  };
+  assertEquals(await commands({}), ["app"]);
+  assertEquals(await commands({ "secrets-store.deckhouse.io/skip-mutate-containers": "app" }), [
+    "istio-proxy",
+  ]);
+});
+
+Deno.test("the module's opt-out label stronghold.deckhouse.io/mutate: skip leaves the Pod untouched", async () => {
+  const p = annotated([{ name: "app", image: "app", command: ["run"] }]);
+  const r = await post(review({
+    ...p,
+    metadata: { ...p.metadata, labels: { "stronghold.deckhouse.io/mutate": "skip" } },
+  }));
+  assertEquals(r.json.response.allowed, true);
+  assertEquals(r.json.response.patch, undefined);
+  // Any other value of the label is no opt-out.
+  const other = await post(review({
+    ...p,
+    metadata: { ...p.metadata, labels: { "stronghold.deckhouse.io/mutate": "yes" } },
+  }));
+  assert(other.json.response.patch !== undefined);
+});

@@ -5,6 +5,14 @@ import { parseEnvFromPath } from "../template/env_from_path.ts";
 import { parseLogLevel } from "../log/logger.ts";
 import { parseStoreAddress } from "../config/store_address.ts";
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
+import {
+  parsePollInterval,
+  parsePullPolicy,
+  parseRestartMode,
+  parseTokenPath,
+  type PullPolicy,
+  type RestartMode,
+} from "../config/watch.ts";
 
 export const PREFIX = "secrets-store.deckhouse.io/";
 
@@ -23,6 +31,11 @@ export const ANNOTATIONS = [
   "log-level",
   "enable-json-log",
   "skip-mutate-containers",
+  // The module's injector (1.4) beyond the guide:
+  "restart-on-secret-change",
+  "secret-poll-interval",
+  "service-account-token-path",
+  "env-injector-pull-policy",
 ] as const;
 
 /** Written by the webhook on each Pod it mutated (mutate.ts), never read from the user:
@@ -42,7 +55,12 @@ export interface PodOptions {
   mutateProbes: boolean;
   logLevel?: string | undefined;
   enableJsonLog: boolean;
+  /** The annotation's names when it is set (even empty), else the installation's list. */
   skipMutateContainers: string[];
+  restartOnSecretChange: RestartMode;
+  secretPollInterval?: string | undefined;
+  serviceAccountTokenPath?: string | undefined;
+  envInjectorPullPolicy?: PullPolicy | undefined;
 }
 
 /** A bad annotation; the Pod is refused with this message. */
@@ -68,6 +86,9 @@ export function wantsInjection(annotations: Record<string, string> | undefined):
 export interface AnnotationRules {
   /** connection.allowInsecureHttp: an http:// `addr` is refused unless it is true. */
   allowInsecureHttp: boolean;
+  /** injector.skipContainers: the containers left alone when the Pod has no
+   * skip-mutate-containers annotation (the module's service-mesh list by default). */
+  skipContainers?: readonly string[] | undefined;
 }
 
 /** Reads the Pod's options; throws AnnotationError listing every bad annotation. */
@@ -125,7 +146,17 @@ export function readPodOptions(
     mutateProbes: bool("mutate-probes"),
     logLevel: checked("log-level", parseLogLevel),
     enableJsonLog: bool("enable-json-log"),
-    skipMutateContainers: (get("skip-mutate-containers") ?? "").split(/\s+/).filter((s) => s),
+    // As in the module: the annotation replaces the installation's list, it does not add to it.
+    skipMutateContainers: annotations[FULL_NAME["skip-mutate-containers"]] === undefined
+      ? [...(rules.skipContainers ?? [])]
+      : (get("skip-mutate-containers") ?? "").split(/\s+/).filter((s) => s),
+    restartOnSecretChange: (checked("restart-on-secret-change", parseRestartMode) ??
+      "none") as RestartMode,
+    secretPollInterval: checked("secret-poll-interval", (v) => parsePollInterval(v)),
+    serviceAccountTokenPath: checked("service-account-token-path", parseTokenPath),
+    envInjectorPullPolicy: checked("env-injector-pull-policy", parsePullPolicy) as
+      | PullPolicy
+      | undefined,
   };
   if (problems.length > 0) throw new AnnotationError(`Invalid annotations: ${problems.join("; ")}`);
   return options;

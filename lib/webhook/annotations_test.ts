@@ -25,6 +25,10 @@ Deno.test("readPodOptions() applies the guide's defaults", () => {
     logLevel: undefined,
     enableJsonLog: false,
     skipMutateContainers: [],
+    restartOnSecretChange: "none",
+    secretPollInterval: undefined,
+    serviceAccountTokenPath: undefined,
+    envInjectorPullPolicy: undefined,
   });
 });
 
@@ -92,5 +96,71 @@ Deno.test("readPodOptions() refuses an http addr unless the installation allows 
   assertEquals(
     readPodOptions({ [A + "role"]: "r", [A + "addr"]: "https://proxy.example/vault" }).addr,
     "https://proxy.example/vault",
+  );
+});
+
+Deno.test("readPodOptions() takes the module's restart, poll, token-path and pull-policy annotations", () => {
+  const o = readPodOptions({
+    [A + "role"]: "r",
+    [A + "restart-on-secret-change"]: "watch-for-data",
+    [A + "secret-poll-interval"]: "90s",
+    [A + "service-account-token-path"]: "/var/run/secrets/tokens/store-token",
+    [A + "env-injector-pull-policy"]: "Always",
+  });
+  assertEquals(o.restartOnSecretChange, "watch-for-data");
+  assertEquals(o.secretPollInterval, "90s");
+  assertEquals(o.serviceAccountTokenPath, "/var/run/secrets/tokens/store-token");
+  assertEquals(o.envInjectorPullPolicy, "Always");
+  for (const mode of ["none", "watch-for-lease"]) {
+    assertEquals(
+      readPodOptions({ [A + "role"]: "r", [A + "restart-on-secret-change"]: mode })
+        .restartOnSecretChange,
+      mode,
+    );
+  }
+});
+
+for (
+  const [name, value, words] of [
+    ["restart-on-secret-change", "always", "not one of none, watch-for-data, watch-for-lease"],
+    ["restart-on-secret-change", "Watch-For-Data", "not one of"],
+    ["secret-poll-interval", "4s", "shorter than the minimum 5s"],
+    ["secret-poll-interval", "25h", "longer than the maximum 24h"],
+    ["secret-poll-interval", "0", "at least 1ms"],
+    ["secret-poll-interval", "soon", "Cannot parse duration"],
+    ["service-account-token-path", "token", "not an absolute path"],
+    ["service-account-token-path", "/var/run/../../etc/shadow", '".." segment'],
+    ["service-account-token-path", "/var//token", "empty"],
+    ["service-account-token-path", "/var/tok\u0001en", "control character"],
+    ["service-account-token-path", "/" + "a".repeat(4096), "longer than 4095 bytes"],
+    ["env-injector-pull-policy", "always", "not one of Always, IfNotPresent, Never"],
+  ] as const
+) {
+  Deno.test(`readPodOptions() refuses ${name}: ${JSON.stringify(value).slice(0, 40)}, naming it`, () => {
+    const e = assertThrows(
+      () => readPodOptions({ [A + "role"]: "r", [A + name]: value }),
+      AnnotationError,
+    );
+    assertStringIncludes(e.message, `${A}${name}: `);
+    assertStringIncludes(e.message, words);
+  });
+}
+
+Deno.test("the installation's skip list applies until skip-mutate-containers replaces it", () => {
+  const rules = { allowInsecureHttp: false, skipContainers: ["istio-proxy", "istio-init"] };
+  assertEquals(readPodOptions({ [A + "role"]: "r" }, rules).skipMutateContainers, [
+    "istio-proxy",
+    "istio-init",
+  ]);
+  assertEquals(
+    readPodOptions({ [A + "role"]: "r", [A + "skip-mutate-containers"]: "sidecar" }, rules)
+      .skipMutateContainers,
+    ["sidecar"],
+  );
+  // Set but empty: the Pod asks for every container, the mesh's included.
+  assertEquals(
+    readPodOptions({ [A + "role"]: "r", [A + "skip-mutate-containers"]: "" }, rules)
+      .skipMutateContainers,
+    [],
   );
 });

@@ -9,7 +9,7 @@ import {
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
-import { TEMPLATE_PREFIX } from "../template/template.ts";
+import { isEnvTemplate } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
 import { VERSION } from "../version.ts";
 import { INJECTED, type PodOptions, PREFIX } from "./annotations.ts";
@@ -31,6 +31,8 @@ export interface InjectorDelivery {
   imagePullPolicy: string;
   /** Default `copy`. */
   delivery?: "imageVolume" | "copy";
+  /** injector.skipContainers; read by readPodOptions(), which the annotation overrides. */
+  skipContainers?: readonly string[] | undefined;
 }
 
 export interface MutationInput {
@@ -60,7 +62,7 @@ export function containersToMutate(
 ): { init: Container[]; app: Container[] } {
   const skip = new Set(options.skipMutateContainers);
   const hasTemplate = (c: Container) =>
-    (c.env ?? []).some((e) => e.value?.startsWith(TEMPLATE_PREFIX));
+    (c.env ?? []).some((e) => e.value !== undefined && isEnvTemplate(e.value));
   return {
     init: (pod.spec.initContainers ?? []).filter((c) => !skip.has(c.name) && hasTemplate(c)),
     app: pod.spec.containers.filter((c) => !skip.has(c.name)),
@@ -106,7 +108,7 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
     byImage
       ? {
         name: INJECTOR_VOLUME,
-        image: { reference: input.injector.image, pullPolicy: input.injector.imagePullPolicy },
+        image: { reference: input.injector.image, pullPolicy: pullPolicy(input) },
       }
       : { name: INJECTOR_VOLUME, emptyDir: { sizeLimit: "256Mi" } },
   ];
@@ -254,11 +256,22 @@ function injectorEnv(
     [SETTINGS_ENV.logLevel, o.logLevel],
     [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],
     [SETTINGS_ENV.envFromPath, o.envFromPath],
+    [SETTINGS_ENV.tokenFile, o.serviceAccountTokenPath],
+    [
+      SETTINGS_ENV.restartOnSecretChange,
+      o.restartOnSecretChange === "none" ? undefined : o.restartOnSecretChange,
+    ],
+    [SETTINGS_ENV.pollInterval, o.secretPollInterval],
     // The injector checks its address against the same switch the webhook used.
     [SETTINGS_ENV.allowInsecureHttp, d.allowInsecureHttp ? "true" : undefined],
   ];
   return vars.filter((v): v is [string, string] => v[1] !== undefined && v[1] !== "")
     .map(([name, value]) => ({ name, value }));
+}
+
+/** env-injector-pull-policy, else the installation's. */
+function pullPolicy(input: MutationInput): string {
+  return input.options.envInjectorPullPolicy ?? input.injector.imagePullPolicy;
 }
 
 /** The init container: copies the executable into the shared volume. Restricted security
@@ -268,7 +281,7 @@ function copySelfContainer(input: MutationInput): Container {
   return {
     name: INIT_CONTAINER,
     image: input.injector.image,
-    imagePullPolicy: input.injector.imagePullPolicy,
+    imagePullPolicy: pullPolicy(input),
     command: [IMAGE_EXECUTABLE, "copy-self", INJECTOR_DIR],
     volumeMounts: [{ name: INJECTOR_VOLUME, mountPath: INJECTOR_DIR }],
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },

@@ -338,6 +338,17 @@ Deno.test("init containers with templates in their env are mutated, after copy-s
   assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
 });
 
+Deno.test("an init container whose env holds an inline reference is mutated; ${HOME} alone is not", () => {
+  const withInline = (value: string) => ({
+    ...WITH_MIGRATION,
+    initContainers: [{ ...WITH_MIGRATION.initContainers[0]!, env: [{ name: "U", value }] }],
+  });
+  const m = mutate(pod(withInline("postgres://${secrets-store:kv/data/db#user}@db")));
+  assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "migrate"]);
+  const plain = mutate(pod(withInline("${HOME}/x")));
+  assertEquals(plain.spec.initContainers![1]!.command, ["migrate"]);
+});
+
 Deno.test("isMutated() recognises a Pod the webhook already mutated", () => {
   const p = pod({ containers: [{ name: "app", image: "i", command: ["run"] }] });
   assertEquals(isMutated(p), false);
@@ -556,4 +567,41 @@ Deno.test("mutatePod() denies a Pod that already uses the injector's names, nami
     volumes: [{ name: "secrets-store-tls", emptyDir: {} }],
   }, { "secrets-store.deckhouse.io/skip-mutate-containers": "side" }));
   assertEquals(free.spec.containers.length, 2);
+});
+
+Deno.test("mutatePod() passes the watch annotations and another token file to the injector", () => {
+  const m = mutate(pod({ containers: [{ name: "app", image: "app", command: ["run"] }] }, {
+    "secrets-store.deckhouse.io/restart-on-secret-change": "watch-for-data",
+    "secrets-store.deckhouse.io/secret-poll-interval": "30s",
+    "secrets-store.deckhouse.io/service-account-token-path": "/var/run/secrets/tokens/vault",
+  }));
+  const e = env(m.spec.containers[0]!);
+  assertEquals(e.SECRETS_STORE_RESTART_ON_SECRET_CHANGE, "watch-for-data");
+  assertEquals(e.SECRETS_STORE_SECRET_POLL_INTERVAL, "30s");
+  assertEquals(e.SECRETS_STORE_TOKEN_FILE, "/var/run/secrets/tokens/vault");
+  // Mode none is the default and is not written at all.
+  const plain = env(
+    mutate(pod({ containers: [{ name: "app", image: "app", command: ["run"] }] }, {
+      "secrets-store.deckhouse.io/restart-on-secret-change": "none",
+    })).spec.containers[0]!,
+  );
+  assertEquals(plain.SECRETS_STORE_RESTART_ON_SECRET_CHANGE, undefined);
+  assertEquals(plain.SECRETS_STORE_TOKEN_FILE, undefined);
+});
+
+Deno.test("env-injector-pull-policy replaces the installation's pull policy for the injector's image", () => {
+  const annotations = { "secrets-store.deckhouse.io/env-injector-pull-policy": "Always" };
+  const p = pod({ containers: [{ name: "app", image: "app", command: ["run"] }] }, annotations);
+  const copied = mutate(p);
+  assertEquals(copied.spec.initContainers![0]!.imagePullPolicy, "Always");
+  const byImage = mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}),
+    defaults: DEFAULTS,
+    injector: { ...INJECTOR, delivery: "imageVolume" },
+    images: new Map(),
+  });
+  const volume = byImage.spec.volumes!.find((v) => v.name === INJECTOR_VOLUME) as {
+    image?: { pullPolicy?: string };
+  };
+  assertEquals(volume.image?.pullPolicy, "Always");
 });

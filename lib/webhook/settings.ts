@@ -14,6 +14,14 @@ const Duration = z.string().refine((s) => {
   }
 }, { message: "must be a duration like 5m or 2s" });
 
+/** The module's default skip list (service-mesh containers that must start untouched). */
+export const MESH_CONTAINERS = [
+  "istio-proxy",
+  "istio-init",
+  "istio-validation",
+  "check-linux-kernel",
+] as const;
+
 /** The server's limits (server.ts, docs/webhook.md); each default holds under the chart's
  * 384Mi memory limit with 1,000 hostile connections of any kind (docs/benchmarks.md). */
 const LIMIT_DEFAULTS = {
@@ -46,6 +54,9 @@ export const WebhookSettingsSchema = z.object({
      * read-only (Kubernetes 1.35+, no copy, no init container); `copy` runs copy-self in an
      * init container into an emptyDir. The chart picks imageVolume from 1.35 on. */
     delivery: z.enum(["imageVolume", "copy"]).default("copy"),
+    /** Containers never mutated unless a Pod's skip-mutate-containers annotation names its
+     * own list: the module's default, the service-mesh sidecars and their init containers. */
+    skipContainers: z.array(z.string().min(1).max(63)).max(1000).default([...MESH_CONTAINERS]),
   }).strict(),
   registry: z.object({
     platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must look like linux/amd64")

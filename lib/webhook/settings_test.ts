@@ -8,6 +8,8 @@ Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry d
     image: "r/secrets-store:1",
     imagePullPolicy: "IfNotPresent",
     delivery: "copy",
+    // The module's default skip list, for users who migrate from it.
+    skipContainers: ["istio-proxy", "istio-init", "istio-validation", "check-linux-kernel"],
   });
   assertEquals(s.registry, {
     platform: "linux/amd64",
@@ -67,4 +69,19 @@ Deno.test("parseWebhookSettings() names every bad setting and the file", () => {
     assertStringIncludes(e.message, "webhook.yaml");
     assertStringIncludes(e.message, part);
   }
+});
+
+Deno.test("parseWebhookSettings() takes another skip list, an empty one included", () => {
+  const s = parseWebhookSettings(
+    "injector:\n  image: r/s:1\n  skipContainers: [linkerd-proxy]\n",
+    "webhook.yaml",
+  );
+  assertEquals(s.injector.skipContainers, ["linkerd-proxy"]);
+  const none = parseWebhookSettings("injector:\n  image: r/s:1\n  skipContainers: []\n", "w");
+  assertEquals(none.injector.skipContainers, []);
+  const e = assertThrows(
+    () => parseWebhookSettings('injector:\n  image: r/s:1\n  skipContainers: [""]\n', "w"),
+    TypeError,
+  );
+  assertStringIncludes(e.message, "skipContainers");
 });

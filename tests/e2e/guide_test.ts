@@ -463,6 +463,38 @@ envExample("remote-kube-1: login through the second auth path", async (w) => {
   assertStringIncludes(audit, '"path":"auth/remote-kube-1/login"');
 });
 
+envExample(
+  "templates: a key template and inline references build a connection string",
+  async (w) => {
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-template", { [A + "role"]: "myapp-role" }, [{
+        name: "myapp",
+        env: [
+          {
+            name: "DB_URL",
+            value:
+              "secrets-store:demo-kv/data/myapp-secret#postgresql://${.DB_USER}:${.DB_PASS | urlquery}@db:5432/app",
+          },
+          {
+            name: "DB_INLINE",
+            value:
+              "${secrets-store:demo-kv/data/myapp-secret#DB_USER}@${secrets-store:demo-kv/data/common-secret#REGION}",
+          },
+        ],
+        command: PRINTENV,
+      }]),
+      (l) => l.includes("DB_INLINE="),
+    );
+    const env = lastEnv(log);
+    assertEquals(
+      env.DB_URL,
+      `postgresql://${GUIDE.data.DB_USER}:${encodeURIComponent(GUIDE.data.DB_PASS)}@db:5432/app`,
+    );
+    assertEquals(env.DB_INLINE, `${GUIDE.data.DB_USER}@${GUIDE.common.REGION}`);
+  },
+);
+
 // Every example above once more with the other delivery (the chart's injector.delivery copy).
 repeatUnderCopy();
 
@@ -496,6 +528,48 @@ example("myapp3: the SecretsStoreImport myapp-ssi mounts db-password into the Po
   );
   assertStringIncludes(log, GUIDE.data.DB_PASS);
 });
+
+example(
+  "templates: a config file from two paths and the whole secret as JSON, mode 0400",
+  async (w) => {
+    await createSsi(w, "myapp-template-ssi", [
+      {
+        name: "app.conf",
+        sources: {
+          app: { path: "demo-kv/data/myapp-secret" },
+          common: { path: "demo-kv/data/common-secret" },
+        },
+        template: "user=${.app.DB_USER}\npass=${.app.DB_PASS | quote}\nregion=${.common.REGION}\n",
+        mode: "0400",
+      },
+      { name: "all.json", source: { path: "demo-kv/data/common-secret" }, format: "json" },
+    ]);
+    const log = await runToLog(
+      w,
+      guidePod(w, "myapp-template-file", {}, [{
+        name: "backend",
+        command: [
+          "sh",
+          "-c",
+          "stat -c '%a' /mnt/secrets/app.conf; cat /mnt/secrets/app.conf /mnt/secrets/all.json; echo END; sleep 3600",
+        ],
+        volumeMounts: [{ name: "secrets", mountPath: "/mnt/secrets" }],
+      }], { volumes: [csiVolume("secrets", "myapp-template-ssi")] }),
+      (l) => l.includes("END"),
+    );
+    const [mode, ...rest] = log.trim().split("\n");
+    assertEquals(mode, "400");
+    const text = rest.join("\n");
+    assertStringIncludes(
+      text,
+      `user=${GUIDE.data.DB_USER}\npass="${GUIDE.data.DB_PASS}"\nregion=${GUIDE.common.REGION}\n`,
+    );
+    assertEquals(
+      JSON.parse(text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1)),
+      { ...GUIDE.common, MY_SECRET: "from-path" }, // the whole secret as setUp() wrote it
+    );
+  },
+);
 
 example(
   "the keytab with decodeBase64 arrives byte for byte; invalid base64 keeps the container from being created",

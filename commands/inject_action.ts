@@ -1,0 +1,28 @@
+/** What `secrets-store inject` does once its command line is parsed, shared by commander's
+ * action (inject.ts) and the fast path for `inject -- <command…>` (cli.ts). */
+import { seeDocs } from "../lib/troubleshooting.ts";
+
+export interface InjectFlags {
+  storeFile?: string | undefined;
+  dryRun?: boolean | undefined;
+}
+
+/** Resolves the secrets and execs `command`; returns only for a dry run. */
+export async function injectAction(command: string[], opts: InjectFlags): Promise<void> {
+  // Loaded on use: the injector starts in every container and probe, so each role loads
+  // only its own modules.
+  const { inject } = await import("../lib/inject/inject.ts");
+  try {
+    await inject({
+      command,
+      env: Deno.env.toObject(),
+      storeFile: opts.storeFile,
+      dryRun: opts.dryRun,
+    });
+  } catch (e) {
+    // What the container's log shows last: where it is explained. The error keeps its class
+    // and exit code.
+    if (e instanceof Error) e.message += seeDocs("injector");
+    throw e;
+  }
+}

@@ -1,0 +1,133 @@
+import { assertEquals } from "../../tests/harness/assert.ts";
+import { silentLogger } from "../log/logger.ts";
+import type { LoginResult, Secret, StoreClient } from "../vault/client.ts";
+import { StoreError } from "../vault/errors.ts";
+import type { StorePath } from "../config/store_path.ts";
+import { KeptLogin, renewAfterMs } from "./session.ts";
+import type { Clock } from "./clock.ts";
+
+const P = "demo-kv/data/app" as StorePath;
+const signal = new AbortController().signal;
+
+/** A clock whose time moves only by sleeps the test lets go, one at a time. */
+function steppedClock() {
+  let now = 0;
+  const sleeping: Array<{ at: number; wake: (ok: boolean) => void }> = [];
+  const clock: Clock = {
+    now: () => now,
+    random: () => 0.5,
+    sleep: (ms, sig) =>
+      new Promise((wake) => {
+        if (sig?.aborted) return wake(false);
+        sleeping.push({ at: now + ms, wake });
+        sig?.addEventListener("abort", () => wake(false), { once: true });
+      }),
+  };
+  const advance = async () => {
+    sleeping.sort((a, b) => a.at - b.at);
+    const next = sleeping.shift();
+    if (!next) return;
+    now = next.at;
+    next.wake(true);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
+  return {
+    clock,
+    advance,
+    get now() {
+      return now;
+    },
+  };
+}
+
+function fakeClient(o: { refuseReads?: number; lease?: number; leaseId?: string } = {}) {
+  const calls: string[] = [];
+  let refuse = o.refuseReads ?? 0;
+  const client = {
+    address: "https://store",
+    read: (path: StorePath): Promise<Secret> => {
+      calls.push("read");
+      if (refuse-- > 0) {
+        return Promise.reject(
+          new StoreError("permission_denied", "permission denied", {
+            address: "https://store",
+            operation: "read",
+            path,
+            status: 403,
+          }),
+        );
+      }
+      const s: Secret = { path, kv: 2, data: { K: "v" } };
+      if (o.leaseId) s.leaseId = o.leaseId;
+      return Promise.resolve(s);
+    },
+    renewSelf: (): Promise<LoginResult> => {
+      calls.push("renew");
+      return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
+    },
+    close: () => calls.push("close"),
+  } as unknown as StoreClient;
+  const login = () => {
+    calls.push("login");
+    return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
+  };
+  return { client, login, calls };
+}
+
+Deno.test("renewAfterMs() is two thirds of a renewable lease, none otherwise", () => {
+  assertEquals(renewAfterMs({ leaseSeconds: 60, renewable: true }), 40_000);
+  assertEquals(renewAfterMs({ leaseSeconds: 60, renewable: false }), undefined);
+  assertEquals(renewAfterMs({ leaseSeconds: 0, renewable: true }), undefined);
+});
+
+Deno.test("KeptLogin logs in once, renews at two thirds of the lease, and reads on the same login", async () => {
+  const t = steppedClock();
+  const f = fakeClient();
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  await s.read(P, undefined, signal);
+  await t.advance();
+  assertEquals(t.now, 40_000);
+  await s.read(P, undefined, signal);
+  await t.advance();
+  assertEquals(t.now, 80_000);
+  assertEquals(f.calls, ["login", "read", "renew", "read", "renew"]);
+  s.close();
+});
+
+Deno.test("KeptLogin logs in again on a refused read, and then reads once more", async () => {
+  const t = steppedClock();
+  const f = fakeClient({ refuseReads: 1 });
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  assertEquals((await s.read(P, undefined, signal)).data, { K: "v" });
+  assertEquals(f.calls, ["login", "read", "login", "read"]);
+  s.close();
+});
+
+Deno.test("KeptLogin logs in again once the lease has run out unrenewed", async () => {
+  const t = steppedClock();
+  const f = fakeClient();
+  const login = () => {
+    f.calls.push("login");
+    return Promise.resolve({ token: "t", leaseSeconds: 60, renewable: false });
+  };
+  const s = new KeptLogin(f.client, login, silentLogger, t.clock);
+  await s.read(P, undefined, signal);
+  await s.read(P, undefined, signal);
+  // Time passes through another sleeper (a poll interval).
+  void t.clock.sleep(61_000);
+  await t.advance();
+  await s.read(P, undefined, signal);
+  assertEquals(f.calls, ["login", "read", "read", "login", "read"]);
+  s.close();
+});
+
+Deno.test("KeptLogin reads a dynamic secret once: a poll gets the first answer, not new credentials", async () => {
+  const t = steppedClock();
+  const f = fakeClient({ leaseId: "database/creds/app/abc" });
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  const first = await s.read(P, undefined, signal);
+  const again = await s.read(P, undefined, signal);
+  assertEquals(again, first);
+  assertEquals(f.calls.filter((c) => c === "read").length, 1);
+  s.close();
+});

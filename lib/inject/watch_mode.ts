@@ -1,0 +1,72 @@
+/** `restart-on-secret-change` in the injector: the app runs as a supervised child
+ * (supervise.ts) while the values it was started with are polled (watch.ts) through one
+ * kept login (session.ts). */
+import type { Logger } from "../log/logger.ts";
+import type { PathImport } from "../template/env_from_path.ts";
+import { type Resolution, resolveEnv } from "./resolve.ts";
+import type { SecretSource } from "./source.ts";
+import { supervise } from "./supervise.ts";
+import { hashEnv, startWatch } from "./watch.ts";
+import { collectGarbage } from "../sys/gc.ts";
+
+export interface WatchedApp {
+  path: string;
+  argv: string[];
+  /** What the app is started with (after fitForExec). */
+  env: Record<string, string>;
+  /** The app's environment before resolution, resolved again at each poll. */
+  templates: Record<string, string>;
+  resolution: Resolution;
+  source: SecretSource;
+  envFromPath: PathImport[];
+  ignoreMissing: boolean;
+  intervalMs: number;
+  clientTimeoutMs: number;
+  terminationLog: string;
+  logger: Logger;
+}
+
+/** Runs the app until it ends; resolves to the injector's exit code. */
+export async function runWatched(a: WatchedApp): Promise<number> {
+  const initialHash = await hashEnv(a.resolution.env);
+  // The supervisor idles for the container's life: what start-up grew (modules compiled,
+  // answers parsed) is handed back once, and what each poll grew after it.
+  collectGarbage();
+  a.logger.info("watching the secrets for changes", {
+    interval_ms: a.intervalMs,
+    reads_per_poll: a.resolution.reads,
+  });
+  try {
+    return await supervise({
+      path: a.path,
+      argv: a.argv,
+      env: a.env,
+      logger: a.logger,
+      terminationLog: a.terminationLog,
+      watch: (restart) =>
+        startWatch({
+          intervalMs: a.intervalMs,
+          initialHash,
+          logger: a.logger,
+          onChange: restart,
+          poll: async () => {
+            const r = await resolveEnv(a.templates, a.source, {
+              envFromPath: a.envFromPath,
+              ignoreMissing: true,
+              signal: AbortSignal.timeout(a.clientTimeoutMs),
+              logger: a.logger,
+            });
+            // Any failed read makes the poll fail: a value that could not be read is no
+            // confirmed change (under ignore-missing-secrets it would look like one).
+            const failed = r.assignments.find((x) => x.status === "failed");
+            if (failed) throw new Error(`${failed.variable}: ${failed.reason}`);
+            const hash = await hashEnv(r.env);
+            collectGarbage();
+            return hash;
+          },
+        }),
+    });
+  } finally {
+    a.source.close();
+  }
+}
