@@ -242,6 +242,44 @@ envExample("myapp2: DB_USER and DB_PASS from templates", async (w) => {
   }
 });
 
+example(
+  "myapp2 with restart-on-secret-change: a changed secret restarts the container with the new value and says why",
+  async (w) => {
+    const path = "demo-kv/data/e2e/watched";
+    await w.store("PUT", path, { data: { TOKEN: "watched-1" } });
+    const name = "myapp2-watch";
+    await w.pods.create(guidePod(w, name, {
+      [A + "role"]: "myapp-role",
+      [A + "restart-on-secret-change"]: "watch-for-data",
+      [A + "secret-poll-interval"]: "5s",
+    }, [{
+      name: "myapp",
+      env: [{ name: "TOKEN", value: `secrets-store:${path}#TOKEN` }],
+      command: PRINTENV,
+    }]));
+    await w.pods.waitForLog(name, (l) => l.includes("TOKEN=watched-1"), 90_000);
+    await w.store("PUT", path, { data: { TOKEN: "watched-2" } });
+    // One interval (5 s, +30 % jitter) and a confirming read; the kubelet's restart after.
+    type Status = {
+      restartCount: number;
+      lastState?: { terminated?: { exitCode?: number; message?: string } };
+    };
+    let restarted: Status | undefined;
+    await waitUntil("the container restarted", async () => {
+      const c = ((await w.pods.get(name)).status as { containerStatuses?: Status[] })
+        .containerStatuses?.[0];
+      if (c && c.restartCount >= 1) restarted = c;
+      return restarted !== undefined;
+    }, 90_000);
+    assertEquals(restarted!.lastState?.terminated?.exitCode, 2);
+    assertStringIncludes(
+      restarted!.lastState?.terminated?.message ?? "",
+      "secret values changed, restarting container",
+    );
+    await w.pods.waitForLog(name, (l) => l.includes("TOKEN=watched-2"), 90_000);
+  },
+);
+
 envExample("a template with version #4 reads version 4 of the secret", async (w) => {
   const log = await runToLog(
     w,
