@@ -708,7 +708,7 @@ suite.test("with DiscoverLocalStronghold and no Stronghold Secret the webhook se
     assertStringIncludes(event.note!, "d8-stronghold/stronghold-tls");
     const log = await Deno.readTextFile(w.logFile);
     // The operator is told once, whatever the number of retries and denials since.
-    const warned = log.split("\n").filter((l) => / WARN  the store's CA is not known/.test(l));
+    const warned = log.split("\n").filter((l) => / WARN {2}the store's CA is not known/.test(l));
     assertEquals(warned.length, 1, log);
     assertStringIncludes(warned[0]!, "d8-stronghold/stronghold-tls");
 
