@@ -608,6 +608,70 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lo
   ]);
   // Both paths are on demo-kv: its engine is asked for once.
   assertEquals(requests.filter((p) => p.startsWith("read sys/internal/ui/mounts/")).length, 1);
+  // And its token is given back before the app starts.
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 1);
+});
+
+/** The live store tokens that logins at auth/<mount>/login made for `role`, found with the
+ * root token through the accessor list (the store's own record, not the injector's word). */
+async function liveTokens(mount: string, role: string): Promise<number> {
+  const list = await env.bao.api("GET", "auth/token/accessors?list=true");
+  let n = 0;
+  for (const accessor of (list.data as { keys: string[] }).keys) {
+    // A token that expires or is revoked between the list and the lookup is not live.
+    const t = await env.bao.api("POST", "auth/token/lookup-accessor", { accessor })
+      .catch(() => undefined);
+    const d = t?.data as { path?: string; meta?: { role?: string } | null } | undefined;
+    if (d?.path === `auth/${mount}/login` && d.meta?.role === role) n++;
+  }
+  return n;
+}
+
+Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRETS_STORE_REVOKE_TOKEN=false each run's stays", async () => {
+  await setUp();
+  await enableKubeAuth(env.bao, env.kube, "revoke-kube");
+  for (const role of ["revoke", "keep"]) {
+    await env.bao.api("PUT", `auth/revoke-kube/role/${role}`, {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: GUIDE.namespace,
+      policies: "inject-test",
+      ttl: "10m",
+    });
+  }
+  const mark = (await audited()).length;
+  const run = async (role: string, extra: Record<string, string> = {}) => {
+    const r = await inject({
+      ...settings({ SECRETS_STORE_AUTH_PATH: "revoke-kube", SECRETS_STORE_ROLE: role, ...extra }),
+      DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+    }, ["/usr/bin/printenv", "DB_PASS"]);
+    assertEquals([r.code, r.stdout], [0, "secret-password\n"], r.stderr);
+    assert(!r.stderr.includes("not revoked"), r.stderr);
+  };
+  for (let i = 0; i < 20; i++) await run("revoke");
+  const requests = (await audited()).slice(mark);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/revoke-kube/login")).length, 20);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 20);
+  assertEquals(await liveTokens("revoke-kube", "revoke"), 0);
+  for (let i = 0; i < 3; i++) await run("keep", { SECRETS_STORE_REVOKE_TOKEN: "false" });
+  assertEquals(await liveTokens("revoke-kube", "keep"), 3);
+});
+
+Deno.test("a store that refuses the revoke costs a warning, and the app starts with its secrets", async () => {
+  await setUp();
+  // Without the default policy, the token may not revoke itself.
+  await env.bao.api("PUT", "auth/kubernetes_local/role/no-default-policy", {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    policies: "inject-test",
+    token_no_default_policy: true,
+  });
+  const r = await inject({
+    ...settings({ SECRETS_STORE_ROLE: "no-default-policy" }),
+    DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+  }, ["/usr/bin/printenv", "DB_PASS"]);
+  assertEquals([r.code, r.stdout], [0, "secret-password\n"], r.stderr);
+  assertStringIncludes(r.stderr, "the store token was not revoked; it expires at its TTL");
+  assertStringIncludes(r.stderr, "auth/token/revoke-self");
 });
 
 /** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
