@@ -10,7 +10,7 @@ import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
-import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
+import { enableKubeAuth, GUIDE, liveTokens } from "./harness/store_setup.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
@@ -612,21 +612,6 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lo
   assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 1);
 });
 
-/** The live store tokens that logins at auth/<mount>/login made for `role`, found with the
- * root token through the accessor list (the store's own record, not the injector's word). */
-async function liveTokens(mount: string, role: string): Promise<number> {
-  const list = await env.bao.api("GET", "auth/token/accessors?list=true");
-  let n = 0;
-  for (const accessor of (list.data as { keys: string[] }).keys) {
-    // A token that expires or is revoked between the list and the lookup is not live.
-    const t = await env.bao.api("POST", "auth/token/lookup-accessor", { accessor })
-      .catch(() => undefined);
-    const d = t?.data as { path?: string; meta?: { role?: string } | null } | undefined;
-    if (d?.path === `auth/${mount}/login` && d.meta?.role === role) n++;
-  }
-  return n;
-}
-
 Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRETS_STORE_REVOKE_TOKEN=false each run's stays", async () => {
   await setUp();
   await enableKubeAuth(env.bao, env.kube, "revoke-kube");
@@ -651,9 +636,9 @@ Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRE
   const requests = (await audited()).slice(mark);
   assertEquals(requests.filter((p) => p.endsWith(" auth/revoke-kube/login")).length, 20);
   assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 20);
-  assertEquals(await liveTokens("revoke-kube", "revoke"), 0);
+  assertEquals(await liveTokens(env.bao, "revoke-kube", "revoke"), 0);
   for (let i = 0; i < 3; i++) await run("keep", { SECRETS_STORE_REVOKE_TOKEN: "false" });
-  assertEquals(await liveTokens("revoke-kube", "keep"), 3);
+  assertEquals(await liveTokens(env.bao, "revoke-kube", "keep"), 3);
 });
 
 Deno.test("a store that refuses the revoke costs a warning, and the app starts with its secrets", async () => {
