@@ -289,17 +289,14 @@ suite.test("an unpublished volume's identity, its last volume gone, leaves no li
     policies: "csi-test",
     ttl: "10m",
   });
-  await createSsi({
-    ...ssi("revoke-ssi", [{
+  await createSsi(
+    ssi("revoke-ssi", [{
       name: "token",
       source: { path: "demo-kv/data/csi-rotate", key: "TOKEN" },
-    }]),
-    spec: {
-      type: "CSI",
+    }], {
       role: "csi-revoke-role",
-      files: [{ name: "token", source: { path: "demo-kv/data/csi-rotate", key: "TOKEN" } }],
-    },
-  });
+    }),
+  );
   const live = () => liveTokens(env.bao, "kubernetes_local", "csi-revoke-role");
   const a = await publish("revoke-ssi");
   // Each new volume's token is proven by a login of its own, which replaces the last one.
