@@ -805,6 +805,8 @@ Deno.test("an address with a path prefix reaches the store through a path-routin
       "POST /vault/v1/auth/kubernetes_local/login",
       "GET /vault/v1/sys/internal/ui/mounts/demo-kv/data/myapp-secret",
       "GET /vault/v1/demo-kv/data/myapp-secret",
+      // The revoke keeps the prefix too.
+      "POST /vault/v1/auth/token/revoke-self",
     ]);
     const bare = await run(px.origin);
     assertEquals(bare.code, 1);
