@@ -55,8 +55,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       : storeSource(settings, log);
     // A plain run needs its store token no more once the secrets are read: revoked, it does
     // not live on in the store for the role's TTL (one token per container start and probe
-    // run). A dry run and a store file start nothing; the watch modes revoke at their end.
-    const revoke = settings.revokeToken && !watch && !o.dryRun;
+    // run). A dry run starts nothing and a store file has no token; the watch modes keep
+    // theirs for the app's life and revoke it when the supervisor ends.
+    const revoke = settings.revokeToken && !o.dryRun;
     const done = async () => {
       if (revoke) await revokeQuietly(source, log, settings.clientTimeoutMs);
       source.close();
@@ -69,18 +70,19 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         logger: log,
       });
     } catch (e) {
-      // A run that fails (a missing secret, in a crash loop) leaves no token behind either.
+      // A run that fails (a missing secret, in a crash loop) leaves no token behind either,
+      // in the watch modes too.
       await done();
       throw e;
     }
-    if (watch) watched = source;
-    else await done();
     log.info("secrets resolved", {
       source: source.name,
       variables: resolution.assignments.filter((a) => a.status === "ok").length,
       reads: resolution.reads,
       ms: Math.round(performance.now() - started),
     });
+    if (watch) watched = source;
+    else await done();
   } else {
     log.debug("nothing to resolve, store not contacted");
   }
@@ -122,7 +124,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       intervalMs: settings.pollIntervalMs,
       clientTimeoutMs: settings.clientTimeoutMs,
       terminationLog: settings.terminationLog,
-      revokeToken: settings.revokeToken && !o.dryRun,
+      revokeToken: settings.revokeToken,
       logger: log,
     });
     if (code !== 0) throw new AppExit(code);
