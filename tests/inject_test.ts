@@ -10,7 +10,7 @@ import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
-import { enableKubeAuth, GUIDE } from "./harness/store_setup.ts";
+import { enableKubeAuth, GUIDE, liveTokens } from "./harness/store_setup.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
@@ -608,6 +608,55 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lo
   ]);
   // Both paths are on demo-kv: its engine is asked for once.
   assertEquals(requests.filter((p) => p.startsWith("read sys/internal/ui/mounts/")).length, 1);
+  // And its token is given back before the app starts.
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 1);
+});
+
+Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRETS_STORE_REVOKE_TOKEN=false each run's stays", async () => {
+  await setUp();
+  await enableKubeAuth(env.bao, env.kube, "revoke-kube");
+  for (const role of ["revoke", "keep"]) {
+    await env.bao.api("PUT", `auth/revoke-kube/role/${role}`, {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: GUIDE.namespace,
+      policies: "inject-test",
+      ttl: "10m",
+    });
+  }
+  const mark = (await audited()).length;
+  const run = async (role: string, extra: Record<string, string> = {}) => {
+    const r = await inject({
+      ...settings({ SECRETS_STORE_AUTH_PATH: "revoke-kube", SECRETS_STORE_ROLE: role, ...extra }),
+      DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+    }, ["/usr/bin/printenv", "DB_PASS"]);
+    assertEquals([r.code, r.stdout], [0, "secret-password\n"], r.stderr);
+    assert(!r.stderr.includes("not revoked"), r.stderr);
+  };
+  for (let i = 0; i < 20; i++) await run("revoke");
+  const requests = (await audited()).slice(mark);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/revoke-kube/login")).length, 20);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 20);
+  assertEquals(await liveTokens(env.bao, "revoke-kube", "revoke"), 0);
+  for (let i = 0; i < 3; i++) await run("keep", { SECRETS_STORE_REVOKE_TOKEN: "false" });
+  assertEquals(await liveTokens(env.bao, "revoke-kube", "keep"), 3);
+});
+
+Deno.test("a store that refuses the revoke costs a warning, and the app starts with its secrets", async () => {
+  await setUp();
+  // Without the default policy, the token may not revoke itself.
+  await env.bao.api("PUT", "auth/kubernetes_local/role/no-default-policy", {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    policies: "inject-test",
+    token_no_default_policy: true,
+  });
+  const r = await inject({
+    ...settings({ SECRETS_STORE_ROLE: "no-default-policy" }),
+    DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+  }, ["/usr/bin/printenv", "DB_PASS"]);
+  assertEquals([r.code, r.stdout], [0, "secret-password\n"], r.stderr);
+  assertStringIncludes(r.stderr, "the store token was not revoked; it expires at its TTL");
+  assertStringIncludes(r.stderr, "auth/token/revoke-self");
 });
 
 /** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
@@ -756,6 +805,8 @@ Deno.test("an address with a path prefix reaches the store through a path-routin
       "POST /vault/v1/auth/kubernetes_local/login",
       "GET /vault/v1/sys/internal/ui/mounts/demo-kv/data/myapp-secret",
       "GET /vault/v1/demo-kv/data/myapp-secret",
+      // The revoke keeps the prefix too.
+      "POST /vault/v1/auth/token/revoke-self",
     ]);
     const bare = await run(px.origin);
     assertEquals(bare.code, 1);

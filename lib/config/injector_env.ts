@@ -16,6 +16,8 @@ export const SETTINGS_ENV = {
   jsonLog: "SECRETS_STORE_JSON_LOG", // enable-json-log
   tokenFile: "SECRETS_STORE_TOKEN_FILE", // service-account-token-path, else the default path
   envFromPath: "SECRETS_STORE_ENV_FROM_PATH", // env-from-path
+  /** Revoke the injector's store token before it starts the app; true unless "false". */
+  revokeToken: "SECRETS_STORE_REVOKE_TOKEN", // revoke-token
   allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
   restartOnSecretChange: "SECRETS_STORE_RESTART_ON_SECRET_CHANGE", // restart-on-secret-change
   pollInterval: "SECRETS_STORE_SECRET_POLL_INTERVAL", // secret-poll-interval

@@ -2,7 +2,9 @@
  * token nears expiry and shared by every volume of that identity; never shared across
  * identities. The ServiceAccount JWTs come from the kubelet and stay in memory only, kept
  * per volume: a login uses the freshest unexpired one and, when the store refuses it, the
- * next, so one volume's bad token never stops another volume of the same identity. */
+ * next, so one volume's bad token never stops another volume of the same identity. A store
+ * token the pool drops (replaced by a new login, or its identity's last volume gone) is
+ * revoked in the background, so tokens do not build up in the store until their TTL. */
 import type { Logger } from "../log/logger.ts";
 import { type Secret, StoreClient } from "../vault/client.ts";
 import { createTransport, type Transport } from "../http/transport.ts";
@@ -66,15 +68,26 @@ export interface PoolOptions {
   logger: Logger;
   /** Makes the connection pool of one store; tests pass an in-memory store. */
   createTransport?: typeof createTransport;
+  /** Revoke store tokens the pool drops; on unless false. */
+  revokeTokens?: boolean;
 }
+
+/** Each background revoke's own deadline: a dropped token expires anyway, so a slow store
+ * costs a pending request at most this long. */
+const REVOKE_TIMEOUT_MS = 2_000;
+/** At most this many revokes in flight; past it a dropped token is left to expire, so a
+ * store that stopped answering cannot grow the queue. */
+const MAX_PENDING_REVOKES = 64;
 
 export class StorePool {
   readonly #entries = new Map<string, Entry>();
   /** One connection pool per (address, CA, verification): identities differ only in who logs
    * in, so they share connections and TLS sessions instead of holding one pool each. */
   readonly #transports = new Map<string, Transport>();
+  /** Revokes in flight, awaited at shutdown. */
+  readonly #revoking = new Set<Promise<void>>();
   /** Counters for logs and benchmarks. */
-  readonly stats = { logins: 0, reads: 0 };
+  readonly stats = { logins: 0, reads: 0, revoked: 0, revokesFailed: 0 };
 
   constructor(readonly o: PoolOptions) {}
 
@@ -128,12 +141,14 @@ export class StorePool {
   ): Promise<Secret> {
     const e = this.#entry(identity);
     await this.#ensureLogin(e, signal);
+    const used = e.client.token;
     try {
       return await this.#read(e, path, version, signal);
     } catch (err) {
-      // A token revoked or expired early: one fresh login, then one more try.
+      // A token revoked or expired early: one fresh login, then one more try. When a login
+      // already replaced the token this read used (and revoked it), the new one is tried as is.
       if (err instanceof StoreError && err.kind === "permission_denied" && e.tokens.size) {
-        e.expiresAt = 0;
+        if (e.client.token === used) e.expiresAt = 0;
         await this.#ensureLogin(e, signal);
         return await this.#read(e, path, version, signal);
       }
@@ -158,14 +173,76 @@ export class StorePool {
     }
   }
 
-  /** Forgets identities no volume uses any more. */
+  /** Forgets identities no volume uses any more, revoking their store tokens. */
   retain(keys: Set<string>): void {
     for (const [k, e] of this.#entries) {
       if (!keys.has(k)) {
-        e.client.close();
+        // Its client holds no connection of its own (the transport is the pool's), so the
+        // revoke below can still use it.
         this.#entries.delete(k);
+        const token = e.client.token;
+        e.client.token = undefined;
+        if (token) this.#revoke(e, token);
       }
     }
+  }
+
+  /** At driver shutdown: revokes every token still held and waits for revokes in flight, for
+   * at most `timeoutMs`, then closes. Tokens not revoked by then expire at their TTL. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    for (const e of this.#entries.values()) {
+      const token = e.client.token;
+      e.client.token = undefined;
+      if (token) this.#revoke(e, token, deadline);
+    }
+    const stop = new Promise<void>((resolve) => {
+      if (deadline.aborted) resolve();
+      deadline.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.race([this.revoked(), stop]);
+    this.close();
+  }
+
+  /** Resolves once the revokes in flight now have ended (each has its own deadline). */
+  async revoked(): Promise<void> {
+    await Promise.all(this.#revoking);
+  }
+
+  /** Revokes `token` in the background: never awaited by a publish, an unpublish or a read;
+   * a failure is logged. */
+  #revoke(e: Entry, token: string, deadline?: AbortSignal): void {
+    if (this.o.revokeTokens === false) return;
+    const who = {
+      store: e.identity.address,
+      role: e.identity.role,
+      serviceAccount: `${e.identity.serviceAccount.namespace}/${e.identity.serviceAccount.name}`,
+    };
+    if (this.#revoking.size >= MAX_PENDING_REVOKES) {
+      this.o.logger.warn(
+        "too many store token revokes in flight; this one expires at its TTL",
+        who,
+      );
+      return;
+    }
+    const own = AbortSignal.timeout(Math.min(this.o.requestTimeoutMs, REVOKE_TIMEOUT_MS));
+    const signal = deadline ? AbortSignal.any([own, deadline]) : own;
+    const p: Promise<void> = e.client.revokeSelf({ token, signal }).then(
+      () => {
+        this.stats.revoked++;
+        this.o.logger.debug("revoked a store token the driver no longer uses", who);
+      },
+      (err) => {
+        this.stats.revokesFailed++;
+        // Refused: the token is already gone (revoked or expired); nothing is left behind.
+        const gone = err instanceof StoreError && err.kind === "permission_denied";
+        this.o.logger[gone ? "debug" : "warn"]("a store token the driver dropped was not revoked", {
+          ...who,
+          reason: (err as Error).message,
+        });
+      },
+    ).finally(() => this.#revoking.delete(p));
+    this.#revoking.add(p);
   }
 
   close(): void {
@@ -249,6 +326,7 @@ export class StorePool {
     for (const t of candidates) {
       try {
         let r;
+        const replaced = e.client.token;
         try {
           r = await e.client.login(e.identity.authPath, e.identity.role, t.jwt, signal);
         } catch (err) {
@@ -257,6 +335,7 @@ export class StorePool {
         }
         this.o.observe?.("login", "ok");
         this.stats.logins++;
+        if (replaced && replaced !== r.token) this.#revoke(e, replaced);
         t.proven = true;
         // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
         e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;

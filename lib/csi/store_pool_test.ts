@@ -8,7 +8,7 @@ import { parseStorePath } from "../config/store_path.ts";
 import { FakeStore } from "../../tests/harness/fake_store.ts";
 import type { Logger } from "../log/logger.ts";
 import { StoreError } from "../vault/errors.ts";
-import { type Identity, StorePool } from "./store_pool.ts";
+import { type Identity, identityKey, StorePool } from "./store_pool.ts";
 
 const SECRET = parseStorePath("demo-kv/data/myapp-secret");
 const HOUR = 3600_000;
@@ -28,7 +28,7 @@ function identity(sa = "myapp-sa", role = "myapp-role"): Identity {
 async function withPool(
   jwts: string[],
   fn: (p: StorePool, store: FakeStore, warnings: string[]) => Promise<void>,
-  o: { renewBeforeMs?: number } = {},
+  o: { renewBeforeMs?: number; revokeTokens?: boolean } = {},
 ): Promise<void> {
   const store = new FakeStore();
   for (const jwt of jwts) store.accepted.set(jwt, "myapp-role");
@@ -138,4 +138,52 @@ Deno.test("StorePool: a forgotten volume's tokens are gone; with none left a rea
     assertStringIncludes(e.message, "no unexpired ServiceAccount token");
     assertEquals(store.logins, ["jwt-a", "jwt-a"], "no login was tried without a token");
   }, { renewBeforeMs: 2 * HOUR });
+});
+
+Deno.test("StorePool: a login that replaces another revokes the replaced store token", async () => {
+  // Renewing long before expiry makes every read log in anew.
+  await withPool(["jwt-a"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.read(identity(), SECRET, undefined);
+    await p.read(identity(), SECRET, undefined);
+    await p.revoked();
+    assertEquals(store.logins.length, 3);
+    assertEquals(store.revoked, ["s.1", "s.2"]);
+    assertEquals([...store.issued], ["s.3"]);
+  }, { renewBeforeMs: 2 * HOUR });
+});
+
+Deno.test("StorePool: an identity's last volume gone, its store token is revoked; another identity's stays", async () => {
+  await withPool(["jwt-a", "jwt-b"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.admit(identity("other-sa"), "vol-2", "jwt-b", Date.now() + HOUR);
+    const [a, b] = [...store.issued];
+    p.forget("vol-1");
+    p.retain(new Set([identityKey(identity("other-sa"))]));
+    await p.revoked();
+    assertEquals(store.revoked, [a]);
+    assertEquals([...store.issued], [b]);
+  });
+});
+
+Deno.test("StorePool: shutdown revokes every store token it holds", async () => {
+  await withPool(["jwt-a", "jwt-b"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.admit(identity("other-sa"), "vol-2", "jwt-b", Date.now() + HOUR);
+    await p.shutdown(5_000);
+    assertEquals(store.revoked.length, 2);
+    assertEquals(store.issued.size, 0);
+  });
+});
+
+Deno.test("StorePool: with revokeTokens false, dropped store tokens are left to expire", async () => {
+  await withPool(["jwt-a"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.read(identity(), SECRET, undefined);
+    p.forget("vol-1");
+    p.retain(new Set());
+    await p.shutdown(5_000);
+    assertEquals(store.revoked, []);
+    assertEquals(store.issued.size, 2);
+  }, { renewBeforeMs: 2 * HOUR, revokeTokens: false });
 });

@@ -9,7 +9,7 @@ import { refName } from "../template/template.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
-import { storeSource } from "./store_source.ts";
+import { revokeQuietly, storeSource } from "./store_source.ts";
 import { AppExit } from "../cli/errors.ts";
 
 export interface InjectOptions {
@@ -53,6 +53,15 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       : watch
       ? (await import("./session.ts")).keptLoginSource(settings, log)
       : storeSource(settings, log);
+    // A plain run needs its store token no more once the secrets are read: revoked, it does
+    // not live on in the store for the role's TTL (one token per container start and probe
+    // run). A dry run starts nothing and a store file has no token; the watch modes keep
+    // theirs for the app's life and revoke it when the supervisor ends.
+    const revoke = settings.revokeToken && !o.dryRun;
+    const done = async () => {
+      if (revoke) await revokeQuietly(source, log, settings.clientTimeoutMs);
+      source.close();
+    };
     try {
       resolution = await resolveEnv(appEnv, source, {
         envFromPath: settings.envFromPath,
@@ -61,17 +70,19 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         logger: log,
       });
     } catch (e) {
-      source.close();
+      // A run that fails (a missing secret, in a crash loop) leaves no token behind either,
+      // in the watch modes too.
+      await done();
       throw e;
     }
-    if (watch) watched = source;
-    else source.close();
     log.info("secrets resolved", {
       source: source.name,
       variables: resolution.assignments.filter((a) => a.status === "ok").length,
       reads: resolution.reads,
       ms: Math.round(performance.now() - started),
     });
+    if (watch) watched = source;
+    else await done();
   } else {
     log.debug("nothing to resolve, store not contacted");
   }
@@ -113,6 +124,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       intervalMs: settings.pollIntervalMs,
       clientTimeoutMs: settings.clientTimeoutMs,
       terminationLog: settings.terminationLog,
+      revokeToken: settings.revokeToken,
       logger: log,
     });
     if (code !== 0) throw new AppExit(code);

@@ -132,6 +132,13 @@ export class KeptLogin implements SecretSource {
     }
   }
 
+  /** Revokes the kept token, at the supervisor's end; renewals stop first, so none races it. */
+  async revoke(signal: AbortSignal): Promise<void> {
+    this.#stop.abort();
+    await this.#login?.catch(() => undefined);
+    await this.#client.revokeSelf({ signal });
+  }
+
   close(): void {
     this.#stop.abort();
     this.#client.close();

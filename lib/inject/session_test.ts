@@ -65,6 +65,10 @@ function fakeClient(o: { refuseReads?: number; lease?: number; leaseId?: string 
       calls.push("renew");
       return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
     },
+    revokeSelf: (): Promise<void> => {
+      calls.push("revoke");
+      return Promise.resolve();
+    },
     close: () => calls.push("close"),
   } as unknown as StoreClient;
   const login = () => {
@@ -130,4 +134,16 @@ Deno.test("KeptLogin reads a dynamic secret once: a poll gets the first answer, 
   assertEquals(again, first);
   assertEquals(f.calls.filter((c) => c === "read").length, 1);
   s.close();
+});
+
+Deno.test("KeptLogin.revoke() stops renewals before it revokes the kept token", async () => {
+  const t = steppedClock();
+  const f = fakeClient();
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  await s.read(P, undefined, signal);
+  await s.revoke(signal);
+  // The renewal that was due at two thirds of the lease is never sent.
+  await t.advance();
+  s.close();
+  assertEquals(f.calls, ["login", "read", "revoke", "close"]);
 });

@@ -44,6 +44,8 @@ export interface InjectorSettings {
   restartMode: RestartMode;
   pollIntervalMs: number;
   terminationLog: string;
+  /** Revoke the store token once the secrets are read (SECRETS_STORE_REVOKE_TOKEN). */
+  revokeToken: boolean;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -66,13 +68,15 @@ class Reader {
     return text(this.env[name]);
   }
 
-  bool(name: string): boolean {
+  /** `fallback` when unset or empty. */
+  bool(name: string, fallback = false): boolean {
     const v = this.env[name];
     const s = (v ?? "").trim().toLowerCase();
-    if (s === "" || s === "false" || s === "0" || s === "no") return false;
+    if (s === "") return fallback;
+    if (s === "false" || s === "0" || s === "no") return false;
     if (s === "true" || s === "1" || s === "yes") return true;
     this.issues.push(`${name}="${v}" is not a boolean (true or false)`);
-    return false;
+    return fallback;
   }
 
   /** `parse` of the raw value (not trimmed) when the variable is set; its error names it. */
@@ -129,6 +133,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   const pollInterval = r.text(v.pollInterval);
   const testPollMinimum = r.via(v.testPollMinimum, env[v.testPollMinimum], parseDuration);
   const terminationLog = r.via(v.terminationLog, env[v.terminationLog], parseTokenPath);
+  const revokeToken = r.bool(v.revokeToken, true);
   r.check();
   // Checked once every variable on its own is fine, where the http switch beside it is known.
   const checkedAddress = r.via(
@@ -161,6 +166,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     restartMode: restartMode ?? "none",
     pollIntervalMs: pollIntervalMs ?? DEFAULT_POLL_MS,
     terminationLog: terminationLog ?? DEFAULT_TERMINATION_LOG,
+    revokeToken,
   };
 }
 

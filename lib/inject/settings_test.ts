@@ -13,6 +13,20 @@ Deno.test("readSettings() applies the guide's defaults", () => {
   ]);
   assertEquals(s.tokenFile, "/var/run/secrets/kubernetes.io/serviceaccount/token");
   assertEquals(s.envFromPath, []);
+  assertEquals(s.revokeToken, true);
+});
+
+Deno.test("readSettings() reads SECRETS_STORE_REVOKE_TOKEN, on when unset or empty", () => {
+  const read = (v: string) => readSettings({ SECRETS_STORE_REVOKE_TOKEN: v }).revokeToken;
+  assertEquals([read("false"), read("0"), read("no"), read(" False ")], [
+    false,
+    false,
+    false,
+    false,
+  ]);
+  assertEquals([read("true"), read("1"), read(""), read("  ")], [true, true, true, true]);
+  const e = assertThrows(() => read("never"), SettingsError);
+  assertStringIncludes(e.message, 'SECRETS_STORE_REVOKE_TOKEN="never" is not a boolean');
 });
 
 Deno.test("readSettings() reads every variable", () => {

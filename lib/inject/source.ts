@@ -9,4 +9,7 @@ export interface SecretSource {
   /** Reads one secret; rejects with StoreError. */
   read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret>;
   close(): void;
+  /** Revokes the store token of the source's login, if it made one (a file source has none).
+   * Rejects with StoreError; the caller bounds it with `signal`. */
+  revoke?(signal: AbortSignal): Promise<void>;
 }

@@ -57,8 +57,36 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
         throw hint ? (e as StoreError).withHint(hint) : e;
       }
     },
+    async revoke(signal) {
+      // Only a login that succeeded left a token; a failed one is settled with nothing to undo.
+      if (login && await login.then(() => true, () => false)) await client.revokeSelf({ signal });
+    },
     close: () => client.close(),
   };
+}
+
+/** Bounds the one revoke request on its own: the app's start waits for it, so a store that is
+ * slow to answer costs this at most, and a token left behind still expires at its TTL. */
+export const REVOKE_TIMEOUT_MS = 2_000;
+
+/** Revokes the source's store token, bounded; a failure is a warning, since the app must
+ * start (or the supervisor end) either way. */
+export async function revokeQuietly(
+  source: SecretSource,
+  logger: Logger,
+  timeoutMs: number,
+): Promise<void> {
+  if (!source.revoke) return;
+  const started = performance.now();
+  try {
+    await source.revoke(AbortSignal.timeout(Math.min(timeoutMs, REVOKE_TIMEOUT_MS)));
+    logger.debug("revoked the store token", { ms: Math.round(performance.now() - started) });
+  } catch (e) {
+    logger.warn("the store token was not revoked; it expires at its TTL", {
+      reason: (e as Error).message,
+      setting: SETTINGS_ENV.revokeToken,
+    });
+  }
 }
 
 /** The settings behind a store failure, so the message names the variable to fix (and, in

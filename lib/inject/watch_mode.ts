@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger.ts";
 import type { PathImport } from "../template/env_from_path.ts";
 import { type Resolution, resolveEnv } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
+import { revokeQuietly } from "./store_source.ts";
 import { supervise } from "./supervise.ts";
 import { hashEnv, startWatch } from "./watch.ts";
 import { collectGarbage } from "../sys/gc.ts";
@@ -23,6 +24,8 @@ export interface WatchedApp {
   intervalMs: number;
   clientTimeoutMs: number;
   terminationLog: string;
+  /** Revoke the kept login's token once the app has ended. */
+  revokeToken: boolean;
   logger: Logger;
 }
 
@@ -67,6 +70,7 @@ export async function runWatched(a: WatchedApp): Promise<number> {
         }),
     });
   } finally {
+    if (a.revokeToken) await revokeQuietly(a.source, a.logger, a.clientTimeoutMs);
     a.source.close();
   }
 }

@@ -83,6 +83,7 @@ interface Mount {
 }
 
 const RENEW_SELF = parseStorePath("auth/token/renew-self");
+const REVOKE_SELF = parseStorePath("auth/token/revoke-self");
 
 /** KV v2 endpoints other than data/, which a path may name by mistake. */
 const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
@@ -173,6 +174,27 @@ export class StoreClient {
     const auth = loginAnswer(parseJson(res.body));
     if (!auth) throw new StoreError("bad_response", "answer has no auth.client_token", d);
     return auth;
+  }
+
+  /** Revokes a store token no longer needed (`auth/token/revoke-self`), so it does not live
+   * on in the store for the rest of its TTL: the last login's, or `token` when given (the CSI
+   * pool revokes a replaced login's while the new one is in use). One request, never retried:
+   * the caller bounds it with `signal`, and a token left behind still expires. */
+  async revokeSelf(o: { token?: string | undefined; signal?: AbortSignal | undefined } = {}) {
+    const path = REVOKE_SELF;
+    const token = o.token ?? this.#token;
+    if (!token) return;
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "revoke",
+      path,
+      namespace: this.namespace,
+    };
+    await this.#send("POST", storeUrl(this.#address, path), "{}", d, o.signal, {
+      token,
+      retries: 0,
+    });
+    if (token === this.#token) this.#token = undefined;
   }
 
   /** Reads a secret; KV v2 paths include `data/`, and `version` selects `?version=N` there. */
@@ -321,9 +343,11 @@ export class StoreClient {
     body: string | undefined,
     d: StoreErrorDetails,
     signal?: AbortSignal,
+    o: { token?: string; retries?: number } = {},
   ): Promise<{ status: number; body: string }> {
     const headers: Record<string, string> = { accept: "application/json" };
-    if (this.#token && d.operation !== "login") headers["x-vault-token"] = this.#token;
+    const token = o.token ?? this.#token;
+    if (token && d.operation !== "login") headers["x-vault-token"] = token;
     if (this.namespace) headers["x-vault-namespace"] = this.namespace;
     return await retry(
       async (attempt) => {
@@ -352,7 +376,7 @@ export class StoreClient {
       },
       (e) => e instanceof StoreError && e.retryable,
       {
-        retries: this.#retries,
+        retries: o.retries ?? this.#retries,
         baseMs: this.#backoffMs,
         maxMs: 5_000,
         signal,

@@ -162,3 +162,46 @@ Deno.test("StoreClient logs the store's warnings on an answer, and puts them in 
     `Cannot read demo-kv/x from https://store:8200: not found: store warning: ${warning} (HTTP 404)`,
   );
 });
+
+Deno.test("StoreClient.revokeSelf() sends one request with the token to revoke, never retried", async () => {
+  const tokens: Array<string | undefined> = [];
+  let status = 204;
+  const transport: Transport = {
+    async request({ url, headers }): Promise<HttpResult> {
+      await Promise.resolve();
+      tokens.push(`${url.pathname} ${headers["x-vault-token"]}`);
+      return url.pathname.endsWith("/login")
+        ? {
+          status: 200,
+          body: JSON.stringify({
+            auth: { client_token: "new", lease_duration: 60, renewable: false },
+          }),
+        }
+        : { status, body: status === 204 ? "" : JSON.stringify({ errors: ["busy"] }) };
+    },
+    close() {},
+  };
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store.example", { allowInsecureHttp: false }),
+    transport,
+    backoffMs: 1,
+  });
+  await c.revokeSelf(); // no login yet: nothing to revoke, nothing sent
+  await c.login(parseStorePath("kubernetes_local"), "role", "jwt");
+  await c.revokeSelf({ token: "old" });
+  assertEquals(c.token, "new", "revoking another token keeps the current one");
+  await c.revokeSelf();
+  assertEquals(c.token, undefined);
+  await c.login(parseStorePath("kubernetes_local"), "role", "jwt");
+  status = 503;
+  const e = await assertRejects(() => c.revokeSelf(), StoreError);
+  assertEquals([e.operation, e.kind], ["revoke", "server_error"]);
+  assertStringIncludes(e.message, "Cannot revoke the store token at auth/token/revoke-self");
+  assertEquals(tokens, [
+    "/v1/auth/kubernetes_local/login undefined",
+    "/v1/auth/token/revoke-self old",
+    "/v1/auth/token/revoke-self new",
+    "/v1/auth/kubernetes_local/login undefined",
+    "/v1/auth/token/revoke-self new",
+  ]);
+});

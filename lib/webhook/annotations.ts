@@ -36,6 +36,8 @@ export const ANNOTATIONS = [
   "secret-poll-interval",
   "service-account-token-path",
   "env-injector-pull-policy",
+  // Beyond the module: "false" keeps the injector's store token alive to its TTL.
+  "revoke-token",
 ] as const;
 
 /** Written by the webhook on each Pod it mutated (mutate.ts), never read from the user:
@@ -61,6 +63,8 @@ export interface PodOptions {
   secretPollInterval?: string | undefined;
   serviceAccountTokenPath?: string | undefined;
   envInjectorPullPolicy?: PullPolicy | undefined;
+  /** Revoke the injector's store token once it has read the secrets; true unless "false". */
+  revokeToken: boolean;
 }
 
 /** A bad annotation; the Pod is refused with this message. */
@@ -101,12 +105,13 @@ export function readPodOptions(
     const v = annotations[FULL_NAME[name]]?.trim();
     return v === "" ? undefined : v;
   };
-  const bool = (name: Annotation): boolean => {
+  const bool = (name: Annotation, fallback = false): boolean => {
     const v = get(name)?.toLowerCase();
-    if (v === undefined || v === "false") return false;
+    if (v === undefined) return fallback;
+    if (v === "false") return false;
     if (v === "true") return true;
     problems.push(`${FULL_NAME[name]}: "${annotations[FULL_NAME[name]]}" is not true or false`);
-    return false;
+    return fallback;
   };
   const checked = (
     name: typeof ANNOTATIONS[number],
@@ -157,6 +162,7 @@ export function readPodOptions(
     envInjectorPullPolicy: checked("env-injector-pull-policy", parsePullPolicy) as
       | PullPolicy
       | undefined,
+    revokeToken: bool("revoke-token", true),
   };
   if (problems.length > 0) throw new AnnotationError(`Invalid annotations: ${problems.join("; ")}`);
   return options;

@@ -29,7 +29,21 @@ Deno.test("readPodOptions() applies the guide's defaults", () => {
     secretPollInterval: undefined,
     serviceAccountTokenPath: undefined,
     envInjectorPullPolicy: undefined,
+    revokeToken: true,
   });
+});
+
+Deno.test("readPodOptions() reads revoke-token, on unless false, and refuses other words", () => {
+  const read = (v: string) => readPodOptions({ [A + "role"]: "r", [A + "revoke-token"]: v });
+  assertEquals(read("false").revokeToken, false);
+  assertEquals(read(" FALSE ").revokeToken, false);
+  assertEquals(read("true").revokeToken, true);
+  assertEquals(read("").revokeToken, true);
+  const e = assertThrows(() => read("off"), AnnotationError);
+  assertStringIncludes(
+    e.message,
+    'secrets-store.deckhouse.io/revoke-token: "off" is not true or false',
+  );
 });
 
 Deno.test("readPodOptions() names every bad annotation", () => {

@@ -252,6 +252,8 @@ function injectorEnv(
     [SETTINGS_ENV.caFile, o.tlsSecret ? `${TLS_DIR}/ca.crt` : undefined],
     [SETTINGS_ENV.skipVerify, o.tlsSkipVerify ? "true" : undefined],
     [SETTINGS_ENV.ignoreMissing, o.ignoreMissingSecrets ? "true" : undefined],
+    // Written only when off: the injector revokes by default.
+    [SETTINGS_ENV.revokeToken, o.revokeToken ? undefined : "false"],
     [SETTINGS_ENV.clientTimeout, o.clientTimeout],
     [SETTINGS_ENV.logLevel, o.logLevel],
     [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],

@@ -172,6 +172,7 @@ Deno.test("mutatePod() writes every annotation into the injector's settings", ()
       "secrets-store.deckhouse.io/client-timeout": "30s",
       "secrets-store.deckhouse.io/log-level": "debug",
       "secrets-store.deckhouse.io/enable-json-log": "true",
+      "secrets-store.deckhouse.io/revoke-token": "false",
     }),
   );
   assertEquals(env(m.spec.containers[0]!), {
@@ -183,6 +184,7 @@ Deno.test("mutatePod() writes every annotation into the injector's settings", ()
     SECRETS_STORE_CA_CERT: "PEM",
     SECRETS_STORE_TLS_SKIP_VERIFY: "true",
     SECRETS_STORE_IGNORE_MISSING_SECRETS: "true",
+    SECRETS_STORE_REVOKE_TOKEN: "false",
     SECRETS_STORE_CLIENT_TIMEOUT: "30s",
     SECRETS_STORE_LOG_LEVEL: "debug",
     SECRETS_STORE_JSON_LOG: "true",

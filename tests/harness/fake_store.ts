@@ -13,6 +13,7 @@ export class FakeStore {
   readonly reads: string[] = []; // the store tokens reads came with
   readonly readPaths: string[] = [];
   readonly issued = new Set<string>();
+  readonly revoked: string[] = []; // the store tokens revoke-self came with, in order
   transports = 0;
   inFlight = 0;
   maxInFlight = 0;
@@ -46,6 +47,11 @@ export class FakeStore {
     }
     const token = headers["x-vault-token"] ?? "";
     if (!this.issued.has(token)) return answer(403, { errors: ["permission denied"] });
+    if (path === "auth/token/revoke-self") {
+      this.issued.delete(token);
+      this.revoked.push(token);
+      return { status: 204, body: "" };
+    }
     if (path.startsWith("sys/internal/ui/mounts/")) {
       const mount = path.split("/")[4];
       return answer(200, { data: { path: `${mount}/`, type: "kv", options: { version: "2" } } });

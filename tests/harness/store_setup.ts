@@ -44,6 +44,21 @@ export function baoApi(bao: BaoAdmin) {
   };
 }
 
+/** The live store tokens that logins at auth/<mount>/login made for `role`, found with the
+ * root token through the accessor list (the store's own record, not the client's word). */
+export async function liveTokens(bao: BaoAdmin, mount: string, role: string): Promise<number> {
+  const api = baoApi(bao);
+  const list = await api("GET", "auth/token/accessors?list=true");
+  let n = 0;
+  for (const accessor of (list.data as { keys: string[] }).keys) {
+    // A token that expires or is revoked between the list and the lookup is not live.
+    const t = await api("POST", "auth/token/lookup-accessor", { accessor }).catch(() => undefined);
+    const d = t?.data as { path?: string; meta?: { role?: string } | null } | undefined;
+    if (d?.path === `auth/${mount}/login` && d.meta?.role === role) n++;
+  }
+  return n;
+}
+
 /** The guide's secret values, for assertions. */
 export const GUIDE = {
   mount: "demo-kv",
