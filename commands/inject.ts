@@ -17,6 +17,10 @@ export function injectCommand(): Command {
       "--dry-run",
       "list which variable comes from which path and key (values masked); do not run",
     )
+    .option(
+      "--probe",
+      "run as a wrapped exec probe: take the app's values from PID 1 when they are provably its",
+    )
     .passThroughOptions()
     .action((command: string[], opts: InjectFlags) => injectAction(command, opts));
 }

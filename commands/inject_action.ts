@@ -5,6 +5,7 @@ import { seeDocs } from "../lib/troubleshooting.ts";
 export interface InjectFlags {
   storeFile?: string | undefined;
   dryRun?: boolean | undefined;
+  probe?: boolean | undefined;
 }
 
 /** Resolves the secrets and execs `command`; returns only for a dry run. */
@@ -18,6 +19,7 @@ export async function injectAction(command: string[], opts: InjectFlags): Promis
       env: Deno.env.toObject(),
       storeFile: opts.storeFile,
       dryRun: opts.dryRun,
+      probe: opts.probe,
     });
   } catch (e) {
     // What the container's log shows last: where it is explained. The error keeps its class

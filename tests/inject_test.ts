@@ -84,15 +84,19 @@ const DENO_RUN_INJECT = [
   ...["run", "--allow-all", "--quiet", `${ROOT}/main.ts`, "inject", "--"],
 ];
 
+/** The injector as mutate-probes wraps an exec probe. */
+const DENO_RUN_PROBE = [...DENO_RUN_INJECT.slice(0, -1), "--probe", "--"];
+
 /** Runs the injector with exactly `vars` as its environment (plus PATH), through `launch`
  * (a command that execs its arguments) if given. */
 async function inject(
   vars: Record<string, string>,
   command: string[],
   launch: string[] = [],
+  injector: string[] = DENO_RUN_INJECT,
 ): Promise<Run> {
   await setUp();
-  const argv = [...launch, ...DENO_RUN_INJECT, ...command];
+  const argv = [...launch, ...injector, ...command];
   const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     clearEnv: true,
@@ -585,12 +589,7 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lo
   // Counted by the store itself, in its audit log.
   await setUp();
   const mark = (await audited()).length;
-  await enableKubeAuth(env.bao, env.kube, "probe-kube");
-  await env.bao.api("PUT", "auth/probe-kube/role/probe", {
-    bound_service_account_names: GUIDE.serviceAccount,
-    bound_service_account_namespaces: GUIDE.namespace,
-    policies: "inject-test",
-  });
+  await probeRole("probe-kube");
   await env.bao.api("PUT", "demo-kv/data/probe-a", { data: { A: "a", B: "b" } });
   await env.bao.api("PUT", "demo-kv/data/probe-b", { data: { C: "c" } });
   const r = await inject({
@@ -658,6 +657,94 @@ Deno.test("a store that refuses the revoke costs a warning, and the app starts w
   assertStringIncludes(r.stderr, "the store token was not revoked; it expires at its TTL");
   assertStringIncludes(r.stderr, "auth/token/revoke-self");
 });
+
+Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store request; else it asks the store", async () => {
+  await setUp();
+  await probeRole("pid1-kube");
+  await env.bao.api("PUT", "demo-kv/data/pid1-a", { data: { A: "store-a", B: "store-b" } });
+  await env.bao.api("PUT", "demo-kv/data/pid1-b", { data: { C: "store-c" } });
+  // A file stands in for the container's /proc/1/environ (SECRETS_STORE_TEST_PROC_ROOT).
+  const proc = `${env.dir}/pid1-proc`;
+  await Deno.mkdir(`${proc}/1`, { recursive: true });
+  const app = (vars: Record<string, string>) =>
+    Deno.writeTextFile(
+      `${proc}/1/environ`,
+      Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join(""),
+    );
+  const templates = {
+    A: "secrets-store:demo-kv/data/pid1-a#A",
+    B: "secrets-store:demo-kv/data/pid1-a#B",
+    C: "secrets-store:demo-kv/data/pid1-b#C",
+  };
+  const run = async (injector: string[], root = proc) => {
+    const mark = (await audited()).length;
+    const r = await inject(
+      {
+        ...settings({
+          SECRETS_STORE_AUTH_PATH: "pid1-kube",
+          SECRETS_STORE_ROLE: "probe",
+          SECRETS_STORE_TEST_PROC_ROOT: root,
+          SECRETS_STORE_LOG_LEVEL: "debug",
+        }),
+        ...templates,
+      },
+      ["/usr/bin/printenv", "A", "B", "C"],
+      [],
+      injector,
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assert(!r.stderr.includes("app-"), "no value is logged");
+    return { out: r.stdout, requests: (await audited()).slice(mark), stderr: r.stderr };
+  };
+  const store = (requests: string[]) => [
+    requests.filter((p) => p.endsWith(" auth/pid1-kube/login")).length,
+    requests.filter((p) => p.startsWith("read demo-kv/data/pid1-")).length,
+    requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length,
+  ];
+
+  // The app, exec'd by the injector, holds the resolved values (here ones the store has not,
+  // as after a rotation the app has not restarted for): the probe sees what the app sees.
+  await app({ PATH, A: "app-a", B: "app-b", C: "app-c", HOME: "/" });
+  for (let i = 0; i < 5; i++) {
+    const r = await run(DENO_RUN_PROBE);
+    assertEquals(r.out, "app-a\napp-b\napp-c\n");
+    assertEquals(r.requests, [], "not one store request");
+  }
+
+  const fallback = async (why: string, root = proc) => {
+    const r = await run(DENO_RUN_PROBE, root);
+    assertEquals(r.out, "store-a\nstore-b\nstore-c\n", why);
+    assertEquals(store(r.requests), [1, 2, 1], why);
+    return r.stderr;
+  };
+  assertStringIncludes(
+    await fallback("unreadable", `${env.dir}/no-such-proc`),
+    "the environment of PID 1 is not readable",
+  );
+  // A watch mode's supervisor is PID 1: it still holds its settings and the templates.
+  await app({ PATH, ...templates, SECRETS_STORE_ADDR: env.bao.address });
+  assertStringIncludes(await fallback("supervisor"), "PID 1 is an injector");
+  await app({ PATH, A: "app-a", B: "app-b", C: templates.C });
+  assertStringIncludes(await fallback("a template"), "PID 1's variable C is a template");
+  await app({ PATH, A: "app-a", B: "app-b" }); // e.g. C dropped by ignore-missing-secrets
+  assertStringIncludes(await fallback("missing"), "PID 1 has no variable C");
+
+  // A container start (no --probe) never takes PID 1's values.
+  await app({ PATH, A: "app-a", B: "app-b", C: "app-c" });
+  const start = await run(DENO_RUN_INJECT);
+  assertEquals(start.out, "store-a\nstore-b\nstore-c\n");
+  assertEquals(store(start.requests), [1, 2, 1]);
+});
+
+/** A kubernetes auth mount of its own (so its logins can be counted) with a role "probe". */
+async function probeRole(mount: string): Promise<void> {
+  await enableKubeAuth(env.bao, env.kube, mount);
+  await env.bao.api("PUT", `auth/${mount}/role/probe`, {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    policies: "inject-test",
+  });
+}
 
 /** Every request in OpenBao's audit log as "<operation> <path>" (request paths are not
  * HMAC'd); the tests' own setup only writes ("update"). */

@@ -263,7 +263,10 @@ suite.test("skip-mutate-containers and mutate-probes reach the stored Pod", asyn
   });
   const [app, sidecar] = pod!.spec.containers;
   assertEquals((app!.livenessProbe as { exec: { command: string[] } }).exec.command, [
-    ...LAUNCH,
+    "/run/secrets-store/secrets-store",
+    "inject",
+    "--probe",
+    "--",
     "cat",
     "/tmp/ok",
   ]);

@@ -27,6 +27,9 @@ export const SETTINGS_ENV = {
   /** Tests only: where the supervisor writes its termination message (the kubelet reads
    * /dev/termination-log). */
   terminationLog: "SECRETS_STORE_TERMINATION_LOG",
+  /** Tests only: the directory read as /proc by a wrapped exec probe (probe_env.ts), so a
+   * test's file stands in for the app's /proc/1/environ. */
+  testProcRoot: "SECRETS_STORE_TEST_PROC_ROOT",
   /** The launcher's soft open-files limit, for the app: only a launcher of the Deno CLI needs
    * it, since the CLI raises the limit before any JS runs (process_state.ts). */
   rlimitNofile: "SECRETS_STORE_RLIMIT_NOFILE",

@@ -25,6 +25,11 @@ export function injectorCommand(dir = INJECTOR_DIR): string[] {
   return [`${dir}/${INJECTOR_FILE}`, "inject", "--"];
 }
 
+/** The same for a wrapped exec probe: `--probe` lets it take the app's values (probe_env.ts). */
+export function injectorProbeCommand(dir = INJECTOR_DIR): string[] {
+  return [`${dir}/${INJECTOR_FILE}`, "inject", "--probe", "--"];
+}
+
 /** Where the executable sits in the product image; the init container runs copy-self from it. */
 export const IMAGE_EXECUTABLE = "/usr/local/bin/secrets-store";
 

@@ -6,6 +6,7 @@ import { argMax } from "../sys/libc.ts";
 import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
 import { refName } from "../template/template.ts";
+import { appValuesForProbe } from "./probe_source.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -21,6 +22,9 @@ export interface InjectOptions {
   storeFile?: string | undefined;
   /** Print what would be resolved instead of starting the app. */
   dryRun?: boolean | undefined;
+  /** A wrapped exec probe (`inject --probe`, written by mutate-probes): the app's own values
+   * are taken from PID 1 when they can be shown to be its (probe_env.ts). */
+  probe?: boolean | undefined;
   print?: (line: string) => void;
   /** Replaced in unit tests only; the real one never returns. */
   exec?: (path: string, argv: string[], env: Record<string, string>, state: ExecState) => never;
@@ -43,7 +47,12 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   // Watch modes keep the source (and its login) open for the app's life: runWatched closes it.
   let watched: SecretSource | undefined;
-  if (needsStore(appEnv, settings.envFromPath)) {
+  const fromApp = o.probe && !o.storeFile && needsStore(appEnv, settings.envFromPath)
+    ? await appValuesForProbe(appEnv, settings.envFromPath, settings.procRoot, log)
+    : undefined;
+  if (fromApp) {
+    resolution = { env: fromApp, assignments: [], reads: 0 };
+  } else if (needsStore(appEnv, settings.envFromPath)) {
     const started = performance.now();
     const watch = settings.restartMode !== "none" && !o.dryRun;
     // Store files are for local development only, and watch modes are the exception: their

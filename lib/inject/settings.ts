@@ -44,6 +44,8 @@ export interface InjectorSettings {
   restartMode: RestartMode;
   pollIntervalMs: number;
   terminationLog: string;
+  /** Where a wrapped exec probe finds PID 1's environment: /proc, except in tests. */
+  procRoot: string;
   /** Revoke the store token once the secrets are read (SECRETS_STORE_REVOKE_TOKEN). */
   revokeToken: boolean;
 }
@@ -133,6 +135,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   const pollInterval = r.text(v.pollInterval);
   const testPollMinimum = r.via(v.testPollMinimum, env[v.testPollMinimum], parseDuration);
   const terminationLog = r.via(v.terminationLog, env[v.terminationLog], parseTokenPath);
+  const procRoot = r.via(v.testProcRoot, env[v.testProcRoot], parseTokenPath);
   const revokeToken = r.bool(v.revokeToken, true);
   r.check();
   // Checked once every variable on its own is fine, where the http switch beside it is known.
@@ -166,6 +169,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     restartMode: restartMode ?? "none",
     pollIntervalMs: pollIntervalMs ?? DEFAULT_POLL_MS,
     terminationLog: terminationLog ?? DEFAULT_TERMINATION_LOG,
+    procRoot: procRoot ?? "/proc",
     revokeToken,
   };
 }

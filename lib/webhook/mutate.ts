@@ -5,6 +5,7 @@ import {
   IMAGE_INJECTOR_TREE,
   INJECTOR_DIR,
   injectorCommand,
+  injectorProbeCommand,
   LIB_DIR,
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
@@ -231,7 +232,7 @@ function mutateContainer(
       if (probe?.exec?.command?.length) {
         out[field] = {
           ...probe,
-          exec: { ...probe.exec, command: [...launcher, ...probe.exec.command] },
+          exec: { ...probe.exec, command: [...injectorProbeCommand(), ...probe.exec.command] },
         };
       }
     }

@@ -20,6 +20,8 @@ import { podPatch } from "./patch.ts";
 import { VERSION } from "../version.ts";
 
 const LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--"];
+/** A wrapped exec probe is marked, so it may take the app's values (lib/inject/probe_env.ts). */
+const PROBE_LAUNCH = ["/run/secrets-store/secrets-store", "inject", "--probe", "--"];
 const DEFAULTS = {
   address: "https://stronghold.d8-stronghold.svc:8300",
   authPath: "kubernetes_local" as StorePath,
@@ -296,7 +298,7 @@ Deno.test("mutate-probes wraps exec probes only; httpGet, tcpSocket and grpc sta
   const on =
     mutate(pod(spec, { "secrets-store.deckhouse.io/mutate-probes": "true" })).spec.containers;
   assertEquals(on[0]!.livenessProbe, {
-    exec: { command: [...LAUNCH, "cat", "/tmp/healthy"] },
+    exec: { command: [...PROBE_LAUNCH, "cat", "/tmp/healthy"] },
     periodSeconds: 5,
   });
   assertEquals(on[0]!.readinessProbe, probes.readinessProbe);
@@ -438,7 +440,11 @@ Deno.test("mutatePod() never writes into the Pod it was given, whatever it chang
   const before = structuredClone(p);
   const m = mutate(deepFreeze(p)); // a write into a frozen object throws in a module
   assertEquals(p, before);
-  assertEquals(m.spec.containers[0]!.livenessProbe!.exec!.command, [...LAUNCH, "cat", "/tmp/ok"]);
+  assertEquals(m.spec.containers[0]!.livenessProbe!.exec!.command, [
+    ...PROBE_LAUNCH,
+    "cat",
+    "/tmp/ok",
+  ]);
   assertEquals(p.spec.containers[0]!.livenessProbe!.exec!.command, ["cat", "/tmp/ok"]);
 });
 
