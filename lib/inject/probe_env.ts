@@ -37,38 +37,43 @@ export function probeValues(
   if (!app) return { fallback: "the environment of PID 1 is not valid UTF-8" };
   // The injector removes its settings before it execs the app: PID 1 still holding one is an
   // injector (not yet exec'd, or a watch mode's supervisor) whose variables are templates.
-  const setting = Object.keys(app).find((k) => SETTINGS.has(k));
+  const setting = [...app.keys()].find((k) => SETTINGS.has(k));
   if (setting !== undefined) {
     return { fallback: `PID 1 is an injector, not the app (it holds ${setting})` };
   }
-  const out = { ...probeEnv };
+  const out: Array<[string, string]> = [];
   let taken = 0;
   for (const [name, value] of Object.entries(probeEnv)) {
-    if (!isEnvTemplate(value)) continue;
-    const got = app[name];
+    if (!isEnvTemplate(value)) {
+      out.push([name, value]);
+      continue;
+    }
+    const got = app.get(name);
     if (got === undefined) return { fallback: `PID 1 has no variable ${name}` };
     if (isEnvTemplate(got)) return { fallback: `PID 1's variable ${name} is a template` };
-    out[name] = got;
+    out.push([name, got]);
     taken++;
   }
-  return { env: out, taken };
+  // fromEntries defines each name as an own property, `__proto__` included.
+  return { env: Object.fromEntries(out), taken };
 }
 
 /** NUL-separated NAME=value entries; undefined when not UTF-8. A name repeated keeps its
- * first value, as getenv(3) finds it. */
-export function parseEnviron(bytes: Uint8Array): Record<string, string> | undefined {
+ * first value, as getenv(3) finds it. A Map, since the names are the app's and may be any
+ * (`__proto__`, `constructor`). */
+export function parseEnviron(bytes: Uint8Array): Map<string, string> | undefined {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     return undefined;
   }
-  const out: Record<string, string> = {};
+  const out = new Map<string, string>();
   for (const entry of text.split("\0")) {
     const eq = entry.indexOf("=");
     if (eq <= 0) continue;
     const name = entry.slice(0, eq);
-    if (!Object.hasOwn(out, name)) out[name] = entry.slice(eq + 1);
+    if (!out.has(name)) out.set(name, entry.slice(eq + 1));
   }
   return out;
 }

@@ -46,7 +46,7 @@ Deno.test("every case that cannot show the values are the app's falls back, nami
 
 Deno.test("environ parsing: values with '=' kept whole, a repeated name keeps its first, junk skipped", () => {
   const bytes = new TextEncoder().encode("A=x=y\0B=1\0B=2\0=nameless\0noequals\0C=\0");
-  assertEquals(parseEnviron(bytes), { A: "x=y", B: "1", C: "" });
+  assertEquals(parseEnviron(bytes), new Map([["A", "x=y"], ["B", "1"], ["C", ""]]));
 });
 
 Deno.test("readEnviron reads <root>/1/environ up to the limit, and says when it cannot", async () => {
@@ -63,4 +63,21 @@ Deno.test("readEnviron reads <root>/1/environ up to the limit, and says when it 
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("a variable named like an Object member is looked up in PID 1's variables only", () => {
+  const probe = { constructor: "secrets-store:demo-kv/data/app#X" };
+  assertEquals(probeValues(probe, [], enc({ __proto__: "x" } as Record<string, string>)), {
+    fallback: "PID 1 has no variable constructor",
+  });
+  assertEquals(probeValues(probe, [], new TextEncoder().encode("constructor=v\0__proto__=p\0")), {
+    env: { constructor: "v" },
+    taken: 1,
+  });
+});
+
+Deno.test("a template variable named __proto__ gets the app's value as an own variable", () => {
+  const probe = Object.fromEntries([["__proto__", "secrets-store:demo-kv/data/app#X"]]);
+  const got = probeValues(probe, [], new TextEncoder().encode("__proto__=v\0"));
+  assertEquals("env" in got && Object.entries(got.env), [["__proto__", "v"]]);
 });
