@@ -372,7 +372,10 @@ export class StoreClient {
           throw e;
         }
         if (res.status >= 200 && res.status < 300) return res;
-        throw new StoreError(kindOf(res.status), this.#reason(res), { ...d, status: res.status });
+        throw new StoreError(kindOf(res.status), this.#reason(res, token), {
+          ...d,
+          status: res.status,
+        });
       },
       (e) => e instanceof StoreError && e.retryable,
       {
@@ -385,8 +388,9 @@ export class StoreClient {
   }
 
   /** The server's own words from the whole answer (errors, warnings, a KV v2 version's
-   * metadata), minus anything that echoes a credential back. */
-  #reason(res: { status: number; body: string }): string {
+   * metadata), minus anything that echoes a credential back: the client's own and `used`, the
+   * token this request was sent with (a caller may pass one that is not the client's). */
+  #reason(res: { status: number; body: string }, used: string | undefined): string {
     if (res.status >= 300 && res.status < 400) {
       return `redirected (HTTP ${res.status}), and redirects are not followed: give the address the store answers at`;
     }
@@ -399,13 +403,13 @@ export class StoreClient {
       words.push(`store warning: ${w}`);
     }
     return words.length
-      ? `${this.#clean(words.join("; "))} (HTTP ${res.status})`
+      ? `${this.#clean(words.join("; "), used)} (HTTP ${res.status})`
       : `HTTP ${res.status}`;
   }
 
   /** Server text for a message or a log line: no credential, at most 300 characters. */
-  #clean(text: string): string {
-    for (const secret of [this.#token, this.#jwt]) {
+  #clean(text: string, used?: string): string {
+    for (const secret of [this.#token, this.#jwt, used]) {
       if (secret) text = text.replaceAll(secret, "<redacted>");
     }
     return text.length > 300 ? text.slice(0, 300) + "…" : text;

@@ -1,4 +1,9 @@
-import { assertEquals, assertRejects, assertStringIncludes } from "../../tests/harness/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "../../tests/harness/assert.ts";
 import type { Logger } from "../log/logger.ts";
 import { StoreClient } from "./client.ts";
 import { StoreError } from "./errors.ts";
@@ -204,4 +209,25 @@ Deno.test("StoreClient.revokeSelf() sends one request with the token to revoke, 
     "/v1/auth/kubernetes_local/login undefined",
     "/v1/auth/token/revoke-self new",
   ]);
+});
+
+Deno.test("a token passed to revokeSelf() never reaches the error, even when the store echoes it", async () => {
+  const passed = "s.passed-in-token-1234";
+  const transport: Transport = {
+    async request({ headers }): Promise<HttpResult> {
+      await Promise.resolve();
+      // A hostile or careless store repeating the credential it was sent.
+      const echoed = `token ${headers["x-vault-token"]} is not valid`;
+      return { status: 403, body: JSON.stringify({ errors: [echoed], warnings: [echoed] }) };
+    },
+    close() {},
+  };
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store.example", { allowInsecureHttp: false }),
+    transport,
+  });
+  const e = await assertRejects(() => c.revokeSelf({ token: passed }), StoreError);
+  assertEquals(e.kind, "permission_denied");
+  assertStringIncludes(e.message, "token <redacted> is not valid");
+  assert(!e.message.includes(passed), e.message);
 });
