@@ -5,16 +5,14 @@
  * Run: deno run -A scripts/bench/watch_rss.ts <compiled-binary> [seconds] [paths]
  * (needs scripts/peers/install.sh). Extra variables for the supervisor (e.g. V8 flags) are
  * passed through from WATCH_RSS_ENV as NAME=value,NAME=value. */
-import { startKube } from "../../tests/harness/kube.ts";
-import { startOpenBao } from "../../tests/harness/openbao.ts";
-import { baoApi, GUIDE, prepareGuideStore } from "../../tests/harness/store_setup.ts";
+import { startInjectBenchStore } from "./_inject_store.ts";
 
 const binary = Deno.args[0];
 if (!binary) throw new Error("usage: watch_rss.ts <compiled-binary> [seconds] [paths]");
 const seconds = Number(Deno.args[1] ?? 20);
 const paths = Number(Deno.args[2] ?? 10);
 const dir = await Deno.makeTempDir({ prefix: "bench-watch-" });
-const [bao, kube] = await Promise.all([startOpenBao(dir), startKube(dir)]);
+const store = await startInjectBenchStore(dir);
 /** VmRSS, and its anonymous and file-backed parts (the executable's pages), in MiB. */
 const rss = (pid: number) => {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -25,33 +23,13 @@ const rss = (pid: number) => {
   return `${mib("VmRSS")} (anon ${mib("RssAnon")}, file ${mib("RssFile")})`;
 };
 try {
-  await prepareGuideStore(bao, kube);
-  const api = baoApi(bao);
-  for (let i = 0; i < paths; i++) {
-    await api("PUT", `demo-kv/data/bench/s${i}`, { data: { VALUE: `v${i}` } });
-  }
-  await api("PUT", "sys/policies/acl/bench", {
-    policy: 'path "demo-kv/data/bench/*" { capabilities = ["read"] }',
-  });
-  await api("PUT", "auth/kubernetes_local/role/bench", {
-    bound_service_account_names: GUIDE.serviceAccount,
-    bound_service_account_namespaces: GUIDE.namespace,
-    policies: "bench",
-  });
-  const tokenFile = `${dir}/token`;
-  await Deno.writeTextFile(tokenFile, await kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount));
   const vars: Record<string, string> = {
-    PATH: "/usr/bin:/bin",
-    SECRETS_STORE_ADDR: bao.address,
-    SECRETS_STORE_ROLE: "bench",
-    SECRETS_STORE_CA_FILE: bao.caFile,
-    SECRETS_STORE_TOKEN_FILE: tokenFile,
+    ...store.injectorEnv(store.bao.address, paths),
     SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-data",
     SECRETS_STORE_SECRET_POLL_INTERVAL: "300ms",
     SECRETS_STORE_TEST_POLL_MINIMUM: "100ms",
     SECRETS_STORE_TERMINATION_LOG: `${dir}/termination-log`,
   };
-  for (let i = 0; i < paths; i++) vars[`S${i}`] = `secrets-store:demo-kv/data/bench/s${i}#VALUE`;
   for (const kv of (Deno.env.get("WATCH_RSS_ENV") ?? "").split(",").filter((s) => s)) {
     vars[kv.slice(0, kv.indexOf("="))] = kv.slice(kv.indexOf("=") + 1);
   }
@@ -76,6 +54,6 @@ try {
   await child.status;
   await reader.cancel();
 } finally {
-  await Promise.all([bao.stop(), kube.stop()]);
+  await store.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
