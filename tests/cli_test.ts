@@ -23,6 +23,19 @@ async function cliIn(o: { cwd?: string; env?: Record<string, string> }, ...args:
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
+/** `csi serve` with its socket, state and kubelet folders under `dir`, then `extra`. */
+function csiServe(dir: string, ...extra: string[]): string[] {
+  return [
+    "csi",
+    "serve",
+    `--endpoint=unix://${dir}/csi.sock`,
+    "--node-id=node-1",
+    `--state-dir=${dir}/state`,
+    `--kubelet-dir=${dir}`,
+    ...extra,
+  ];
+}
+
 Deno.test("--help lists every role and exits 0", async () => {
   const r = await cli("--help");
   assertEquals(r.code, 0);
@@ -150,13 +163,7 @@ Deno.test("csi serve with a bad --rotation-interval stops before it serves: no s
     for (const [value, why] of cases) {
       const r = await cliIn(
         {},
-        "csi",
-        "serve",
-        `--endpoint=unix://${dir}/csi.sock`,
-        "--node-id=node-1",
-        `--state-dir=${dir}/state`,
-        `--rotation-interval=${value}`,
-        `--kubelet-dir=${dir}`,
+        ...csiServe(dir, `--rotation-interval=${value}`),
       );
       assertEquals(r.code, 1, r.stderr);
       assertStringIncludes(r.stderr, `Invalid --rotation-interval`);
@@ -218,13 +225,7 @@ Deno.test("--kubeconfig and KUBECONFIG reach the real API server with the curren
           "run",
           "--allow-all",
           `${ROOT}/main.ts`,
-          "csi",
-          "serve",
-          `--endpoint=unix://${dir}/csi.sock`,
-          "--node-id=node-1",
-          `--state-dir=${dir}/state`,
-          `--kubelet-dir=${dir}`,
-          ...extra,
+          ...csiServe(dir, ...extra),
         ],
         stdout: "null",
         stderr: "piped",
@@ -281,13 +282,7 @@ Deno.test("a kubeconfig with an exec plugin is refused by name, from --kubeconfi
     assertStringIncludes(w.stderr, "users[0].user.exec: runs a credential plugin");
     const r = await cliIn(
       {},
-      "csi",
-      "serve",
-      `--endpoint=unix://${dir}/csi.sock`,
-      "--node-id=n",
-      `--state-dir=${dir}/state`,
-      `--kubelet-dir=${dir}`,
-      `--kubeconfig=${file}`,
+      ...csiServe(dir, `--kubeconfig=${file}`),
     );
     assertEquals(r.code, 1, r.stderr);
     assertStringIncludes(
@@ -296,12 +291,7 @@ Deno.test("a kubeconfig with an exec plugin is refused by name, from --kubeconfi
     );
     const viaEnv = await cliIn(
       { env: { KUBECONFIG: file } },
-      "csi",
-      "serve",
-      `--endpoint=unix://${dir}/csi.sock`,
-      "--node-id=n",
-      `--state-dir=${dir}/state`,
-      `--kubelet-dir=${dir}`,
+      ...csiServe(dir),
     );
     assertStringIncludes(viaEnv.stderr, "users[0].user.exec: runs a credential plugin");
     assertEquals(
