@@ -37,3 +37,13 @@ export const SETTINGS_ENV = {
    * LD_LIBRARY_PATH at the injector's libraries so it starts in images without glibc. */
   appLdLibraryPath: "SECRETS_STORE_APP_LD_LIBRARY_PATH",
 } as const;
+
+/** The tests-only settings. The webhook removes them from every container it mutates: a Pod
+ * that set the poll minimum itself would poll the shared store faster than the annotation's
+ * floor allows. (An envFrom source the webhook cannot see can still bring them; the store's
+ * own rate limits are the bound there, docs/inject.md.) */
+export const TEST_ONLY_ENV: readonly string[] = [
+  SETTINGS_ENV.testPollMinimum,
+  SETTINGS_ENV.terminationLog,
+  SETTINGS_ENV.testProcRoot,
+];

@@ -9,7 +9,7 @@ import {
   LIB_DIR,
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
-import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { SETTINGS_ENV, TEST_ONLY_ENV } from "../config/injector_env.ts";
 import { isEnvTemplate } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
 import { VERSION } from "../version.ts";
@@ -214,7 +214,7 @@ function mutateContainer(
     { name: SETTINGS_ENV.appLdLibraryPath, value: appLibPath },
     { name: "LD_LIBRARY_PATH", value: `${INJECTOR_DIR}/${LIB_DIR}` },
   ];
-  const own = new Set(all.map((e) => e.name));
+  const own = new Set([...all.map((e) => e.name), ...TEST_ONLY_ENV]);
   out.env = [...(c.env ?? []).filter((e) => !own.has(e.name)), ...all];
   out.volumeMounts = [...(c.volumeMounts ?? []), {
     name: INJECTOR_VOLUME,

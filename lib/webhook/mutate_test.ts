@@ -1,4 +1,5 @@
 import type { StorePath } from "../config/store_path.ts";
+import { TEST_ONLY_ENV } from "../config/injector_env.ts";
 import {
   assert,
   assertEquals,
@@ -612,4 +613,24 @@ Deno.test("env-injector-pull-policy replaces the installation's pull policy for 
     image?: { pullPolicy?: string };
   };
   assertEquals(volume.image?.pullPolicy, "Always");
+});
+
+Deno.test("mutatePod() removes the tests-only settings a Pod sets itself, and keeps its other variables", () => {
+  const m = mutate(pod({
+    containers: [{
+      name: "app",
+      image: "i",
+      command: ["run"],
+      env: [
+        // A floor below secret-poll-interval's 5 s would let a workload hammer the store.
+        { name: "SECRETS_STORE_TEST_POLL_MINIMUM", value: "1ms" },
+        { name: "SECRETS_STORE_TEST_PROC_ROOT", value: "/tmp/fake-proc" },
+        { name: "SECRETS_STORE_TERMINATION_LOG", value: "/tmp/elsewhere" },
+        { name: "KEEP", value: "1" },
+      ],
+    }],
+  }, { "secrets-store.deckhouse.io/role": "r" }));
+  const e = env(m.spec.containers[0]!);
+  assertEquals(e.KEEP, "1");
+  for (const name of TEST_ONLY_ENV) assertEquals(e[name], undefined, name);
 });
