@@ -4,7 +4,8 @@
 import { parseAllDocuments } from "yaml";
 import { assert, assertEquals } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { peerBinary, ROOT } from "./harness/process.ts";
+import { runHelm } from "./harness/helm.ts";
+import { ROOT } from "./harness/process.ts";
 
 const env = testEnv();
 const CHART = `${ROOT}/deploy/helm/secrets-store`;
@@ -17,25 +18,17 @@ interface Obj {
 }
 
 async function render(...set: string[]): Promise<Obj[]> {
-  const out = await new Deno.Command(peerBinary("helm"), {
-    args: [
-      "template",
-      "secrets-store",
-      CHART,
-      "--namespace",
-      NS,
-      ...set.flatMap((s) => ["--set", s]),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: {
-      HELM_CACHE_HOME: `${env.dir}/helm`,
-      HELM_CONFIG_HOME: `${env.dir}/helm`,
-      HELM_DATA_HOME: `${env.dir}/helm`,
-    },
-  }).output();
-  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-  return parseAllDocuments(new TextDecoder().decode(out.stdout))
+  const out = await runHelm(
+    env.dir,
+    "template",
+    "secrets-store",
+    CHART,
+    "--namespace",
+    NS,
+    ...set.flatMap((s) => ["--set", s]),
+  );
+  assertEquals(out.code, 0, out.stderr);
+  return parseAllDocuments(out.stdout)
     .map((d) => d.toJSON() as Obj | null)
     .filter((o): o is Obj => !!o);
 }

@@ -9,7 +9,8 @@ import {
   assertStringIncludes,
 } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { peerBinary, ROOT } from "./harness/process.ts";
+import { runHelm } from "./harness/helm.ts";
+import { ROOT } from "./harness/process.ts";
 import { ConnectionSettingsSchema } from "../lib/config/connection.ts";
 import { parseWebhookSettings } from "../lib/webhook/settings.ts";
 import { VERSION } from "../lib/version.ts";
@@ -18,20 +19,7 @@ const env = testEnv();
 const CHART = `${ROOT}/deploy/helm/secrets-store`;
 const NS = "d8-secrets-store-integration";
 
-async function helm(...args: string[]) {
-  const out = await new Deno.Command(peerBinary("helm"), {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: {
-      HELM_CACHE_HOME: `${env.dir}/helm`,
-      HELM_CONFIG_HOME: `${env.dir}/helm`,
-      HELM_DATA_HOME: `${env.dir}/helm`,
-    },
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
-}
+const helm = (...args: string[]) => runHelm(env.dir, ...args);
 
 /** `helm template` of the chart as release "secrets-store" in NS, with `args` added. */
 function template(...args: string[]) {
