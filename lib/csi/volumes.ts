@@ -170,6 +170,17 @@ export class VolumeManager {
       (file, why) => this.o.logger.warn("state file skipped", { file, why }),
     );
     for (const s of states) {
+      const foreign = await this.#foreignPaths(s);
+      if (foreign) {
+        // The file is the driver's own, but what it names is not to be trusted: removing or
+        // unmounting a folder it points at could reach anywhere on the node.
+        this.o.logger.warn("state file names paths that are not the driver's; ignored", {
+          volume: s.volumeId,
+          why: foreign,
+        });
+        await removeState(this.#stateDir, s.volumeId);
+        continue;
+      }
       if (!s.pending && isMountPoint(s.targetPath) && isMountPoint(s.sourceDir)) {
         this.#volumes.set(s.volumeId, { ...s });
         continue;
@@ -189,6 +200,20 @@ export class VolumeManager {
     await this.#removeStrays();
     this.o.logger.info("volumes restored", { volumes: this.#volumes.size });
     return this.#volumes.size;
+  }
+
+  /** Why a state's paths are not the ones this driver makes for its volume id, or undefined:
+   * the source folder is `<state-dir>/mounts/<sha256 of the id>` and the target passes the
+   * same check as at publish. */
+  async #foreignPaths(s: VolumeState): Promise<string | undefined> {
+    const source = `${this.o.stateDir}/mounts/${await volumeFolder(s.volumeId)}`;
+    if (s.sourceDir !== source) return `sourceDir is not ${source}`;
+    try {
+      checkTarget(this.o.kubeletDir, s.pod.uid, s.targetPath);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return undefined;
   }
 
   /** Folders in `<state-dir>/mounts` that no volume uses: a crash's leftovers. */

@@ -14,8 +14,11 @@ import { KubeError } from "../kube/client.ts";
 import { silentLogger } from "../log/logger.ts";
 import { CsiError, status } from "./errors.ts";
 import { isMountPoint, mountsBelow, unmount } from "./mount.ts";
+import { SsiSpec } from "./ssi.ts";
+import { saveState } from "./state.ts";
 import { StorePool } from "./store_pool.ts";
 import { kubeletDir } from "./target_path.ts";
+import { volumeFolder } from "./volume_id.ts";
 import { type PublishRequest, VolumeManager } from "./volumes.ts";
 
 const NS = "myapp-namespace";
@@ -318,4 +321,33 @@ Deno.test("VolumeManager: while the installation's CA is unknown, a publish that
     assertEquals(read(waiting.targetPath, "db-password"), "pw-2");
     await w.volumes.unpublish(waiting.req.volumeId, waiting.targetPath);
   }, { caMissing: () => missing });
+});
+
+Deno.test("VolumeManager.restore() ignores a state file whose paths are not the driver's, and touches neither", async () => {
+  await withVolumes(async (w) => {
+    // A state file edited (or planted) to name a folder elsewhere on the node: a half-done
+    // publish would otherwise have its source folder removed recursively.
+    const victim = `${w.dir}/victim`;
+    Deno.mkdirSync(victim);
+    Deno.writeTextFileSync(`${victim}/keep`, "data");
+    const uid = "6f0b8c1e-2a4d-4c3e-9b7a-999999999999";
+    const good = `${w.dir}/kubelet/pods/${uid}/volumes/kubernetes.io~csi/secrets/mount`;
+    const base = {
+      pod: { namespace: NS, name: "p", uid, serviceAccount: "myapp-sa" },
+      ssiName: "myapp-ssi",
+      spec: SsiSpec.parse(dbPassword().spec),
+      pending: true,
+    };
+    const states = `${w.dir}/state/volumes`;
+    await saveState(states, { ...base, volumeId: "v-source", targetPath: good, sourceDir: victim });
+    await saveState(states, {
+      ...base,
+      volumeId: "v-target",
+      targetPath: `${victim}/mount`,
+      sourceDir: `${w.dir}/state/mounts/${await volumeFolder("v-target")}`,
+    });
+    assertEquals(await w.volumes.restore(), 0);
+    assertEquals(Deno.readTextFileSync(`${victim}/keep`), "data");
+    assertEquals([...Deno.readDirSync(states)], [], "the untrusted state files are dropped");
+  });
 });
