@@ -4,14 +4,14 @@
  * (SECRETS_STORE_TEST_POLL_MINIMUM), which the webhook never sets. */
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { ROOT, waitUntil } from "./harness/process.ts";
+import { waitUntil } from "./harness/process.ts";
+import { startInjector as start } from "./harness/injector.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { within } from "./harness/within.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/watch-sa-token`;
-const PATH = "/usr/local/bin:/usr/bin:/bin";
 const SECRET = "demo-kv/data/watch-secret";
 const ROLE = "watch-test-role";
 const LONG_ROLE = "watch-long-role";
@@ -59,54 +59,6 @@ function settings(extra: Record<string, string> = {}): Record<string, string> {
     PASS: `secrets-store:${SECRET}#PASS`,
     ...extra,
   };
-}
-
-interface Running {
-  child: Deno.ChildProcess;
-  /** The next line the app printed. */
-  line(): Promise<string>;
-  /** Exit code and the injector's log, once it has ended. */
-  done: Promise<{ code: number; stderr: string }>;
-}
-
-function start(vars: Record<string, string>, script: string): Running {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--quiet",
-      `${ROOT}/main.ts`,
-      "inject",
-      "--",
-      "/bin/sh",
-      "-c",
-      script,
-    ],
-    clearEnv: true,
-    env: { PATH, ...vars },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const line = async (): Promise<string> => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`the app's stdout ended; it had "${buffered}"`);
-      buffered += value;
-    }
-    const at = buffered.indexOf("\n");
-    const l = buffered.slice(0, at);
-    buffered = buffered.slice(at + 1);
-    return l;
-  };
-  const stderr = new Response(child.stderr).text();
-  const done = (async () => {
-    const status = await child.status;
-    await lines.cancel().catch(() => {});
-    return { code: status.code, stderr: await stderr };
-  })();
-  return { child, line, done };
 }
 
 const DEADLINE = 20_000;
