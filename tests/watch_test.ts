@@ -5,9 +5,9 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { waitUntil } from "./harness/process.ts";
-import { startInjector as start } from "./harness/injector.ts";
+import { startInjector as start, storeSettings } from "./harness/injector.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
-import { GUIDE } from "./harness/store_setup.ts";
+import { GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { within } from "./harness/within.ts";
 
 const env = testEnv();
@@ -24,20 +24,9 @@ function setUp(): Promise<void> {
       policy: 'path "demo-kv/data/watch-*" { capabilities = ["read"] }\n',
     });
     // A short token TTL, so the steady test sees the login renewed rather than repeated.
-    await env.bao.api("PUT", `auth/kubernetes_local/role/${ROLE}`, {
-      bound_service_account_names: GUIDE.serviceAccount,
-      bound_service_account_namespaces: GUIDE.namespace,
-      policies: "watch-test",
-      ttl: "2s",
-      max_ttl: "1h",
-    });
+    await guideSaRole(env.bao, ROLE, { policies: "watch-test", ttl: "2s", max_ttl: "1h" });
     // A long TTL: no renewal comes due in a test, so only a refused read can cause a login.
-    await env.bao.api("PUT", `auth/kubernetes_local/role/${LONG_ROLE}`, {
-      bound_service_account_names: GUIDE.serviceAccount,
-      bound_service_account_namespaces: GUIDE.namespace,
-      policies: "watch-test",
-      ttl: "10m",
-    });
+    await guideSaRole(env.bao, LONG_ROLE, { policies: "watch-test", ttl: "10m" });
     await Deno.writeTextFile(
       tokenFile,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
@@ -47,11 +36,7 @@ function setUp(): Promise<void> {
 
 function settings(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    SECRETS_STORE_ADDR: env.bao.address,
-    SECRETS_STORE_ROLE: ROLE,
-    SECRETS_STORE_AUTH_PATH: "kubernetes_local",
-    SECRETS_STORE_CA_FILE: env.bao.caFile,
-    SECRETS_STORE_TOKEN_FILE: tokenFile,
+    ...storeSettings(env, ROLE, tokenFile),
     SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-data",
     SECRETS_STORE_SECRET_POLL_INTERVAL: "300ms",
     SECRETS_STORE_TEST_POLL_MINIMUM: "100ms",
