@@ -4,14 +4,14 @@
  * (SECRETS_STORE_TEST_POLL_MINIMUM), which the webhook never sets. */
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { ROOT, waitUntil } from "./harness/process.ts";
+import { waitUntil } from "./harness/process.ts";
+import { startInjector as start, storeSettings } from "./harness/injector.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
-import { GUIDE } from "./harness/store_setup.ts";
+import { GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { within } from "./harness/within.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/watch-sa-token`;
-const PATH = "/usr/local/bin:/usr/bin:/bin";
 const SECRET = "demo-kv/data/watch-secret";
 const ROLE = "watch-test-role";
 const LONG_ROLE = "watch-long-role";
@@ -24,20 +24,9 @@ function setUp(): Promise<void> {
       policy: 'path "demo-kv/data/watch-*" { capabilities = ["read"] }\n',
     });
     // A short token TTL, so the steady test sees the login renewed rather than repeated.
-    await env.bao.api("PUT", `auth/kubernetes_local/role/${ROLE}`, {
-      bound_service_account_names: GUIDE.serviceAccount,
-      bound_service_account_namespaces: GUIDE.namespace,
-      policies: "watch-test",
-      ttl: "2s",
-      max_ttl: "1h",
-    });
+    await guideSaRole(env.bao, ROLE, { policies: "watch-test", ttl: "2s", max_ttl: "1h" });
     // A long TTL: no renewal comes due in a test, so only a refused read can cause a login.
-    await env.bao.api("PUT", `auth/kubernetes_local/role/${LONG_ROLE}`, {
-      bound_service_account_names: GUIDE.serviceAccount,
-      bound_service_account_namespaces: GUIDE.namespace,
-      policies: "watch-test",
-      ttl: "10m",
-    });
+    await guideSaRole(env.bao, LONG_ROLE, { policies: "watch-test", ttl: "10m" });
     await Deno.writeTextFile(
       tokenFile,
       await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
@@ -47,11 +36,7 @@ function setUp(): Promise<void> {
 
 function settings(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    SECRETS_STORE_ADDR: env.bao.address,
-    SECRETS_STORE_ROLE: ROLE,
-    SECRETS_STORE_AUTH_PATH: "kubernetes_local",
-    SECRETS_STORE_CA_FILE: env.bao.caFile,
-    SECRETS_STORE_TOKEN_FILE: tokenFile,
+    ...storeSettings(env, ROLE, tokenFile),
     SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-data",
     SECRETS_STORE_SECRET_POLL_INTERVAL: "300ms",
     SECRETS_STORE_TEST_POLL_MINIMUM: "100ms",
@@ -59,54 +44,6 @@ function settings(extra: Record<string, string> = {}): Record<string, string> {
     PASS: `secrets-store:${SECRET}#PASS`,
     ...extra,
   };
-}
-
-interface Running {
-  child: Deno.ChildProcess;
-  /** The next line the app printed. */
-  line(): Promise<string>;
-  /** Exit code and the injector's log, once it has ended. */
-  done: Promise<{ code: number; stderr: string }>;
-}
-
-function start(vars: Record<string, string>, script: string): Running {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--quiet",
-      `${ROOT}/main.ts`,
-      "inject",
-      "--",
-      "/bin/sh",
-      "-c",
-      script,
-    ],
-    clearEnv: true,
-    env: { PATH, ...vars },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const line = async (): Promise<string> => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`the app's stdout ended; it had "${buffered}"`);
-      buffered += value;
-    }
-    const at = buffered.indexOf("\n");
-    const l = buffered.slice(0, at);
-    buffered = buffered.slice(at + 1);
-    return l;
-  };
-  const stderr = new Response(child.stderr).text();
-  const done = (async () => {
-    const status = await child.status;
-    await lines.cancel().catch(() => {});
-    return { code: status.code, stderr: await stderr };
-  })();
-  return { child, line, done };
 }
 
 const DEADLINE = 20_000;

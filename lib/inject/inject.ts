@@ -1,5 +1,5 @@
 /** `inject`: settings from the environment, secrets from the store, then execve. */
-import { createLogger } from "../log/logger.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
 import { execve, lookPath } from "./exec.ts";
 import { type ExecState, planProcessLimits } from "./process_state.ts";
 import { argMax } from "../sys/libc.ts";
@@ -10,7 +10,7 @@ import { appValuesForProbe } from "./probe_source.ts";
 import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
-import { revokeQuietly, storeSource } from "./store_source.ts";
+import { revokeLeases, revokeQuietly, storeSource } from "./store_source.ts";
 import { AppExit } from "../cli/errors.ts";
 
 export interface InjectOptions {
@@ -67,8 +67,12 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     // run). A dry run starts nothing and a store file has no token; the watch modes keep
     // theirs for the app's life and revoke it when the supervisor ends.
     const revoke = settings.revokeToken && !o.dryRun;
-    const done = async () => {
-      if (revoke) await revokeQuietly(source, log, settings.clientTimeoutMs);
+    const done = async (started: boolean) => {
+      // A watch-mode start that failed: no app will use its dynamic secrets.
+      if (!started) await revokeLeases(source, settings.clientTimeoutMs);
+      if (revoke && !(started && keepsTokenForLeases(source, log))) {
+        await revokeQuietly(source, log, settings.clientTimeoutMs);
+      }
       source.close();
     };
     try {
@@ -80,8 +84,8 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       });
     } catch (e) {
       // A run that fails (a missing secret, in a crash loop) leaves no token behind either,
-      // in the watch modes too.
-      await done();
+      // in the watch modes too (and the leases of what it read go with the token).
+      await done(false);
       throw e;
     }
     log.info("secrets resolved", {
@@ -91,7 +95,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       ms: Math.round(performance.now() - started),
     });
     if (watch) watched = source;
-    else await done();
+    else await done(true);
   } else {
     log.debug("nothing to resolve, store not contacted");
   }
@@ -140,4 +144,17 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     return resolution;
   }
   return (o.exec ?? execve)(path, o.command, fit.env, limits.state);
+}
+
+/** The store revokes a token's leases with it, so a plain run whose reads returned a lease
+ * (a dynamic secret) keeps its token: revoked, it would start the app with dead credentials.
+ * The token and the leases then end at their TTLs. */
+function keepsTokenForLeases(source: SecretSource, log: Logger): boolean {
+  const paths = [...source.leasedPaths ?? []];
+  if (paths.length === 0) return false;
+  log.info(
+    "the store token is kept, not revoked: the leases of dynamic secrets end with it, and they live their TTL",
+    { paths: paths.join(",") },
+  );
+  return true;
 }

@@ -1,7 +1,9 @@
 /** The store as a SecretSource that stays logged in for the app's whole life (watch modes):
  * one login, renewed at two thirds of its lease, and a new login, with the token file read
  * afresh (the kubelet rotates projected tokens), when renewal is refused, when the lease has
- * run out, or when a read is refused (403: the token was revoked or expired early). */
+ * run out, or when a read is refused (403: the token was revoked or expired early). The
+ * leases of dynamic secrets it reads are kept in `leases` (leases.ts); since the store
+ * revokes a token's leases with it, `leases` learns when a token they were read with ends. */
 import type { Logger } from "../log/logger.ts";
 import type { LoginResult, Secret, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
@@ -10,16 +12,7 @@ import type { InjectorSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { readToken, settingsToCheck, storeClient } from "./store_source.ts";
 import { type Clock, realClock } from "./clock.ts";
-
-/** The usual point to renew a lease (Vault's agent renews at two thirds too). */
-export const RENEW_FRACTION = 2 / 3;
-
-/** When to renew a lease of `leaseSeconds` granted now: undefined for none (not renewable or
- * never expiring). */
-export function renewAfterMs(lease: { leaseSeconds: number; renewable: boolean }) {
-  if (!lease.renewable || lease.leaseSeconds <= 0) return undefined;
-  return Math.round(lease.leaseSeconds * 1000 * RENEW_FRACTION);
-}
+import { LeaseKeeper, RENEW_FRACTION, renewAfterMs } from "./leases.ts";
 
 /** A renewal that grants less than this share of the lease before it has reached the token's
  * maximum TTL: renewing again would come ever sooner, so the next step is a new login. */
@@ -28,6 +21,8 @@ const SHRUNK = RENEW_FRACTION;
 export class KeptLogin implements SecretSource {
   readonly name: string;
   #expiresAt = 0;
+  /** When the current token ends (#expiresAt is cleared to force a new login). */
+  #tokenEnd = Infinity;
   #lastLease = 0;
   #renewNext = false;
   #login: Promise<void> | undefined;
@@ -41,33 +36,43 @@ export class KeptLogin implements SecretSource {
   /** Logins made, for logs and tests. */
   logins = 0;
   renewals = 0;
+  /** The leases of the dynamic secrets read. */
+  readonly leases: LeaseKeeper;
 
   constructor(
     client: StoreClient,
     login: (signal?: AbortSignal) => Promise<LoginResult>,
     log: Logger,
     clock: Clock = realClock,
+    requestTimeoutMs?: number,
   ) {
     this.name = client.address;
     this.#client = client;
     this.#login0 = login;
     this.#log = log;
     this.#clock = clock;
+    this.leases = new LeaseKeeper(
+      {
+        renew: (id, increment, signal) => client.renewLease(id, { increment, signal }),
+        revoke: (id, signal) => client.revokeLease(id, { signal }),
+      },
+      log,
+      clock,
+      requestTimeoutMs,
+    );
   }
 
   async read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret> {
     const key = readKey(path, version);
     const leased = this.#leased.get(key);
     if (leased) return leased;
+    const sentAt = this.#clock.now();
     const secret = await this.#read(path, version, signal);
-    if (secret.leaseId !== undefined) {
+    if (secret.lease) {
       // Read again, a dynamic secret would be issued anew (new credentials, a new lease) and
-      // look like a change at every poll: it is read once, and its lease is left to run.
+      // look like a change at every poll: it is read once, and its lease kept renewed.
       this.#leased.set(key, secret);
-      this.#log.warn(
-        "a dynamic secret (with a lease) is read once and not watched; its lease is not renewed",
-        { path },
-      );
+      this.leases.keep(path, secret.lease, sentAt);
     }
     return secret;
   }
@@ -95,8 +100,11 @@ export class KeptLogin implements SecretSource {
   #relogin(signal?: AbortSignal): Promise<void> {
     return this.#login ??= (async () => {
       try {
+        // The token given up ends at its time, and the leases read with it.
+        if (this.logins > 0) this.leases.tokenEnds(this.#tokenEnd);
         const r = await this.#login0(signal);
         this.logins++;
+        this.leases.newLogin();
         this.#granted(r);
       } finally {
         this.#login = undefined;
@@ -106,9 +114,11 @@ export class KeptLogin implements SecretSource {
 
   #granted(r: LoginResult): void {
     this.#expiresAt = r.leaseSeconds > 0 ? this.#clock.now() + r.leaseSeconds * 1000 : Infinity;
+    this.#tokenEnd = this.#expiresAt;
     this.#lastLease = r.leaseSeconds;
     const after = renewAfterMs(r);
     if (after !== undefined) void this.#renewLater(after);
+    else this.leases.tokenEnds(this.#tokenEnd);
   }
 
   async #renewLater(ms: number): Promise<void> {
@@ -120,10 +130,12 @@ export class KeptLogin implements SecretSource {
       this.renewals++;
       this.#renewNext = r.leaseSeconds < previous * SHRUNK;
       this.#granted(r);
+      if (this.#renewNext) this.leases.tokenEnds(this.#tokenEnd);
       this.#log.debug("renewed the store token", { lease_seconds: r.leaseSeconds });
     } catch (e) {
       if (this.#stop.signal.aborted) return;
       this.#renewNext = false;
+      this.leases.tokenEnds(this.#tokenEnd);
       // The next read logs in again, with the token file read afresh.
       this.#expiresAt = 0;
       this.#log.debug("the store token is not renewed; the next poll logs in again", {
@@ -135,12 +147,14 @@ export class KeptLogin implements SecretSource {
   /** Revokes the kept token, at the supervisor's end; renewals stop first, so none races it. */
   async revoke(signal: AbortSignal): Promise<void> {
     this.#stop.abort();
+    this.leases.stop();
     await this.#login?.catch(() => undefined);
     await this.#client.revokeSelf({ signal });
   }
 
   close(): void {
     this.#stop.abort();
+    this.leases.stop();
     this.#client.close();
   }
 }
@@ -152,5 +166,7 @@ export function keptLoginSource(s: InjectorSettings, logger: Logger): KeptLogin 
     client,
     async (signal) => client.login(s.authPath, role, await readToken(s.tokenFile), signal),
     logger,
+    realClock,
+    s.clientTimeoutMs,
   );
 }

@@ -3,44 +3,15 @@ import { silentLogger } from "../log/logger.ts";
 import type { LoginResult, Secret, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
 import type { StorePath } from "../config/store_path.ts";
-import { KeptLogin, renewAfterMs } from "./session.ts";
-import type { Clock } from "./clock.ts";
+import { KeptLogin } from "./session.ts";
+import { steppedClock } from "./testdata/stepped_clock.ts";
 
 const P = "demo-kv/data/app" as StorePath;
 const signal = new AbortController().signal;
 
-/** A clock whose time moves only by sleeps the test lets go, one at a time. */
-function steppedClock() {
-  let now = 0;
-  const sleeping: Array<{ at: number; wake: (ok: boolean) => void }> = [];
-  const clock: Clock = {
-    now: () => now,
-    random: () => 0.5,
-    sleep: (ms, sig) =>
-      new Promise((wake) => {
-        if (sig?.aborted) return wake(false);
-        sleeping.push({ at: now + ms, wake });
-        sig?.addEventListener("abort", () => wake(false), { once: true });
-      }),
-  };
-  const advance = async () => {
-    sleeping.sort((a, b) => a.at - b.at);
-    const next = sleeping.shift();
-    if (!next) return;
-    now = next.at;
-    next.wake(true);
-    for (let i = 0; i < 10; i++) await Promise.resolve();
-  };
-  return {
-    clock,
-    advance,
-    get now() {
-      return now;
-    },
-  };
-}
-
-function fakeClient(o: { refuseReads?: number; lease?: number; leaseId?: string } = {}) {
+function fakeClient(
+  o: { refuseReads?: number; lease?: number; leaseId?: string; renewable?: boolean } = {},
+) {
   const calls: string[] = [];
   let refuse = o.refuseReads ?? 0;
   const client = {
@@ -58,12 +29,16 @@ function fakeClient(o: { refuseReads?: number; lease?: number; leaseId?: string 
         );
       }
       const s: Secret = { path, kv: 2, data: { K: "v" } };
-      if (o.leaseId) s.leaseId = o.leaseId;
+      if (o.leaseId) s.lease = { id: o.leaseId, leaseSeconds: 600, renewable: true };
       return Promise.resolve(s);
     },
     renewSelf: (): Promise<LoginResult> => {
       calls.push("renew");
       return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
+    },
+    renewLease: (id: string) => {
+      calls.push("renew-lease");
+      return Promise.resolve({ id, leaseSeconds: 600, renewable: true });
     },
     revokeSelf: (): Promise<void> => {
       calls.push("revoke");
@@ -73,16 +48,11 @@ function fakeClient(o: { refuseReads?: number; lease?: number; leaseId?: string 
   } as unknown as StoreClient;
   const login = () => {
     calls.push("login");
-    return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
+    const renewable = o.renewable ?? true;
+    return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable });
   };
   return { client, login, calls };
 }
-
-Deno.test("renewAfterMs() is two thirds of a renewable lease, none otherwise", () => {
-  assertEquals(renewAfterMs({ leaseSeconds: 60, renewable: true }), 40_000);
-  assertEquals(renewAfterMs({ leaseSeconds: 60, renewable: false }), undefined);
-  assertEquals(renewAfterMs({ leaseSeconds: 0, renewable: true }), undefined);
-});
 
 Deno.test("KeptLogin logs in once, renews at two thirds of the lease, and reads on the same login", async () => {
   const t = steppedClock();
@@ -146,4 +116,29 @@ Deno.test("KeptLogin.revoke() stops renewals before it revokes the kept token", 
   await t.advance();
   s.close();
   assertEquals(f.calls, ["login", "read", "revoke", "close"]);
+});
+
+Deno.test("KeptLogin keeps a dynamic secret's lease renewed while it reads on", async () => {
+  const t = steppedClock();
+  const f = fakeClient({ leaseId: "database/creds/app/abc", lease: 3_600 });
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  await s.read(P, undefined, signal);
+  assertEquals(s.leases.size, 1);
+  await t.advance(); // the lease's renewal, at two thirds of its 600 s
+  assertEquals(t.now, 400_000);
+  assertEquals(f.calls, ["login", "read", "renew-lease"]);
+  s.close();
+});
+
+Deno.test("KeptLogin: a store token that cannot be renewed ends the leases read with it, before it ends", async () => {
+  const t = steppedClock();
+  const f = fakeClient({ leaseId: "database/creds/app/abc", lease: 60, renewable: false });
+  const s = new KeptLogin(f.client, f.login, silentLogger, t.clock);
+  const ends: number[] = [];
+  s.leases.onEnd(() => ends.push(t.now));
+  await s.read(P, undefined, signal);
+  await t.advance();
+  // The token ends at 60 s (the store revokes its leases then): the app is stopped 11 s before.
+  assertEquals(ends, [49_000]);
+  s.close();
 });

@@ -2,6 +2,7 @@
  * development, a file laid out like the store. */
 import type { Secret } from "../vault/client.ts";
 import type { StorePath } from "../config/store_path.ts";
+import type { LeaseKeeper } from "./leases.ts";
 
 export interface SecretSource {
   /** Names the source in messages, e.g. the store address or the file path. */
@@ -12,4 +13,8 @@ export interface SecretSource {
   /** Revokes the store token of the source's login, if it made one (a file source has none).
    * Rejects with StoreError; the caller bounds it with `signal`. */
   revoke?(signal: AbortSignal): Promise<void>;
+  /** The paths whose answers held a lease (dynamic secrets), so far. */
+  readonly leasedPaths?: ReadonlySet<StorePath>;
+  /** The watch modes' login: the leases of the dynamic secrets read, kept renewed. */
+  readonly leases?: LeaseKeeper;
 }

@@ -4,6 +4,7 @@ import type { Logger } from "../log/logger.ts";
 import { parseCaPem } from "../vault/ca_pem.ts";
 import { type LoginResult, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
+import type { StorePath } from "../config/store_path.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -45,13 +46,17 @@ export function storeClient(
 export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
   const { client, role } = storeClient(s, logger);
   let login: Promise<LoginResult> | undefined;
+  const leasedPaths = new Set<StorePath>();
   return {
     name: client.address,
+    leasedPaths,
     async read(path, version, signal) {
       try {
         login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
         await login;
-        return await client.read(path, { version, signal });
+        const secret = await client.read(path, { version, signal });
+        if (secret.lease) leasedPaths.add(path);
+        return secret;
       } catch (e) {
         const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;
         throw hint ? (e as StoreError).withHint(hint) : e;
@@ -87,6 +92,13 @@ export async function revokeQuietly(
       setting: SETTINGS_ENV.revokeToken,
     });
   }
+}
+
+/** Revokes the leases the source keeps (the watch modes' login), bounded as the token's
+ * revocation is; failures are logged by the keeper. Before the token's revocation, which
+ * would take the requests' credentials with it. */
+export async function revokeLeases(source: SecretSource, timeoutMs: number): Promise<void> {
+  await source.leases?.revokeAll(AbortSignal.timeout(Math.min(timeoutMs, REVOKE_TIMEOUT_MS)));
 }
 
 /** The settings behind a store failure, so the message names the variable to fix (and, in

@@ -59,6 +59,8 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   let restarting = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const watch = o.watch(() => {
+    // A change and a lease's end may both come: one stop is enough.
+    if (restarting) return;
     restarting = true;
     o.logger.info(RESTART_MESSAGE, { pid: child.pid });
     send("SIGTERM");

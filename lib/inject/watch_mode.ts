@@ -1,11 +1,12 @@
 /** `restart-on-secret-change` in the injector: the app runs as a supervised child
  * (supervise.ts) while the values it was started with are polled (watch.ts) through one
- * kept login (session.ts). */
+ * kept login (session.ts), which keeps the leases of dynamic secrets renewed (leases.ts); a
+ * confirmed change or a lease that ends restarts the app. */
 import type { Logger } from "../log/logger.ts";
 import type { PathImport } from "../template/env_from_path.ts";
 import { type Resolution, resolveEnv } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
-import { revokeQuietly } from "./store_source.ts";
+import { revokeLeases, revokeQuietly } from "./store_source.ts";
 import { supervise } from "./supervise.ts";
 import { hashEnv, startWatch } from "./watch.ts";
 import { collectGarbage } from "../sys/gc.ts";
@@ -39,6 +40,10 @@ export async function runWatched(a: WatchedApp): Promise<number> {
     interval_ms: a.intervalMs,
     reads_per_poll: a.resolution.reads,
   });
+  const leases = a.source.leases;
+  // A lease that ends restarts the app; it is not revoked then (it is ending anyway), and
+  // neither are the others, which the kept token's revocation takes with it when it is on.
+  let leaseEnded = false;
   try {
     return await supervise({
       path: a.path,
@@ -46,8 +51,16 @@ export async function runWatched(a: WatchedApp): Promise<number> {
       env: a.env,
       logger: a.logger,
       terminationLog: a.terminationLog,
-      watch: (restart) =>
-        startWatch({
+      watch: (restart) => {
+        leases?.onEnd((end) => {
+          leaseEnded = true;
+          a.logger.info("a dynamic secret's lease ends: the app is restarted", {
+            path: end.path,
+            reason: end.reason,
+          });
+          restart();
+        });
+        return startWatch({
           intervalMs: a.intervalMs,
           initialHash,
           logger: a.logger,
@@ -67,9 +80,13 @@ export async function runWatched(a: WatchedApp): Promise<number> {
             collectGarbage();
             return hash;
           },
-        }),
+        });
+      },
     });
   } finally {
+    // The leases first: revoking the token takes their requests' credentials with it.
+    if (leaseEnded) leases?.stop();
+    else await revokeLeases(a.source, a.clientTimeoutMs);
     if (a.revokeToken) await revokeQuietly(a.source, a.logger, a.clientTimeoutMs);
     a.source.close();
   }

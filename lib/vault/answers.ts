@@ -38,11 +38,29 @@ export function readAnswerData(body: unknown): Obj | null | undefined {
   return isObject(body) ? nullableObject(body.data) : undefined;
 }
 
-/** `lease_id` of a read answer when it names one (a dynamic secret), else undefined. */
-export function readAnswerLeaseId(body: unknown): string | undefined {
+/** A dynamic secret's lease, as a read or a renewal answers it. */
+export interface Lease {
+  id: string;
+  /** Seconds it runs for, from the time of the answer. */
+  leaseSeconds: number;
+  renewable: boolean;
+}
+
+/** Longer than any lease id a store makes (`<request path>/<24 characters>`, the path at most
+ * a few hundred): a longer one, or one with other than printable ASCII, is not an id. */
+const MAX_LEASE_ID = 1024;
+
+/** The lease of a read or renewal answer (`lease_id`, `lease_duration`, `renewable` at the
+ * top): null when it names none (a KV answer), undefined when the shape is wrong. */
+export function leaseAnswer(body: unknown): Lease | null | undefined {
   if (!isObject(body)) return undefined;
-  const id = body.lease_id;
-  return typeof id === "string" && id !== "" ? id : undefined;
+  const { lease_id: id, lease_duration: lease, renewable = false } = body;
+  if (id === undefined || id === null || id === "") return null;
+  if (typeof id !== "string" || id.length > MAX_LEASE_ID || !/^[\x21-\x7e]+$/.test(id)) {
+    return undefined;
+  }
+  if (!isNonNegativeInteger(lease) || typeof renewable !== "boolean") return undefined;
+  return { id, leaseSeconds: lease, renewable };
 }
 
 /** A KV v2 answer's `data`: `data` (null for a deleted or destroyed version) beside

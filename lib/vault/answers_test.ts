@@ -4,6 +4,7 @@ import {
   errorAnswer,
   goneVersion,
   kvV2Data,
+  leaseAnswer,
   loginAnswer,
   mountAnswer,
   readAnswerData,
@@ -93,4 +94,29 @@ Deno.test("mountAnswer() needs a path and a type; options an object when given",
   assertEquals(mountAnswer({ data: { path: "", type: "kv" } }), undefined);
   assertEquals(mountAnswer({ data: { path: "kv/" } }), undefined);
   assertEquals(mountAnswer({ data: { path: "kv/", type: "kv", options: "x" } }), undefined);
+});
+
+Deno.test("leaseAnswer() takes a lease, null for none, and refuses a lease that is not well formed", () => {
+  assertEquals(
+    leaseAnswer({ lease_id: "database/creds/app/x1", lease_duration: 6, renewable: true }),
+    { id: "database/creds/app/x1", leaseSeconds: 6, renewable: true },
+  );
+  // A KV v1 answer: an empty id, a TTL that is no lease.
+  assertEquals(leaseAnswer({ lease_id: "", lease_duration: 2764800, renewable: false }), null);
+  assertEquals(leaseAnswer({ data: {} }), null);
+  for (
+    const body of [
+      undefined,
+      [],
+      { lease_id: 7, lease_duration: 6 },
+      { lease_id: "a/b", lease_duration: -1 },
+      { lease_id: "a/b", lease_duration: "6" },
+      { lease_id: "a/b", lease_duration: 6, renewable: "yes" },
+      { lease_id: "a/b\nforged log line", lease_duration: 6 },
+      { lease_id: "a b", lease_duration: 6 },
+      { lease_id: "x".repeat(1025), lease_duration: 6 },
+    ]
+  ) {
+    assertEquals(leaseAnswer(body), undefined, JSON.stringify(body));
+  }
 });

@@ -7,7 +7,10 @@
  * under the mount, so the guide's read-only policy needs nothing more. Only when the store
  * refuses to say (403, 400, or 404 from a store or proxy without the endpoint) is the engine
  * told from the answer's shape, once per path; other failures (unreachable, 5xx after
- * retries) fail the read, as the read itself would. */
+ * retries) fail the read, as the read itself would.
+ *
+ * A dynamic secret's lease is renewed and revoked through `sys/leases/renew` and
+ * `sys/leases/revoke`, the lease id in the body. */
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
@@ -18,10 +21,11 @@ import {
   type GoneVersion,
   goneVersion,
   kvV2Data,
+  type Lease,
+  leaseAnswer,
   loginAnswer,
   mountAnswer,
   readAnswerData,
-  readAnswerLeaseId,
 } from "./answers.ts";
 import { type StoreAddress, storeUrl } from "../config/store_address.ts";
 import { loginPath, mountInfoPath, parseStorePath, type StorePath } from "../config/store_path.ts";
@@ -65,7 +69,7 @@ export interface Secret {
   kv: 1 | 2;
   data: Record<string, unknown>;
   /** A dynamic secret's lease (database credentials and the like): every read issues anew. */
-  leaseId?: string;
+  lease?: Lease;
 }
 
 export interface ReadOptions {
@@ -84,6 +88,8 @@ interface Mount {
 
 const RENEW_SELF = parseStorePath("auth/token/renew-self");
 const REVOKE_SELF = parseStorePath("auth/token/revoke-self");
+const LEASE_RENEW = parseStorePath("sys/leases/renew");
+const LEASE_REVOKE = parseStorePath("sys/leases/revoke");
 
 /** KV v2 endpoints other than data/, which a path may name by mistake. */
 const KV2_ENDPOINTS = new Set(["metadata", "delete", "undelete", "destroy", "subkeys"]);
@@ -256,9 +262,59 @@ export class StoreClient {
         d,
       );
     }
-    // A dynamic secret's lease: the watch modes read such a secret once and never poll it.
-    const leaseId = readAnswerLeaseId(body);
-    return leaseId ? { path, kv: 1, data, leaseId } : { path, kv: 1, data };
+    // A dynamic secret's lease: the watch modes read such a secret once and renew its lease.
+    const lease = leaseAnswer(body);
+    if (lease === undefined) {
+      throw new StoreError(
+        "bad_response",
+        "the answer's lease_id, lease_duration or renewable is malformed",
+        d,
+      );
+    }
+    return lease ? { path, kv: 1, data, lease } : { path, kv: 1, data };
+  }
+
+  /** Renews a dynamic secret's lease (`sys/leases/renew`, which the store's default policy
+   * allows), asking for `increment` seconds from now when given; the answer is the lease as
+   * renewed, which the store caps at the lease's maximum TTL. One request, never retried here:
+   * the caller retries within the time the lease has left. */
+  async renewLease(
+    leaseId: string,
+    o: { increment?: number | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<Lease> {
+    const d = this.#leaseDetails("renew-lease", LEASE_RENEW, leaseId);
+    const body = JSON.stringify(
+      o.increment === undefined
+        ? { lease_id: leaseId }
+        : { lease_id: leaseId, increment: o.increment },
+    );
+    const res = await this.#send("PUT", storeUrl(this.#address, LEASE_RENEW), body, d, o.signal, {
+      retries: 0,
+    });
+    const answer = parseJson(res.body);
+    this.#logWarnings(LEASE_RENEW, answer);
+    const lease = leaseAnswer(answer);
+    // Another lease in the answer would be a proxy's mix-up, not a renewal of this one.
+    if (!lease || lease.id !== leaseId) {
+      throw new StoreError("bad_response", "the answer does not name the lease renewed", d);
+    }
+    return lease;
+  }
+
+  /** Revokes a dynamic secret's lease (`sys/leases/revoke`: the store drops the credentials
+   * now). The store's default policy does not allow it; the role's policy must, with `update`
+   * on `sys/leases/revoke`. One request, never retried: the caller bounds it with `signal`,
+   * and a lease left behind still ends at its TTL, or with the token that made it. */
+  async revokeLease(leaseId: string, o: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    const d = this.#leaseDetails("revoke-lease", LEASE_REVOKE, leaseId);
+    const body = JSON.stringify({ lease_id: leaseId });
+    await this.#send("PUT", storeUrl(this.#address, LEASE_REVOKE), body, d, o.signal, {
+      retries: 0,
+    });
+  }
+
+  #leaseDetails(operation: "renew-lease" | "revoke-lease", path: StorePath, lease: string) {
+    return { address: this.address, operation, path, lease, namespace: this.namespace };
   }
 
   /** The mount serving `path`, from the cache or asked once; undefined when the store will

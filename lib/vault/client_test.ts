@@ -231,3 +231,97 @@ Deno.test("a token passed to revokeSelf() never reaches the error, even when the
   assertStringIncludes(e.message, "token <redacted> is not valid");
   assert(!e.message.includes(passed), e.message);
 });
+
+/** A transport that answers every request with `answer` and records method, path and body. */
+function answering(answer: (body: string | undefined) => HttpResult) {
+  const sent: string[] = [];
+  const transport: Transport = {
+    async request({ method, url, body, headers }): Promise<HttpResult> {
+      await Promise.resolve();
+      sent.push(`${method} ${url.pathname} ${body} ${headers["x-vault-token"]}`);
+      return answer(body);
+    },
+    close() {},
+  };
+  const client = new StoreClient({
+    address: parseStoreAddress("https://store.example", { allowInsecureHttp: false }),
+    transport,
+    backoffMs: 1,
+  });
+  client.token = "s.kept-token";
+  return { client, sent };
+}
+
+const LEASE = "database/creds/app/x1";
+
+Deno.test("StoreClient.renewLease() sends the lease id and increment in the body and returns the lease as renewed", async () => {
+  const { client, sent } = answering(() => ({
+    status: 200,
+    body: JSON.stringify({ lease_id: LEASE, lease_duration: 4, renewable: true }),
+  }));
+  assertEquals(await client.renewLease(LEASE, { increment: 6 }), {
+    id: LEASE,
+    leaseSeconds: 4,
+    renewable: true,
+  });
+  await client.renewLease(LEASE);
+  assertEquals(sent, [
+    `PUT /v1/sys/leases/renew {"lease_id":"${LEASE}","increment":6} s.kept-token`,
+    `PUT /v1/sys/leases/renew {"lease_id":"${LEASE}"} s.kept-token`,
+  ]);
+});
+
+Deno.test("StoreClient.renewLease() is tried once; its errors name the lease, never the token", async () => {
+  const { client, sent } = answering(() => ({
+    status: 503,
+    body: JSON.stringify({ errors: ["token s.kept-token is sealed away"] }),
+  }));
+  const e = await assertRejects(() => client.renewLease(LEASE, { increment: 6 }), StoreError);
+  assertEquals([e.operation, e.kind, sent.length], ["renew-lease", "server_error", 1]);
+  assertStringIncludes(
+    e.message,
+    `Cannot renew the lease ${LEASE} at sys/leases/renew from https://store.example: server error: token <redacted>`,
+  );
+  assert(!e.message.includes("s.kept-token"), e.message);
+});
+
+Deno.test("StoreClient.renewLease() refuses an answer about another lease, or none", async () => {
+  for (const body of [{ lease_id: "database/creds/app/other", lease_duration: 6 }, {}]) {
+    const { client } = answering(() => ({ status: 200, body: JSON.stringify(body) }));
+    const e = await assertRejects(() => client.renewLease(LEASE), StoreError);
+    assertEquals(e.kind, "bad_response");
+  }
+});
+
+Deno.test("StoreClient.revokeLease() sends one request with the lease id in the body", async () => {
+  let status = 204;
+  const { client, sent } = answering(() => ({ status, body: "" }));
+  await client.revokeLease(LEASE);
+  status = 403;
+  const e = await assertRejects(() => client.revokeLease(LEASE), StoreError);
+  assertEquals([e.operation, e.kind], ["revoke-lease", "permission_denied"]);
+  assertStringIncludes(e.message, `Cannot revoke the lease ${LEASE} at sys/leases/revoke`);
+  assertEquals(sent, [
+    `PUT /v1/sys/leases/revoke {"lease_id":"${LEASE}"} s.kept-token`,
+    `PUT /v1/sys/leases/revoke {"lease_id":"${LEASE}"} s.kept-token`,
+  ]);
+});
+
+Deno.test("StoreClient.read() keeps a dynamic secret's lease and refuses a malformed one", async () => {
+  const answer = { lease_id: LEASE, lease_duration: 6, renewable: true, data: { username: "u" } };
+  const { transport } = recording((path) =>
+    path.startsWith("sys/internal/ui/mounts/")
+      ? { status: 200, body: JSON.stringify({ data: { path: "database/", type: "database" } }) }
+      : path === "database/creds/app"
+      ? { status: 200, body: JSON.stringify(answer) }
+      : { status: 200, body: JSON.stringify({ ...answer, lease_duration: "6" }) }
+  );
+  const c = new StoreClient({
+    address: parseStoreAddress("https://store.example", { allowInsecureHttp: false }),
+    transport,
+  });
+  const s = await c.read(parseStorePath("database/creds/app"));
+  assertEquals(s.lease, { id: LEASE, leaseSeconds: 6, renewable: true });
+  const e = await assertRejects(() => c.read(parseStorePath("database/creds/bad")), StoreError);
+  assertEquals(e.kind, "bad_response");
+});

@@ -10,13 +10,20 @@ export type StoreErrorKind =
   | "unreachable" // connection refused, DNS, reset
   | "bad_response"; // the answer is not what the API promises
 
+/** What the client was doing: "renew" and "revoke" are the store token's own, the lease ones a
+ * dynamic secret's. */
+export type StoreOperation = "login" | "read" | "renew" | "revoke" | "renew-lease" | "revoke-lease";
+
 export interface StoreErrorDetails {
   address: string;
-  operation: "login" | "read" | "renew" | "revoke";
+  operation: StoreOperation;
   /** API path after /v1/, e.g. "demo-kv/data/myapp-secret" or "auth/kubernetes_local/login". */
   path: string;
   key?: string | undefined;
   version?: number | undefined;
+  /** The lease a lease operation was about (an id, not a secret: it lets only a token allowed
+   * to renew or revoke act on it). */
+  lease?: string | undefined;
   namespace?: string | undefined;
   status?: number | undefined;
   cause?: unknown;
@@ -30,7 +37,7 @@ export class StoreError extends Error {
   override name = "StoreError";
   readonly kind: StoreErrorKind;
   readonly address: string;
-  readonly operation: "login" | "read" | "renew" | "revoke";
+  readonly operation: StoreOperation;
   readonly path: string;
   readonly key?: string | undefined;
   readonly version?: number | undefined;
@@ -73,6 +80,10 @@ function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): s
     ? `Cannot renew the store token at ${d.path}`
     : d.operation === "revoke"
     ? `Cannot revoke the store token at ${d.path}`
+    : d.operation === "renew-lease"
+    ? `Cannot renew the lease ${d.lease} at ${d.path}`
+    : d.operation === "revoke-lease"
+    ? `Cannot revoke the lease ${d.lease} at ${d.path}`
     : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
       (d.key !== undefined ? ` key "${d.key}"` : "");
   const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;

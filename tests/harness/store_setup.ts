@@ -73,6 +73,20 @@ export const GUIDE = {
   authPaths: ["kubernetes_local", "remote-kube-1"],
 } as const;
 
+/** A role at `auth/kubernetes_local/role/<role>` for the guide's ServiceAccount, with
+ * `fields` (policies, ttl, ...), as a test file's own role. */
+export async function guideSaRole(
+  bao: BaoAdmin,
+  role: string,
+  fields: Record<string, unknown>,
+): Promise<void> {
+  await baoApi(bao)("PUT", `auth/kubernetes_local/role/${role}`, {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: GUIDE.namespace,
+    ...fields,
+  });
+}
+
 /** Enables a Kubernetes auth mount pointed at the test apiserver (what Stronghold does for
  * kubernetes_local by itself, and what the guide does by hand for remote clusters). */
 export async function enableKubeAuth(
