@@ -5,9 +5,8 @@ import { type ExecState, planProcessLimits } from "./process_state.ts";
 import { argMax } from "../sys/libc.ts";
 import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
-import { refName } from "../template/template.ts";
 import { appValuesForProbe } from "./probe_source.ts";
-import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
+import { describeRef, needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { revokeQuietly, storeSource } from "./store_source.ts";
@@ -67,8 +66,11 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     // run). A dry run starts nothing and a store file has no token; the watch modes keep
     // theirs for the app's life and revoke it when the supervisor ends.
     const revoke = settings.revokeToken && !o.dryRun;
-    const done = async () => {
-      if (revoke) await revokeQuietly(source, log, settings.clientTimeoutMs);
+    // The app that got the token (secrets-store:login) uses it after execve: never revoked.
+    const done = async (gaveToken = false) => {
+      if (gaveToken) {
+        log.info("the store token is the app's now (secrets-store:login): it is not revoked");
+      } else if (revoke) await revokeQuietly(source, log, settings.clientTimeoutMs);
       source.close();
     };
     try {
@@ -77,6 +79,8 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         ignoreMissing: settings.ignoreMissing,
         signal: AbortSignal.timeout(settings.clientTimeoutMs),
         logger: log,
+        run: o.dryRun ? "dry-run" : "start",
+        allowLoginToken: settings.allowLoginToken,
       });
     } catch (e) {
       // A run that fails (a missing secret, in a crash loop) leaves no token behind either,
@@ -88,10 +92,18 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       source: source.name,
       variables: resolution.assignments.filter((a) => a.status === "ok").length,
       reads: resolution.reads,
+      ...(resolution.writes ? { writes: resolution.writes } : {}),
       ms: Math.round(performance.now() - started),
     });
+    if (o.probe && (resolution.writes || resolution.gaveToken)) {
+      // Every run of a probe that falls back costs the store anew: say so where it is seen.
+      log.warn(
+        "this exec probe could not take the app's values: it sent its write references again and keeps a store token for its command",
+        { writes: resolution.writes ?? 0, token: resolution.gaveToken ?? false },
+      );
+    }
     if (watch) watched = source;
-    else await done();
+    else await done(resolution.gaveToken);
   } else {
     log.debug("nothing to resolve, store not contacted");
   }
@@ -105,7 +117,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     secrets: new Map(
       resolution.assignments.filter((a) => a.status === "ok").map((
         a,
-      ) => [a.variable, refName(a.ref)]),
+      ) => [a.variable, describeRef(a)]),
     ),
     ignoreMissing: settings.ignoreMissing,
     argMax: argMax(),
@@ -134,6 +146,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       clientTimeoutMs: settings.clientTimeoutMs,
       terminationLog: settings.terminationLog,
       revokeToken: settings.revokeToken,
+      allowLoginToken: settings.allowLoginToken,
       logger: log,
     });
     if (code !== 0) throw new AppExit(code);

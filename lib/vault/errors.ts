@@ -12,7 +12,7 @@ export type StoreErrorKind =
 
 export interface StoreErrorDetails {
   address: string;
-  operation: "login" | "read" | "renew" | "revoke";
+  operation: "login" | "read" | "renew" | "revoke" | "write";
   /** API path after /v1/, e.g. "demo-kv/data/myapp-secret" or "auth/kubernetes_local/login". */
   path: string;
   key?: string | undefined;
@@ -30,7 +30,7 @@ export class StoreError extends Error {
   override name = "StoreError";
   readonly kind: StoreErrorKind;
   readonly address: string;
-  readonly operation: "login" | "read" | "renew" | "revoke";
+  readonly operation: StoreErrorDetails["operation"];
   readonly path: string;
   readonly key?: string | undefined;
   readonly version?: number | undefined;
@@ -73,6 +73,8 @@ function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): s
     ? `Cannot renew the store token at ${d.path}`
     : d.operation === "revoke"
     ? `Cannot revoke the store token at ${d.path}`
+    : d.operation === "write"
+    ? `Cannot write ${d.path}`
     : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
       (d.key !== undefined ? ` key "${d.key}"` : "");
   const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;
