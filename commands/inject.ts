@@ -15,7 +15,7 @@ export function injectCommand(): Command {
     )
     .option(
       "--dry-run",
-      "list which variable comes from which path and key (values masked); do not run",
+      "list which variable comes from which path and key (values masked); do not run, send no write",
     )
     .option(
       "--probe",

@@ -6,7 +6,8 @@
  * lease call is counted in OpenBao's audit log; every login is the app's own psql. */
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { startInjector, storeSettings } from "./harness/injector.ts";
+import { startInjector } from "./harness/injector.ts";
+import { injectorSettings } from "./harness/injector_env.ts";
 import { waitUntil } from "./harness/process.ts";
 import { type Postgres, postgresBin, startPostgres } from "./harness/postgres.ts";
 import { baoApi, GUIDE, guideSaRole } from "./harness/store_setup.ts";
@@ -71,7 +72,7 @@ const setUp = async () => (pgStarted = await suite.ready());
 
 function settings(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ...storeSettings(env, ROLE, tokenFile),
+    ...injectorSettings(env, ROLE, tokenFile),
     SECRETS_STORE_LOG_LEVEL: "debug",
     PGUSER: `secrets-store:${CREDS}#username`,
     PGPASSWORD: `secrets-store:${CREDS}#password`,

@@ -5,7 +5,8 @@
 import { assert, assertEquals, assertStringIncludes } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { waitUntil } from "./harness/process.ts";
-import { startInjector as start, storeSettings } from "./harness/injector.ts";
+import { startInjector as start } from "./harness/injector.ts";
+import { injectorSettings } from "./harness/injector_env.ts";
 import { startLatencyProxy } from "./harness/latency_proxy.ts";
 import { GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { within } from "./harness/within.ts";
@@ -36,7 +37,7 @@ function setUp(): Promise<void> {
 
 function settings(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ...storeSettings(env, ROLE, tokenFile),
+    ...injectorSettings(env, ROLE, tokenFile),
     SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-data",
     SECRETS_STORE_SECRET_POLL_INTERVAL: "300ms",
     SECRETS_STORE_TEST_POLL_MINIMUM: "100ms",
@@ -175,3 +176,79 @@ async function exists(file: string): Promise<boolean> {
     return false;
   }
 }
+
+let writeReady: Promise<void> | undefined;
+/** A role that may also write demo-kv/data/watch-write, whose every write is a new version. */
+function writeRole(): Promise<void> {
+  return writeReady ??= (async () => {
+    await setUp();
+    await env.bao.api("PUT", "sys/policies/acl/watch-write", {
+      policy: 'path "demo-kv/data/watch-write" { capabilities = ["create", "update"] }\n',
+    });
+    await env.bao.api("PUT", "auth/kubernetes_local/role/watch-write-role", {
+      bound_service_account_names: GUIDE.serviceAccount,
+      bound_service_account_namespaces: GUIDE.namespace,
+      policies: "watch-test,watch-write",
+      ttl: "10m",
+    });
+  })();
+}
+
+/** How many requests OpenBao's audit log holds for `path`. */
+async function auditedCount(path: string): Promise<number> {
+  return (await Deno.readTextFile(env.bao.auditLog)).trim().split("\n").map((l) => JSON.parse(l))
+    .filter((e) => e.type === "request" && e.request.path === path).length;
+}
+
+Deno.test("a write reference is sent once at start, never on a poll, and its value is no change", async () => {
+  await writeRole();
+  await env.bao.api("PUT", SECRET, { data: { PASS: "steady-with-write" } });
+  const before = await auditedCount("demo-kv/data/watch-write");
+  // Were the write sent again, each poll would make a new version: a change, and a restart.
+  const r = start(
+    settings({
+      SECRETS_STORE_ROLE: "watch-write-role",
+      SECRETS_STORE_TERMINATION_LOG: `${env.dir}/termination-log-write`,
+      VERSION: '>>secrets-store:demo-kv/data/watch-write#version#{"data":{"n":"1"}}',
+    }),
+    'echo "$VERSION"; sleep 3; exit 0',
+  );
+  assert(Number(await within(DEADLINE, "the app's first line", r.line())) >= 1);
+  const end = await within(DEADLINE, "the app to end", r.done);
+  assertEquals(end.code, 0, end.stderr);
+  const polls = end.stderr.split("\n").filter((l) => l.includes("read secret")).length;
+  assert(polls >= 4, `only ${polls} reads:\n${end.stderr}`);
+  assertEquals(await auditedCount("demo-kv/data/watch-write") - before, 1, end.stderr);
+});
+
+Deno.test("the app's store token (secrets-store:login) renewed is no change; replaced by a new login it restarts the app", async () => {
+  await setUp();
+  await env.bao.api("PUT", SECRET, { data: { PASS: "token-steady" } });
+  // ROLE's 2 s TTL: the kept login is renewed during the run, and the app's copy with it.
+  const steady = start(
+    settings({ SECRETS_STORE_ALLOW_LOGIN_TOKEN: "true", VAULT_TOKEN: "secrets-store:login" }),
+    'echo "$VAULT_TOKEN"; sleep 3; exit 0',
+  );
+  const token = await within(DEADLINE, "the app's token", steady.line());
+  const ended = await within(DEADLINE, "the app to end", steady.done);
+  assertEquals(ended.code, 0, ended.stderr);
+  assert(ended.stderr.includes("renewed the store token"), ended.stderr);
+  assert(!ended.stderr.includes(token), "the token is never logged");
+
+  const log = `${env.dir}/termination-log-token`;
+  const r = start(
+    settings({
+      SECRETS_STORE_ROLE: LONG_ROLE,
+      SECRETS_STORE_ALLOW_LOGIN_TOKEN: "true",
+      SECRETS_STORE_TERMINATION_LOG: log,
+      VAULT_TOKEN: "secrets-store:login",
+    }),
+    'echo "$VAULT_TOKEN"; exec sleep 60',
+  );
+  const first = await within(DEADLINE, "the app's token", r.line());
+  // The app's copy dies: the next poll is refused, logs in anew, and sees another token.
+  await env.bao.api("POST", "auth/token/revoke", { token: first });
+  const end = await within(DEADLINE, "the injector to restart the app", r.done);
+  assertEquals(end.code, 2, end.stderr);
+  assertEquals(await Deno.readTextFile(log), "secret values changed, restarting container\n");
+});

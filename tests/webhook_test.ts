@@ -275,6 +275,36 @@ suite.test("skip-mutate-containers and mutate-probes reach the stored Pod", asyn
   assertEquals(envOf(sidecar!).SECRETS_STORE_ROLE, undefined);
 });
 
+suite.test("a Pod cannot allow itself the store token: its SECRETS_STORE_ALLOW_LOGIN_TOKEN is replaced, and secrets-store:login is denied", async () => {
+  // The installation leaves injector.allowLoginToken at its default, false.
+  const { pod, denied } = await createPod([{
+    name: "app",
+    image: "alpine:3.20",
+    command: ["true"],
+    env: [
+      { name: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", value: "true" },
+      { name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+    ],
+  }]);
+  assertEquals(denied, undefined);
+  const own = (pod!.spec.containers[0]!.env ?? []).filter((e) =>
+    e.name === "SECRETS_STORE_ALLOW_LOGIN_TOKEN"
+  );
+  assertEquals(own, [{ name: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", value: "false" }]);
+
+  const asks = await createPod([{
+    name: "app",
+    image: "alpine:3.20",
+    command: ["true"],
+    env: [{ name: "VAULT_TOKEN", value: "secrets-store:login" }],
+  }]);
+  assertEquals(asks.pod, undefined);
+  assertStringIncludes(
+    asks.denied!,
+    'container "app": variable VAULT_TOKEN is secrets-store:login, which would give the app the injector\'s store token, and this installation does not allow it (injector.allowLoginToken)',
+  );
+});
+
 suite.test("malformed and oversized requests get answers, and the webhook keeps serving", async () => {
   const w = await setUp();
   const errorsCounted = () => counted(w, 'admissions_total{outcome="error"}');

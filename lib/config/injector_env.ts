@@ -19,6 +19,10 @@ export const SETTINGS_ENV = {
   /** Revoke the injector's store token before it starts the app; true unless "false". */
   revokeToken: "SECRETS_STORE_REVOKE_TOKEN", // revoke-token
   allowInsecureHttp: "SECRETS_STORE_ALLOW_INSECURE_HTTP", // the installation's connection.allowInsecureHttp
+  /** `secrets-store:login` may hand the app the injector's store token. The webhook writes it
+   * on every container it mutates, "true" or "false", replacing the Pod's own: a Pod cannot
+   * allow itself what the installation does not (and `env` wins over `envFrom`). */
+  allowLoginToken: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", // the installation's injector.allowLoginToken
   restartOnSecretChange: "SECRETS_STORE_RESTART_ON_SECRET_CHANGE", // restart-on-secret-change
   pollInterval: "SECRETS_STORE_SECRET_POLL_INTERVAL", // secret-poll-interval
   /** Tests only, never written by the webhook: a lower minimum for the poll interval, so a

@@ -41,7 +41,15 @@ export interface Transport {
 /** Why a request got no HTTP answer; mapped to StoreError kinds by the client. */
 export class TransportError extends Error {
   override name = "TransportError";
-  constructor(readonly kind: "timeout" | "tls" | "unreachable", message: string, cause?: unknown) {
+  constructor(
+    readonly kind: "timeout" | "tls" | "unreachable",
+    message: string,
+    cause?: unknown,
+    /** True only when the request certainly never left: the connection was not made (refused,
+     * no route, the name not resolved). A caller that must not repeat a request the store may
+     * have applied (a write) retries only these. */
+    readonly notSent = false,
+  ) {
     super(message, { cause });
   }
 }
@@ -68,11 +76,33 @@ export function classify(e: unknown): TransportError {
     cause instanceof Error ? cause.message : "",
   ]
     .filter((m) => m).join(": ");
+  // Failing before the request is written: fetch (hyper) says "(Connect)", node a connect code.
+  const notSent = msg.includes("(Connect)") || CONNECT_CODES.has(code);
   if (TLS_WORDS.test(code) || TLS_WORDS.test(msg)) {
-    return new TransportError("tls", `TLS verification failed (${code || lastPart(msg)})`, e);
+    return new TransportError(
+      "tls",
+      `TLS verification failed (${code || lastPart(msg)})`,
+      e,
+      notSent,
+    );
   }
-  return new TransportError("unreachable", code ? `${code}: ${lastPart(msg)}` : lastPart(msg), e);
+  return new TransportError(
+    "unreachable",
+    code ? `${code}: ${lastPart(msg)}` : lastPart(msg),
+    e,
+    notSent,
+  );
 }
+
+/** node's codes for a connection that was never made. */
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+]);
 
 /** The most specific part of a nested error text, e.g. "invalid peer certificate: UnknownIssuer". */
 function lastPart(msg: string): string {

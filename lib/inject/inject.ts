@@ -5,9 +5,8 @@ import { type ExecState, planProcessLimits } from "./process_state.ts";
 import { argMax } from "../sys/libc.ts";
 import { fitForExec } from "./exec_size.ts";
 import { reportLines } from "./report.ts";
-import { refName } from "../template/template.ts";
 import { appValuesForProbe } from "./probe_source.ts";
-import { needsStore, type Resolution, resolveEnv } from "./resolve.ts";
+import { describeRef, needsStore, type Resolution, resolveEnv } from "./resolve.ts";
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { revokeLeases, revokeQuietly, storeSource } from "./store_source.ts";
@@ -67,10 +66,13 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     // run). A dry run starts nothing and a store file has no token; the watch modes keep
     // theirs for the app's life and revoke it when the supervisor ends.
     const revoke = settings.revokeToken && !o.dryRun;
-    const done = async (started: boolean) => {
+    // The app that got the token (secrets-store:login) uses it after execve: never revoked.
+    const done = async (started: boolean, gaveToken = false) => {
       // A watch-mode start that failed: no app will use its dynamic secrets.
       if (!started) await revokeLeases(source, settings.clientTimeoutMs);
-      if (revoke && !(started && keepsTokenForLeases(source, log))) {
+      if (started && gaveToken) {
+        log.info("the store token is the app's now (secrets-store:login): it is not revoked");
+      } else if (revoke && !(started && keepsTokenForLeases(source, log))) {
         await revokeQuietly(source, log, settings.clientTimeoutMs);
       }
       source.close();
@@ -81,6 +83,8 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         ignoreMissing: settings.ignoreMissing,
         signal: AbortSignal.timeout(settings.clientTimeoutMs),
         logger: log,
+        run: o.dryRun ? "dry-run" : "start",
+        allowLoginToken: settings.allowLoginToken,
       });
     } catch (e) {
       // A run that fails (a missing secret, in a crash loop) leaves no token behind either,
@@ -92,10 +96,18 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       source: source.name,
       variables: resolution.assignments.filter((a) => a.status === "ok").length,
       reads: resolution.reads,
+      ...(resolution.writes ? { writes: resolution.writes } : {}),
       ms: Math.round(performance.now() - started),
     });
+    if (o.probe && (resolution.writes || resolution.gaveToken)) {
+      // Every run of a probe that falls back costs the store anew: say so where it is seen.
+      log.warn(
+        "this exec probe could not take the app's values: it sent its write references again and keeps a store token for its command",
+        { writes: resolution.writes ?? 0, token: resolution.gaveToken ?? false },
+      );
+    }
     if (watch) watched = source;
-    else await done(true);
+    else await done(true, resolution.gaveToken);
   } else {
     log.debug("nothing to resolve, store not contacted");
   }
@@ -109,7 +121,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     secrets: new Map(
       resolution.assignments.filter((a) => a.status === "ok").map((
         a,
-      ) => [a.variable, refName(a.ref)]),
+      ) => [a.variable, describeRef(a)]),
     ),
     ignoreMissing: settings.ignoreMissing,
     argMax: argMax(),
@@ -138,6 +150,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       clientTimeoutMs: settings.clientTimeoutMs,
       terminationLog: settings.terminationLog,
       revokeToken: settings.revokeToken,
+      allowLoginToken: settings.allowLoginToken,
       logger: log,
     });
     if (code !== 0) throw new AppExit(code);

@@ -81,3 +81,18 @@ Deno.test("a template variable named __proto__ gets the app's value as an own va
   const got = probeValues(probe, [], new TextEncoder().encode("__proto__=v\0"));
   assertEquals("env" in got && Object.entries(got.env), [["__proto__", "v"]]);
 });
+
+Deno.test("a write reference and secrets-store:login take the app's values too, so a probe writes nothing", () => {
+  const probe = {
+    CERT: '>>secrets-store:pki/issue/app#certificate#{"common_name":"a.example.com"}',
+    TOKEN: "secrets-store:login",
+  };
+  assertEquals(probeValues(probe, [], enc({ CERT: "-----BEGIN CERT", TOKEN: "s.app" })), {
+    env: { CERT: "-----BEGIN CERT", TOKEN: "s.app" },
+    taken: 2,
+  });
+  // PID 1 still holding the write reference is no app: the probe asks the store.
+  assertEquals(probeValues(probe, [], enc({ CERT: probe.CERT, TOKEN: "s.app" })), {
+    fallback: "PID 1's variable CERT is a template",
+  });
+});

@@ -96,6 +96,30 @@ export class KeptLogin implements SecretSource {
     }
   }
 
+  /** A write reference's one write, at start only (polls skip writes, resolve.ts). Never
+   * retried after a refusal, unlike a read: the store may have applied it. */
+  async write(path: StorePath, body: string, signal: AbortSignal): Promise<Secret> {
+    try {
+      if (this.#clock.now() >= this.#expiresAt) await this.#relogin(signal);
+      const sentAt = this.#clock.now();
+      const answer = await this.#client.write(path, body, { signal });
+      if (answer.lease) this.leases.keep(path, answer.lease, sentAt);
+      return answer;
+    } catch (e) {
+      const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;
+      throw hint ? (e as StoreError).withHint(hint) : e;
+    }
+  }
+
+  /** The kept token (secrets-store:login), after a new login if it ran out: a poll then sees
+   * another token, a change that restarts the app, whose copy is dead. */
+  async token(signal: AbortSignal): Promise<string> {
+    if (this.#clock.now() >= this.#expiresAt) await this.#relogin(signal);
+    const token = this.#client.token;
+    if (token === undefined) throw new Error("no store token: the login did not finish");
+    return token;
+  }
+
   /** One login at a time; callers that arrive meanwhile share it. */
   #relogin(signal?: AbortSignal): Promise<void> {
     return this.#login ??= (async () => {

@@ -48,6 +48,8 @@ export interface InjectorSettings {
   procRoot: string;
   /** Revoke the store token once the secrets are read (SECRETS_STORE_REVOKE_TOKEN). */
   revokeToken: boolean;
+  /** `secrets-store:login` is allowed (SECRETS_STORE_ALLOW_LOGIN_TOKEN); off unless "true". */
+  allowLoginToken: boolean;
 }
 
 /** A setting that cannot be used; the message names the variable and the bad value. */
@@ -137,6 +139,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
   const terminationLog = r.via(v.terminationLog, env[v.terminationLog], parseTokenPath);
   const procRoot = r.via(v.testProcRoot, env[v.testProcRoot], parseTokenPath);
   const revokeToken = r.bool(v.revokeToken, true);
+  const allowLoginToken = r.bool(v.allowLoginToken);
   r.check();
   // Checked once every variable on its own is fine, where the http switch beside it is known.
   const checkedAddress = r.via(
@@ -171,6 +174,7 @@ export function readSettings(env: Record<string, string>): InjectorSettings {
     terminationLog: terminationLog ?? DEFAULT_TERMINATION_LOG,
     procRoot: procRoot ?? "/proc",
     revokeToken,
+    allowLoginToken,
   };
 }
 

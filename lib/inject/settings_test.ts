@@ -14,6 +14,15 @@ Deno.test("readSettings() applies the guide's defaults", () => {
   assertEquals(s.tokenFile, "/var/run/secrets/kubernetes.io/serviceaccount/token");
   assertEquals(s.envFromPath, []);
   assertEquals(s.revokeToken, true);
+  assertEquals(s.allowLoginToken, false);
+});
+
+Deno.test("readSettings() reads SECRETS_STORE_ALLOW_LOGIN_TOKEN, off unless true, and the app never sees it", () => {
+  const read = (v: string) => readSettings({ SECRETS_STORE_ALLOW_LOGIN_TOKEN: v }).allowLoginToken;
+  assertEquals([read("true"), read("false"), read("")], [true, false, false]);
+  const e = assertThrows(() => read("sure"), SettingsError);
+  assertStringIncludes(e.message, 'SECRETS_STORE_ALLOW_LOGIN_TOKEN="sure" is not a boolean');
+  assertEquals(withoutSettings({ SECRETS_STORE_ALLOW_LOGIN_TOKEN: "true", A: "1" }), { A: "1" });
 });
 
 Deno.test("readSettings() reads SECRETS_STORE_REVOKE_TOKEN, on when unset or empty", () => {

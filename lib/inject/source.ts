@@ -9,6 +9,12 @@ export interface SecretSource {
   readonly name: string;
   /** Reads one secret; rejects with StoreError. */
   read(path: StorePath, version: number | undefined, signal: AbortSignal): Promise<Secret>;
+  /** Sends one write (write references) with the source's login; never retried once it may
+   * have reached the store. Only the store has it. */
+  write?(path: StorePath, body: string, signal: AbortSignal): Promise<Secret>;
+  /** The store token of the source's login, logging in first if needed (secrets-store:login).
+   * Only the store has it. */
+  token?(signal: AbortSignal): Promise<string>;
   close(): void;
   /** Revokes the store token of the source's login, if it made one (a file source has none).
    * Rejects with StoreError; the caller bounds it with `signal`. */

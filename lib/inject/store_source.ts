@@ -47,21 +47,33 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
   const { client, role } = storeClient(s, logger);
   let login: Promise<LoginResult> | undefined;
   const leasedPaths = new Set<StorePath>();
+  /** `request` once logged in, its failure naming the settings to check. */
+  const loggedIn = async <T>(signal: AbortSignal, request: () => Promise<T>): Promise<T> => {
+    try {
+      login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
+      await login;
+      return await request();
+    } catch (e) {
+      const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;
+      throw hint ? (e as StoreError).withHint(hint) : e;
+    }
+  };
   return {
     name: client.address,
     leasedPaths,
-    async read(path, version, signal) {
-      try {
-        login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
-        await login;
+    read: (path, version, signal) =>
+      loggedIn(signal, async () => {
         const secret = await client.read(path, { version, signal });
         if (secret.lease) leasedPaths.add(path);
         return secret;
-      } catch (e) {
-        const hint = e instanceof StoreError ? settingsToCheck(e) : undefined;
-        throw hint ? (e as StoreError).withHint(hint) : e;
-      }
-    },
+      }),
+    write: (path, body, signal) =>
+      loggedIn(signal, async () => {
+        const answer = await client.write(path, body, { signal });
+        if (answer.lease) leasedPaths.add(path);
+        return answer;
+      }),
+    token: (signal) => loggedIn(signal, () => login!.then((r) => r.token)),
     async revoke(signal) {
       // Only a login that succeeded left a token; a failed one is settled with nothing to undo.
       if (login && await login.then(() => true, () => false)) await client.revokeSelf({ signal });

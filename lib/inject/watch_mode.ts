@@ -4,7 +4,7 @@
  * confirmed change or a lease that ends restarts the app. */
 import type { Logger } from "../log/logger.ts";
 import type { PathImport } from "../template/env_from_path.ts";
-import { type Resolution, resolveEnv } from "./resolve.ts";
+import { type Resolution, resolveEnv, watchedEnv } from "./resolve.ts";
 import type { SecretSource } from "./source.ts";
 import { revokeLeases, revokeQuietly } from "./store_source.ts";
 import { supervise } from "./supervise.ts";
@@ -27,12 +27,15 @@ export interface WatchedApp {
   terminationLog: string;
   /** Revoke the kept login's token once the app has ended. */
   revokeToken: boolean;
+  /** secrets-store:login allowed: polls take the token again, and a new one is a change. */
+  allowLoginToken: boolean;
   logger: Logger;
 }
 
 /** Runs the app until it ends; resolves to the injector's exit code. */
 export async function runWatched(a: WatchedApp): Promise<number> {
-  const initialHash = await hashEnv(a.resolution.env);
+  // Values of writes are left out: they are sent once, at start, and never polled.
+  const initialHash = await hashEnv(watchedEnv(a.resolution));
   // The supervisor idles for the container's life: what start-up grew (modules compiled,
   // answers parsed) is handed back once, and what each poll grew after it.
   collectGarbage();
@@ -71,12 +74,14 @@ export async function runWatched(a: WatchedApp): Promise<number> {
               ignoreMissing: true,
               signal: AbortSignal.timeout(a.clientTimeoutMs),
               logger: a.logger,
+              run: "poll",
+              allowLoginToken: a.allowLoginToken,
             });
             // Any failed read makes the poll fail: a value that could not be read is no
             // confirmed change (under ignore-missing-secrets it would look like one).
             const failed = r.assignments.find((x) => x.status === "failed");
             if (failed) throw new Error(`${failed.variable}: ${failed.reason}`);
-            const hash = await hashEnv(r.env);
+            const hash = await hashEnv(watchedEnv(r));
             collectGarbage();
             return hash;
           },

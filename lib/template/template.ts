@@ -6,6 +6,8 @@
  *                                                     e.g. postgresql://${.username}@db
  *   text ${secrets-store:<path>#<key or template>[#<version>]} text
  *                                                     inline references anywhere in a value
+ *   >>secrets-store:<path>#<key>[#<json body>]        a write, and secrets-store:login, the
+ *                                                     injector's token (write_ref.ts)
  *
  * As in the module, a value with an inline reference is read for those only: any other text,
  * other `${...}` included, stays as it is; and the whole-value form is a template only when
@@ -13,8 +15,10 @@
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
 import { compileTemplate, hasAction, type Template } from "./engine.ts";
 import { positionOf, TemplateError } from "./error.ts";
+import { LOGIN_VALUE, parseWriteRef, WRITE_PREFIX, type WriteRef } from "./write_ref.ts";
 
 export { TemplateError } from "./error.ts";
+export { LOGIN_VALUE, WRITE_PREFIX, writeName, type WriteRef } from "./write_ref.ts";
 
 export const TEMPLATE_PREFIX = "secrets-store:";
 /** How an inline reference starts inside a value. */
@@ -30,21 +34,29 @@ export interface SecretRef {
   template?: Template | undefined;
 }
 
-/** A value that refers to the store: one reference for the whole value, or text with inline
- * references between its parts. */
+/** A value that refers to the store: one reference for the whole value, text with inline
+ * references between its parts, a write, or the injector's token. */
 export type EnvTemplate =
   | { kind: "whole"; ref: SecretRef }
-  | { kind: "inline"; parts: Array<string | SecretRef> };
+  | { kind: "inline"; parts: Array<string | SecretRef> }
+  | { kind: "write"; write: WriteRef }
+  | { kind: "login" };
 
 /** True when `value` refers to the store (even malformed: it must be reported, not passed
  * on). Cheap, for the webhook and for deciding whether to log in at all. */
 export function isEnvTemplate(value: string): boolean {
-  return value.startsWith(TEMPLATE_PREFIX) || value.includes(INLINE_PREFIX);
+  return value.startsWith(TEMPLATE_PREFIX) || value.includes(INLINE_PREFIX) ||
+    value.startsWith(WRITE_PREFIX);
 }
 
 /** The references in `value`, or undefined when it refers to nothing; throws TemplateError
  * naming the variable, the position where known, and the problem. */
 export function parseEnvValue(variable: string, value: string): EnvTemplate | undefined {
+  // First: a write's JSON body is literal text, even where it holds "${secrets-store:".
+  if (value.startsWith(WRITE_PREFIX)) {
+    return { kind: "write", write: parseWriteRef(variable, value) };
+  }
+  if (value === LOGIN_VALUE) return { kind: "login" };
   if (value.includes(INLINE_PREFIX)) return { kind: "inline", parts: inlineParts(variable, value) };
   if (!value.startsWith(TEMPLATE_PREFIX)) return undefined;
   return { kind: "whole", ref: parseRef(variable, value, 0, value.length) };
@@ -56,11 +68,11 @@ export function parseTemplate(variable: string, value: string): SecretRef | unde
   return parseRef(variable, value, 0, value.length);
 }
 
-/** Every reference of a parsed value, in order. */
+/** Every read reference of a parsed value, in order (none for a write or the token). */
 export function refsOf(t: EnvTemplate): SecretRef[] {
-  return t.kind === "whole"
-    ? [t.ref]
-    : t.parts.filter((p): p is SecretRef => typeof p !== "string");
+  if (t.kind === "whole") return [t.ref];
+  if (t.kind === "inline") return t.parts.filter((p): p is SecretRef => typeof p !== "string");
+  return [];
 }
 
 function inlineParts(variable: string, value: string): Array<string | SecretRef> {
@@ -127,6 +139,12 @@ function parseRef(variable: string, value: string, start: number, end: number): 
   const subject = `Variable ${variable}`;
   const expected = "expected secrets-store:<path>#<key> or secrets-store:<path>#<key>#<version>";
   const body = text.slice(TEMPLATE_PREFIX.length);
+  if (text === LOGIN_VALUE) {
+    throw new TemplateError(
+      subject,
+      `${LOGIN_VALUE} must be the variable's whole value, not part of a longer one`,
+    );
+  }
   const hash = body.indexOf("#");
   const rest = hash === -1 ? "" : body.slice(hash + 1);
   let key: string;

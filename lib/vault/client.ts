@@ -1,5 +1,5 @@
 /** A small client for the parts of the Vault HTTP API this product uses: Kubernetes-auth
- * login and KV v1/v2 reads. Works against Stronghold, HashiCorp Vault and OpenBao.
+ * login, KV v1/v2 reads and the writes of write references. Works against Stronghold, HashiCorp Vault and OpenBao.
  *
  * Which KV engine serves a path is learned the way the store's own CLI learns it before a
  * `kv get`: `GET sys/internal/ui/mounts/<path>`, once per mount for the client's life (cached
@@ -317,6 +317,36 @@ export class StoreClient {
     return { address: this.address, operation, path, lease, namespace: this.namespace };
   }
 
+  /** Sends one write (`POST <path>` with a JSON object, e.g. a PKI issue) and returns the
+   * answer's data. A write is not idempotent (each PKI issue is a new certificate), so it is
+   * tried again only when it certainly never reached the store (the connection was not made);
+   * a 5xx, a timeout or a connection lost after sending fails at once. */
+  async write(path: StorePath, body: string, o: { signal?: AbortSignal } = {}): Promise<Secret> {
+    const d: StoreErrorDetails = {
+      address: this.address,
+      operation: "write",
+      path,
+      namespace: this.namespace,
+    };
+    const res = await this.#send("POST", storeUrl(this.#address, path), body, d, o.signal, {
+      retryIf: (e) => e.cause instanceof TransportError && e.cause.notSent,
+    });
+    const answer = parseJson(res.body);
+    this.#logWarnings(path, answer);
+    const data = readAnswerData(answer);
+    if (!data) throw new StoreError("bad_response", "answer has no data object", d);
+    // A write may be leased too (a PKI role with generate_lease): kept and revoked as a read's.
+    const lease = leaseAnswer(answer);
+    if (lease === undefined) {
+      throw new StoreError(
+        "bad_response",
+        "the answer's lease_id, lease_duration or renewable is malformed",
+        d,
+      );
+    }
+    return lease ? { path, kv: 1, data, lease } : { path, kv: 1, data };
+  }
+
   /** The mount serving `path`, from the cache or asked once; undefined when the store will
    * not say. Lookups run one at a time, so the first reads of one mount, started together,
    * ask once. */
@@ -399,7 +429,7 @@ export class StoreClient {
     body: string | undefined,
     d: StoreErrorDetails,
     signal?: AbortSignal,
-    o: { token?: string; retries?: number } = {},
+    o: { token?: string; retries?: number; retryIf?: (e: StoreError) => boolean } = {},
   ): Promise<{ status: number; body: string }> {
     const headers: Record<string, string> = { accept: "application/json" };
     const token = o.token ?? this.#token;
@@ -433,7 +463,7 @@ export class StoreClient {
           status: res.status,
         });
       },
-      (e) => e instanceof StoreError && e.retryable,
+      (e) => e instanceof StoreError && (o.retryIf ? o.retryIf(e) : e.retryable),
       {
         retries: o.retries ?? this.#retries,
         baseMs: this.#backoffMs,

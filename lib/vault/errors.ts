@@ -12,7 +12,14 @@ export type StoreErrorKind =
 
 /** What the client was doing: "renew" and "revoke" are the store token's own, the lease ones a
  * dynamic secret's. */
-export type StoreOperation = "login" | "read" | "renew" | "revoke" | "renew-lease" | "revoke-lease";
+export type StoreOperation =
+  | "login"
+  | "read"
+  | "write"
+  | "renew"
+  | "revoke"
+  | "renew-lease"
+  | "revoke-lease";
 
 export interface StoreErrorDetails {
   address: string;
@@ -84,6 +91,8 @@ function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): s
     ? `Cannot renew the lease ${d.lease} at ${d.path}`
     : d.operation === "revoke-lease"
     ? `Cannot revoke the lease ${d.lease} at ${d.path}`
+    : d.operation === "write"
+    ? `Cannot write ${d.path}`
     : `Cannot read ${d.path}${d.version !== undefined ? ` version ${d.version}` : ""}` +
       (d.key !== undefined ? ` key "${d.key}"` : "");
   const where = `${d.address}${d.namespace ? ` (namespace "${d.namespace}")` : ""}`;

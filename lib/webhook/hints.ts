@@ -5,7 +5,7 @@
  * Neither is a denial: each becomes an AdmissionReview warning, which kubectl prints, and
  * a Warning event. Read from the raw object, before any schema, since a Pod without the role
  * annotation is not parsed otherwise; every shape is tolerated. */
-import { TEMPLATE_PREFIX } from "../template/template.ts";
+import { TEMPLATE_PREFIX, WRITE_PREFIX } from "../template/template.ts";
 import { ANNOTATIONS, INJECTED, PREFIX } from "./annotations.ts";
 
 /** What kind of hint, as the event's reason. */
@@ -52,7 +52,7 @@ export function templatesWithoutRole(spec: unknown): Hint[] {
     const env = list((c as { env?: unknown })?.env);
     const templated = env.some((e) => {
       const v = (e as { value?: unknown })?.value;
-      return typeof v === "string" && v.startsWith(TEMPLATE_PREFIX);
+      return typeof v === "string" && (v.startsWith(TEMPLATE_PREFIX) || v.startsWith(WRITE_PREFIX));
     });
     if (templated) {
       const name = (c as { name?: unknown }).name;

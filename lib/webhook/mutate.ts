@@ -10,7 +10,7 @@ import {
 } from "../copy/layout.ts";
 import type { StoreDefaults } from "../config/connection.ts";
 import { SETTINGS_ENV, TEST_ONLY_ENV } from "../config/injector_env.ts";
-import { isEnvTemplate } from "../template/template.ts";
+import { isEnvTemplate, LOGIN_VALUE } from "../template/template.ts";
 import { type Container, type Pod, PROBE_FIELDS, type Volume } from "../kube/pod.ts";
 import { VERSION } from "../version.ts";
 import { INJECTED, type PodOptions, PREFIX } from "./annotations.ts";
@@ -34,6 +34,9 @@ export interface InjectorDelivery {
   delivery?: "imageVolume" | "copy";
   /** injector.skipContainers; read by readPodOptions(), which the annotation overrides. */
   skipContainers?: readonly string[] | undefined;
+  /** injector.allowLoginToken: `secrets-store:login` may hand the app the injector's store
+   * token. Off by default. */
+  allowLoginToken?: boolean | undefined;
 }
 
 export interface MutationInput {
@@ -92,6 +95,7 @@ export function mutatePod(pod: Pod, input: MutationInput): Pod {
   const { init, app } = containersToMutate(pod, input.options);
   if (init.length + app.length === 0) return out;
   checkCollisions(pod, init, app, input.options);
+  if (!input.injector.allowLoginToken) checkNoLoginToken([...init, ...app]);
   const chosen = new Set([...init, ...app].map((c) => c.name));
   const env = injectorEnv(input);
   const mutate = (c: Container): Container =>
@@ -179,6 +183,22 @@ function checkCollisions(pod: Pod, init: Container[], app: Container[], options:
   }
 }
 
+/** A Pod whose own env asks for the store token while the installation does not allow it is
+ * denied at admission, as a spec that cannot work is: the user reads why at `kubectl apply`
+ * (or in the ReplicaSet's FailedCreate event) rather than in a container that never starts.
+ * The injector refuses it too, which is what holds for values the webhook cannot see
+ * (`envFrom`, `valueFrom`). */
+function checkNoLoginToken(containers: Container[]) {
+  for (const c of containers) {
+    const e = (c.env ?? []).find((e) => e.value === LOGIN_VALUE);
+    if (e) {
+      throw new MutationError(
+        `container "${c.name}": variable ${e.name} is ${LOGIN_VALUE}, which would give the app the injector's store token, and this installation does not allow it (injector.allowLoginToken)`,
+      );
+    }
+  }
+}
+
 function mutateContainer(
   c: Container,
   input: MutationInput,
@@ -242,7 +262,7 @@ function mutateContainer(
 
 /** The injector's settings as container variables; the injector removes them before exec. */
 function injectorEnv(
-  { options: o, defaults: d }: MutationInput,
+  { options: o, defaults: d, injector }: MutationInput,
 ): Array<{ name: string; value: string }> {
   const vars: Array<[string, string | undefined]> = [
     [SETTINGS_ENV.address, o.addr ?? d.address],
@@ -267,6 +287,9 @@ function injectorEnv(
     [SETTINGS_ENV.pollInterval, o.secretPollInterval],
     // The injector checks its address against the same switch the webhook used.
     [SETTINGS_ENV.allowInsecureHttp, d.allowInsecureHttp ? "true" : undefined],
+    // Always written, "false" too: it replaces whatever the Pod set, so only the installation
+    // decides (an `envFrom` source cannot override an `env` entry).
+    [SETTINGS_ENV.allowLoginToken, injector.allowLoginToken ? "true" : "false"],
   ];
   return vars.filter((v): v is [string, string] => v[1] !== undefined && v[1] !== "")
     .map(([name, value]) => ({ name, value }));

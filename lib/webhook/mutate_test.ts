@@ -192,6 +192,7 @@ Deno.test("mutatePod() writes every annotation into the injector's settings", ()
     SECRETS_STORE_LOG_LEVEL: "debug",
     SECRETS_STORE_JSON_LOG: "true",
     SECRETS_STORE_ENV_FROM_PATH: "demo-kv/data/common-secret,demo-kv/data/myapp-secret",
+    SECRETS_STORE_ALLOW_LOGIN_TOKEN: "false",
     SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
     LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
@@ -204,6 +205,7 @@ Deno.test("mutatePod() uses the installation's defaults when annotations are abs
     SECRETS_STORE_ROLE: "myapp-role",
     SECRETS_STORE_AUTH_PATH: "kubernetes_local",
     SECRETS_STORE_CA_CERT: "PEM",
+    SECRETS_STORE_ALLOW_LOGIN_TOKEN: "false",
     SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
     LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
@@ -633,4 +635,74 @@ Deno.test("mutatePod() removes the tests-only settings a Pod sets itself, and ke
   const e = env(m.spec.containers[0]!);
   assertEquals(e.KEEP, "1");
   for (const name of TEST_ONLY_ENV) assertEquals(e[name], undefined, name);
+});
+
+Deno.test("mutatePod() always writes the installation's allowLoginToken, replacing the Pod's own", () => {
+  const own = { name: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", value: "true" };
+  const template = { name: "T", value: "secrets-store:demo-kv/data/x#K" };
+  const c = (name: string, env: unknown[]) => ({ name, image: "i", command: ["run"], env });
+  const p = pod({
+    containers: [c("app", [own, { name: "KEEP", value: "1" }])],
+    initContainers: [c("init", [own, template])],
+  });
+  const login = (c: { env?: Array<{ name: string; value?: string | undefined }> | undefined }) =>
+    (c.env ?? []).filter((e) => e.name === "SECRETS_STORE_ALLOW_LOGIN_TOKEN");
+  const off = mutate(p);
+  for (const c of [off.spec.containers[0]!, off.spec.initContainers![1]!]) {
+    assertEquals(login(c), [{ name: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", value: "false" }], c.name);
+  }
+  assertEquals(env(off.spec.containers[0]!).KEEP, "1");
+  const on = mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}),
+    defaults: DEFAULTS,
+    injector: { ...INJECTOR, allowLoginToken: true },
+    images: new Map(),
+  });
+  assertEquals(login(on.spec.containers[0]!), [
+    { name: "SECRETS_STORE_ALLOW_LOGIN_TOKEN", value: "true" },
+  ]);
+});
+
+Deno.test("mutatePod() denies secrets-store:login in a mutated container unless the installation allows it", () => {
+  const p = pod({
+    containers: [
+      {
+        name: "app",
+        image: "i",
+        command: ["run"],
+        env: [{ name: "VAULT_TOKEN", value: "secrets-store:login" }],
+      },
+    ],
+  });
+  const e = assertThrows(() => mutate(p), MutationError);
+  assertEquals(
+    e.message,
+    'container "app": variable VAULT_TOKEN is secrets-store:login, which would give the app the injector\'s store token, and this installation does not allow it (injector.allowLoginToken)',
+  );
+  // A container the Pod leaves unmutated keeps the text as it is: nothing is handed out.
+  const skipped = pod(p.spec, { "secrets-store.deckhouse.io/skip-mutate-containers": "app" });
+  assertEquals(mutate(skipped).spec.containers[0]!.command, ["run"]);
+  const allowed = mutatePod(p, {
+    options: readPodOptions(p.metadata.annotations ?? {}),
+    defaults: DEFAULTS,
+    injector: { ...INJECTOR, allowLoginToken: true },
+    images: new Map(),
+  });
+  assertEquals(env(allowed.spec.containers[0]!).VAULT_TOKEN, "secrets-store:login");
+});
+
+Deno.test("an init container whose only template is a write reference is mutated", () => {
+  const m = mutate(pod({
+    containers: [{ name: "app", image: "i", command: ["run"] }],
+    initContainers: [{
+      name: "init",
+      image: "i",
+      command: ["prepare"],
+      env: [{
+        name: "CERT",
+        value: '>>secrets-store:pki/issue/app#certificate#{"common_name":"a"}',
+      }],
+    }],
+  }));
+  assertEquals(m.spec.initContainers![1]!.command, [...LAUNCH, "prepare"]);
 });

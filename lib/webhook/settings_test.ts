@@ -10,6 +10,8 @@ Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry d
     delivery: "copy",
     // The module's default skip list, for users who migrate from it.
     skipContainers: ["istio-proxy", "istio-init", "istio-validation", "check-linux-kernel"],
+    // The store token is no app's unless the installation says so.
+    allowLoginToken: false,
   });
   assertEquals(s.registry, {
     platform: "linux/amd64",
@@ -84,4 +86,14 @@ Deno.test("parseWebhookSettings() takes another skip list, an empty one included
     TypeError,
   );
   assertStringIncludes(e.message, "skipContainers");
+});
+
+Deno.test("parseWebhookSettings() takes injector.allowLoginToken as a boolean only", () => {
+  const on = parseWebhookSettings("injector:\n  image: r/s:1\n  allowLoginToken: true\n", "w");
+  assertEquals(on.injector.allowLoginToken, true);
+  const e = assertThrows(
+    () => parseWebhookSettings('injector:\n  image: r/s:1\n  allowLoginToken: "yes"\n', "w"),
+    TypeError,
+  );
+  assertStringIncludes(e.message, "allowLoginToken");
 });

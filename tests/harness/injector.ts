@@ -5,18 +5,6 @@ import { ROOT } from "./process.ts";
 
 export const PATH = "/usr/local/bin:/usr/bin:/bin";
 
-/** The settings that connect the injector to the test store as `role` of kubernetes_local,
- * logging in with the token in `tokenFile`. */
-export function storeSettings(env: TestEnv, role: string, tokenFile: string) {
-  return {
-    SECRETS_STORE_ADDR: env.bao.address,
-    SECRETS_STORE_ROLE: role,
-    SECRETS_STORE_AUTH_PATH: "kubernetes_local",
-    SECRETS_STORE_CA_FILE: env.bao.caFile,
-    SECRETS_STORE_TOKEN_FILE: tokenFile,
-  };
-}
-
 export interface Running {
   child: Deno.ChildProcess;
   /** The next line the app printed. */

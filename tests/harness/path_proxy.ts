@@ -24,6 +24,9 @@ export interface PathProxyOptions {
   /** Paths (after the prefix) the proxy answers 403 itself, as a gateway that filters the
    * store's API would. */
   refuse?: (path: string) => boolean;
+  /** Paths (after the prefix) whose request is forwarded but whose answer the proxy drops,
+   * answering 502 itself, as a gateway that lost the store's answer after the store acted. */
+  lose?: (path: string) => boolean;
 }
 
 export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
@@ -53,6 +56,10 @@ export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
         client,
         redirect: "manual",
       });
+      if (o.lose?.(url.pathname.slice(o.prefix.length))) {
+        await res.body?.cancel();
+        return Response.json({ errors: ["upstream answer lost by the proxy"] }, { status: 502 });
+      }
       return new Response(res.body, { status: res.status, headers: res.headers });
     },
   );
@@ -73,9 +80,15 @@ export async function proxyInFront(
   dir: string,
   name: string,
   tls: boolean,
+  more: Pick<PathProxyOptions, "refuse" | "lose"> = {},
 ): Promise<PathProxy & { caCert?: string; caFile?: string }> {
   if (!tls) {
-    return await startPathProxy({ target: bao.address, targetCa: bao.caCert, prefix: "/vault" });
+    return await startPathProxy({
+      target: bao.address,
+      targetCa: bao.caCert,
+      prefix: "/vault",
+      ...more,
+    });
   }
   const ca = await makeCa(dir, `${name}-ca`);
   const leaf = await makeLeaf(dir, name, ca, ["IP:127.0.0.1"]);
@@ -84,6 +97,7 @@ export async function proxyInFront(
     targetCa: bao.caCert,
     prefix: "/vault",
     tls: leaf,
+    ...more,
   });
   return { ...p, caCert: ca.cert, caFile: ca.certFile };
 }
