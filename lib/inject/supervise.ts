@@ -33,7 +33,22 @@ export interface SuperviseOptions {
 
 /** Runs the app to its end; resolves to the exit code the injector must end with. */
 export async function supervise(o: SuperviseOptions): Promise<number> {
-  let child: Deno.ChildProcess;
+  // The forwarders are in place before the app starts: a signal that came between the spawn
+  // and their installation would end the injector by its default action and orphan the app.
+  // (Listeners run on the event loop, so none runs before the synchronous spawn has set child.)
+  let child: Deno.ChildProcess | undefined;
+  const send = (sig: Deno.Signal) => {
+    try {
+      child?.kill(sig);
+    } catch {
+      // already ended: its status is on its way
+    }
+  };
+  const forwarders = FORWARDED.map((sig) => [sig, () => send(sig)] as const);
+  for (const [sig, f] of forwarders) Deno.addSignalListener(sig, f);
+  const unforward = () => {
+    for (const [sig, f] of forwarders) Deno.removeSignalListener(sig, f);
+  };
   try {
     child = new Deno.Command(o.path, {
       args: o.argv.slice(1),
@@ -44,35 +59,28 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       stderr: "inherit",
     }).spawn();
   } catch (e) {
+    unforward();
     throw new ExecError(`Cannot start the app: ${o.path}: ${(e as Error).message}`, 126);
   }
-  const reaper = startReaper(new Set([child.pid]), REAP_SWEEP_MS);
-  const send = (sig: Deno.Signal) => {
-    try {
-      child.kill(sig);
-    } catch {
-      // already ended: its status is on its way
-    }
-  };
-  const forwarders = FORWARDED.map((sig) => [sig, () => send(sig)] as const);
-  for (const [sig, f] of forwarders) Deno.addSignalListener(sig, f);
+  const app = child;
+  const reaper = startReaper(new Set([app.pid]), REAP_SWEEP_MS);
   let restarting = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const watch = o.watch(() => {
     // A change and a lease's end may both come: one stop is enough.
     if (restarting) return;
     restarting = true;
-    o.logger.info(RESTART_MESSAGE, { pid: child.pid });
+    o.logger.info(RESTART_MESSAGE, { pid: app.pid });
     send("SIGTERM");
     killTimer = setTimeout(() => {
-      o.logger.warn("the app did not stop within the grace time; killed", { pid: child.pid });
+      o.logger.warn("the app did not stop within the grace time; killed", { pid: app.pid });
       send("SIGKILL");
     }, o.graceMs ?? STOP_GRACE_MS);
   });
-  const status = await child.status;
+  const status = await app.status;
   clearTimeout(killTimer);
   await watch.stop();
-  for (const [sig, f] of forwarders) Deno.removeSignalListener(sig, f);
+  unforward();
   reaper.stop();
   if (!restarting) return exitCodeOf(status);
   try {
