@@ -12,6 +12,7 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
+import { type RequestObserver, type RequestOutcome, requestOutcome } from "./requests.ts";
 import {
   answerWarnings,
   errorAnswer,
@@ -48,6 +49,8 @@ export interface StoreClientOptions extends TlsOptions {
    * (the CSI driver's identities); the client then does not close it. */
   transport?: Transport;
   logger?: Logger;
+  /** Told of every request sent (each retry too), never of its content. */
+  observe?: RequestObserver | undefined;
 }
 
 export interface LoginResult {
@@ -102,6 +105,7 @@ export class StoreClient {
   readonly #retries: number;
   readonly #backoffMs: number;
   readonly #log: Logger;
+  readonly #observe: RequestObserver | undefined;
   /** Mount path ("demo-kv/") to its engine, for the client's life. */
   readonly #mounts = new Map<string, Mount>();
   /** Paths whose engine the store would not say: told by the answer's shape. */
@@ -118,6 +122,7 @@ export class StoreClient {
     this.#retries = o.retries ?? 2;
     this.#backoffMs = o.backoffMs ?? 200;
     this.#log = o.logger ?? silentLogger;
+    this.#observe = o.observe;
     if (o.address.insecure) {
       // Allowed by the installation (connection.allowInsecureHttp), but never quietly.
       this.#log.warn(
@@ -352,6 +357,9 @@ export class StoreClient {
     return await retry(
       async (attempt) => {
         if (attempt > 0) this.#log.debug("retrying store request", { path: d.path, attempt });
+        const started = performance.now();
+        const observed = (outcome: RequestOutcome) =>
+          this.#observe?.(d.operation, outcome, (performance.now() - started) / 1000);
         let res;
         try {
           res = await this.#transport.request({
@@ -364,14 +372,20 @@ export class StoreClient {
           });
         } catch (e) {
           if (e instanceof TransportError) {
+            observed(requestOutcome(e.kind));
             throw new StoreError(e.kind, e.message, {
               ...d,
               cause: e,
             });
           }
+          observed("error");
           throw e;
         }
-        if (res.status >= 200 && res.status < 300) return res;
+        if (res.status >= 200 && res.status < 300) {
+          observed("ok");
+          return res;
+        }
+        observed(requestOutcome(kindOf(res.status)));
         throw new StoreError(kindOf(res.status), this.#reason(res, token), {
           ...d,
           status: res.status,

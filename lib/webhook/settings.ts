@@ -57,6 +57,9 @@ export const WebhookSettingsSchema = z.object({
     /** Containers never mutated unless a Pod's skip-mutate-containers annotation names its
      * own list: the module's default, the service-mesh sidecars and their init containers. */
     skipContainers: z.array(z.string().min(1).max(63)).max(1000).default([...MESH_CONTAINERS]),
+    /** The injector revokes its store token once the secrets are read, unless a Pod's
+     * revoke-token annotation says otherwise (docs/store-load.md). */
+    revokeToken: z.boolean().default(true),
   }).strict(),
   registry: z.object({
     platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must look like linux/amd64")
