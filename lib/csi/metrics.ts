@@ -105,7 +105,8 @@ export class CsiMetrics implements VolumeMetrics {
       { name: "operation", values: STORE_OPERATIONS },
       { name: "outcome", values: REQUEST_OUTCOMES, sparse: true },
       {
-        name: "role",
+        // Not "role": build_info's role label names the product's role (webhook, csi).
+        name: "store_role",
         bounded: {
           limit: MAX_ROLES,
           overflow: OTHER_ROLE,

@@ -116,19 +116,19 @@ Deno.test("CSI metrics count store requests by operation, outcome and role, at m
   m.request("read", "ok", "not a role name\n", 0.01);
   const t = m.render();
   const req = (labels: string) => value(t, `secrets_store_store_requests_total{${labels}}`);
-  assertEquals(req('operation="login",outcome="ok",role="myapp-role"'), "1");
-  assertEquals(req('operation="read",outcome="ok",role="myapp-role"'), "1");
-  assertEquals(req('operation="read",outcome="denied",role="myapp-role"'), "1");
-  assertEquals(req('operation="revoke",outcome="ok",role="myapp-role"'), "1");
-  assertEquals(req('operation="read",outcome="ok",role="team-0"'), "1");
+  assertEquals(req('operation="login",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="denied",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="revoke",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="ok",store_role="team-0"'), "1");
   // myapp-role took one of the 64: team-0 to team-62 have their own, the rest and the
   // name no store would accept count as "other".
-  assertEquals(req(`operation="read",outcome="ok",role="team-${MAX_ROLES - 2}"`), "1");
-  assertEquals(req(`operation="read",outcome="ok",role="team-${MAX_ROLES - 1}"`), undefined);
-  assertEquals(req(`operation="read",outcome="ok",role="${OTHER_ROLE}"`), "12");
+  assertEquals(req(`operation="read",outcome="ok",store_role="team-${MAX_ROLES - 2}"`), "1");
+  assertEquals(req(`operation="read",outcome="ok",store_role="team-${MAX_ROLES - 1}"`), undefined);
+  assertEquals(req(`operation="read",outcome="ok",store_role="${OTHER_ROLE}"`), "12");
   const roles = new Set(
     t.split("\n").filter((l) => l.startsWith("secrets_store_store_requests_total{"))
-      .map((l) => l.match(/role="([^"]*)"/)![1]),
+      .map((l) => l.match(/store_role="([^"]*)"/)![1]),
   );
   assertEquals(roles.size, MAX_ROLES + 1);
   assertEquals(
