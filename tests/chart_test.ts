@@ -335,14 +335,7 @@ Deno.test("the chart's version and appVersion are the product's version (deno.js
 });
 
 Deno.test("injector.delivery auto picks image volumes from Kubernetes 1.35 on and the copy before; a bad value is refused naming it", async () => {
-  const delivery = async (...args: string[]) => {
-    const r = await template("-s", "templates/settings.yaml", ...args);
-    assertEquals(r.code, 0, r.stderr);
-    const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) =>
-      o?.kind === "ConfigMap"
-    );
-    return parseWebhookSettings(cm.data["webhook.yaml"], "webhook.yaml").injector.delivery;
-  };
+  const delivery = async (...args: string[]) => (await webhookSettings(...args)).injector.delivery;
   assertEquals(await delivery("--kube-version", "1.35.0"), "imageVolume");
   assertEquals(await delivery("--kube-version", "1.36.3"), "imageVolume");
   assertEquals(await delivery("--kube-version", "1.34.2"), "copy");
@@ -354,6 +347,23 @@ Deno.test("injector.delivery auto picks image volumes from Kubernetes 1.35 on an
   assert(bad.code !== 0);
   assertStringIncludes(bad.stderr, "at '/injector/delivery': value must be one of 'auto'");
 });
+
+Deno.test("injector.revokeToken reaches the webhook's settings, on by default; a non-boolean is refused naming it", async () => {
+  const revoke = async (...args: string[]) => (await webhookSettings(...args)).injector.revokeToken;
+  assertEquals(await revoke(), true);
+  assertEquals(await revoke("--set", "injector.revokeToken=false"), false);
+  const bad = await template("--set-string", "injector.revokeToken=no");
+  assert(bad.code !== 0);
+  assertStringIncludes(bad.stderr, "/injector/revokeToken");
+});
+
+/** The webhook's settings as the chart renders them with `args`, read by the webhook's parser. */
+async function webhookSettings(...args: string[]) {
+  const r = await template("-s", "templates/settings.yaml", ...args);
+  assertEquals(r.code, 0, r.stderr);
+  const cm = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((o) => o?.kind === "ConfigMap");
+  return parseWebhookSettings(cm.data["webhook.yaml"], "webhook.yaml");
+}
 
 /** The objects of `helm template` with `args`; fails the test when rendering fails. */
 async function render(...args: string[]): Promise<K8sObject[]> {

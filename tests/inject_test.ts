@@ -8,6 +8,7 @@ import {
 } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
 import { freePort, ROOT } from "./harness/process.ts";
+import { mapBounded } from "../lib/sys/bounded.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
 import { enableKubeAuth, GUIDE, liveTokens } from "./harness/store_setup.ts";
@@ -86,6 +87,12 @@ const DENO_RUN_INJECT = [
 
 /** The injector as mutate-probes wraps an exec probe. */
 const DENO_RUN_PROBE = [...DENO_RUN_INJECT.slice(0, -1), "--probe", "--"];
+/** The compiled executable as it ships, for the tests that count a hundred runs (it starts
+ * several times faster than `deno run`). */
+const COMPILED_INJECT = [env.binary, "inject", "--"];
+const COMPILED_PROBE = [env.binary, "inject", "--probe", "--"];
+/** Runs at once in those tests: enough to keep both cores busy, few enough for a small CI. */
+const CONCURRENT_RUNS = 6;
 
 /** Runs the injector with exactly `vars` as its environment (plus PATH), through `launch`
  * (a command that execs its arguments) if given. */
@@ -611,7 +618,7 @@ Deno.test("one run (as a wrapped exec probe runs) costs one login, one engine lo
   assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 1);
 });
 
-Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRETS_STORE_REVOKE_TOKEN=false each run's stays", async () => {
+Deno.test("no token build-up: 100 runs leave no store token of theirs; with SECRETS_STORE_REVOKE_TOKEN=false each run's stays", async () => {
   await setUp();
   await enableKubeAuth(env.bao, env.kube, "revoke-kube");
   for (const role of ["revoke", "keep"]) {
@@ -624,19 +631,29 @@ Deno.test("no token build-up: 20 runs leave no store token of theirs; with SECRE
   }
   const mark = (await audited()).length;
   const run = async (role: string, extra: Record<string, string> = {}) => {
-    const r = await inject({
-      ...settings({ SECRETS_STORE_AUTH_PATH: "revoke-kube", SECRETS_STORE_ROLE: role, ...extra }),
-      DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
-    }, ["/usr/bin/printenv", "DB_PASS"]);
+    const r = await inject(
+      {
+        ...settings({ SECRETS_STORE_AUTH_PATH: "revoke-kube", SECRETS_STORE_ROLE: role, ...extra }),
+        DB_PASS: "secrets-store:demo-kv/data/myapp-secret#DB_PASS",
+      },
+      ["/usr/bin/printenv", "DB_PASS"],
+      [],
+      COMPILED_INJECT,
+    );
     assertEquals([r.code, r.stdout], [0, "secret-password\n"], r.stderr);
     assert(!r.stderr.includes("not revoked"), r.stderr);
   };
-  for (let i = 0; i < 20; i++) await run("revoke");
+  await mapBounded(Array.from({ length: 100 }), CONCURRENT_RUNS, () => run("revoke"));
   const requests = (await audited()).slice(mark);
-  assertEquals(requests.filter((p) => p.endsWith(" auth/revoke-kube/login")).length, 20);
-  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 20);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/revoke-kube/login")).length, 100);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 100);
   assertEquals(await liveTokens(env.bao, "revoke-kube", "revoke"), 0);
-  for (let i = 0; i < 3; i++) await run("keep", { SECRETS_STORE_REVOKE_TOKEN: "false" });
+  // The control: the same runs with revocation off leave a token each.
+  await mapBounded(
+    Array.from({ length: 3 }),
+    CONCURRENT_RUNS,
+    () => run("keep", { SECRETS_STORE_REVOKE_TOKEN: "false" }),
+  );
   assertEquals(await liveTokens(env.bao, "revoke-kube", "keep"), 3);
 });
 
@@ -676,8 +693,7 @@ Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store 
     B: "secrets-store:demo-kv/data/pid1-a#B",
     C: "secrets-store:demo-kv/data/pid1-b#C",
   };
-  const run = async (injector: string[], root = proc) => {
-    const mark = (await audited()).length;
+  const once = async (injector: string[], root: string) => {
     const r = await inject(
       {
         ...settings({
@@ -694,33 +710,54 @@ Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store 
     );
     assertEquals(r.code, 0, r.stderr);
     assert(!r.stderr.includes("app-"), "no value is logged");
-    return { out: r.stdout, requests: (await audited()).slice(mark), stderr: r.stderr };
+    return r;
   };
-  const store = (requests: string[]) => [
-    requests.filter((p) => p.endsWith(" auth/pid1-kube/login")).length,
-    requests.filter((p) => p.startsWith("read demo-kv/data/pid1-")).length,
-    requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length,
-  ];
+  /** `runs` runs, a few at a time; the store's audit log is read once they have all ended. */
+  const runs = async (runs: number, injector: string[], root = proc) => {
+    const mark = (await audited()).length;
+    const done = await mapBounded(
+      Array.from({ length: runs }),
+      CONCURRENT_RUNS,
+      () => once(injector, root),
+    );
+    return {
+      outs: [...new Set(done.map((r) => r.stdout))],
+      stderr: done[0]!.stderr,
+      requests: (await audited()).slice(mark),
+    };
+  };
+  /** [logins, secret reads, engine lookups, revokes]; every other request fails the count. */
+  const store = (requests: string[]) => {
+    const kinds = [
+      (p: string) => p.endsWith(" auth/pid1-kube/login"),
+      (p: string) => p.startsWith("read demo-kv/data/pid1-"),
+      (p: string) => p.startsWith("read sys/internal/ui/mounts/demo-kv/data/pid1-"),
+      (p: string) => p.endsWith(" auth/token/revoke-self"),
+    ];
+    assertEquals(requests.filter((p) => !kinds.some((k) => k(p))), [], "no other request");
+    return kinds.map((k) => requests.filter(k).length);
+  };
+  const perRun = [1, 2, 1, 1]; // one login, a read per path, one lookup of demo-kv, one revoke
 
   // The app, exec'd by the injector, holds the resolved values (here ones the store has not,
   // as after a rotation the app has not restarted for): the probe sees what the app sees.
   await app({ PATH, A: "app-a", B: "app-b", C: "app-c", HOME: "/" });
-  for (let i = 0; i < 5; i++) {
-    const r = await run(DENO_RUN_PROBE);
-    assertEquals(r.out, "app-a\napp-b\napp-c\n");
-    assertEquals(r.requests, [], "not one store request");
-  }
+  const fast = await runs(100, COMPILED_PROBE);
+  assertEquals(fast.outs, ["app-a\napp-b\napp-c\n"]);
+  assertEquals(fast.requests, [], "not one store request in 100 probe runs");
 
-  const fallback = async (why: string, root = proc) => {
-    const r = await run(DENO_RUN_PROBE, root);
-    assertEquals(r.out, "store-a\nstore-b\nstore-c\n", why);
-    assertEquals(store(r.requests), [1, 2, 1], why);
+  const fallback = async (why: string, root = proc, n = 1) => {
+    const r = await runs(n, n > 1 ? COMPILED_PROBE : DENO_RUN_PROBE, root);
+    assertEquals(r.outs, ["store-a\nstore-b\nstore-c\n"], why);
+    assertEquals(store(r.requests), perRun.map((k) => k * n), why);
     return r.stderr;
   };
+  const unreadable = `${env.dir}/no-such-proc`;
   assertStringIncludes(
-    await fallback("unreadable", `${env.dir}/no-such-proc`),
+    await fallback("unreadable", unreadable),
     "the environment of PID 1 is not readable",
   );
+  await fallback("unreadable, 100 runs", unreadable, 100);
   // A watch mode's supervisor is PID 1: it still holds its settings and the templates.
   await app({ PATH, ...templates, SECRETS_STORE_ADDR: env.bao.address });
   assertStringIncludes(await fallback("supervisor"), "PID 1 is an injector");
@@ -731,9 +768,9 @@ Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store 
 
   // A container start (no --probe) never takes PID 1's values.
   await app({ PATH, A: "app-a", B: "app-b", C: "app-c" });
-  const start = await run(DENO_RUN_INJECT);
-  assertEquals(start.out, "store-a\nstore-b\nstore-c\n");
-  assertEquals(store(start.requests), [1, 2, 1]);
+  const start = await runs(1, DENO_RUN_INJECT);
+  assertEquals(start.outs, ["store-a\nstore-b\nstore-c\n"]);
+  assertEquals(store(start.requests), perRun);
 });
 
 /** A kubernetes auth mount of its own (so its logins can be counted) with a role "probe". */

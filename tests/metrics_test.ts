@@ -262,6 +262,24 @@ Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, st
   await eventually(c, 'secrets_store_csi_store_logins_total{outcome="ok"} >= 1');
   await eventually(c, 'secrets_store_csi_store_reads_total{outcome="ok"} >= 1');
   await eventually(c, 'secrets_store_csi_store_reads_total{outcome="permission_denied"} >= 1');
+  // Every request as the store sees it, by operation, outcome and role.
+  const role = 'store_role="metrics-test-role"';
+  await eventually(
+    c,
+    `secrets_store_store_requests_total{operation="login",outcome="ok",${role}} >= 1`,
+  );
+  await eventually(
+    c,
+    `secrets_store_store_requests_total{operation="read",outcome="ok",${role}} >= 1`,
+  );
+  await eventually(
+    c,
+    `secrets_store_store_requests_total{operation="read",outcome="denied",${role}} >= 1`,
+  );
+  await eventually(
+    c,
+    'secrets_store_store_request_duration_seconds_count{job="csi",operation="login"} >= 1',
+  );
   await eventually(c, 'secrets_store_csi_volumes{job="csi"} == 1');
   await eventually(c, 'secrets_store_csi_identities{job="csi"} == 1');
   // Sweeps run every 500 ms: their histogram fills while nothing changes.
@@ -288,6 +306,11 @@ Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, st
   mounted.delete(ok.volumeId);
   await eventually(c, 'secrets_store_csi_unpublish_duration_seconds_count{outcome="ok"} >= 1');
   await eventually(c, 'secrets_store_csi_volumes{job="csi"} == 0');
+  // The identity's last volume gone, its store token is revoked (in the background).
+  await eventually(
+    c,
+    `secrets_store_store_requests_total{operation="revoke",outcome="ok",${role}} >= 1`,
+  );
   // A histogram Prometheus can take a quantile of: buckets by le, +Inf equal to the count.
   const p99 = await eventually(
     c,
@@ -386,12 +409,20 @@ Deno.test("no label Prometheus stored names a Pod, a volume, a store path or a s
   for (const name of names) {
     const values = (await (await fetch(`${c.promUrl}/api/v1/label/${name}/values`)).json())
       .data as string[];
+    if (name === "store_role") {
+      // The one label a user writes: the SecretsStoreImport's role, and nothing else.
+      assertEquals(values, ["metrics-test-role"]);
+      continue;
+    }
     for (const v of values) {
       for (const f of forbidden) assert(!v.includes(f), `label ${name}="${v}" holds ${f}`);
     }
   }
-  // Nor anywhere in the texts themselves.
-  const text = await (await fetch(c.metricsUrl)).text();
+  // Nor anywhere in the texts themselves (but for the role, in its own label).
+  const text = (await (await fetch(c.metricsUrl)).text()).replaceAll(
+    'store_role="metrics-test-role"',
+    "",
+  );
   for (const f of forbidden) assert(!text.includes(f), `/metrics of the driver holds ${f}`);
 });
 

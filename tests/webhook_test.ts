@@ -191,6 +191,24 @@ suite.test("the guide's myapp2 Pod is created mutated: copy-self init container,
   assert(pod!.spec.volumes!.some((v) => v.name === "secrets-store-injector"));
 });
 
+suite.test("revocation is the installation's (injector.revokeToken, on here) unless the revoke-token annotation says otherwise; a Pod's own variable is replaced", async () => {
+  const revoke = async (annotations: Record<string, string>) => {
+    const { pod, denied } = await createPod([{
+      name: "app",
+      image: "alpine:3.20",
+      command: ["sleep", "1"],
+      env: [{ name: "SECRETS_STORE_REVOKE_TOKEN", value: "false" }],
+    }], { [A + "role"]: "myapp-role", ...annotations });
+    assertEquals(denied, undefined);
+    const vars = pod!.spec.containers[0]!.env!.filter((e) =>
+      e.name === "SECRETS_STORE_REVOKE_TOKEN"
+    );
+    return vars.map((e) => e.value);
+  };
+  assertEquals(await revoke({}), ["true"]);
+  assertEquals(await revoke({ [A + "revoke-token"]: "false" }), ["false"]);
+});
+
 suite.test("a Pod without the role annotation is stored exactly as sent", async () => {
   const containers = [{ name: "app", image: "alpine:3.20", command: ["sleep", "1"] }];
   const { pod } = await createPod(containers, { unrelated: "x" });

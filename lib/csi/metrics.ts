@@ -4,6 +4,12 @@
 import { MetricsRegistry } from "../metrics/registry.ts";
 import { includeStandard, STORE_CA_KNOWN } from "../metrics/standard.ts";
 import type { StoreErrorKind } from "../vault/errors.ts";
+import {
+  REQUEST_OUTCOMES,
+  type RequestOutcome,
+  STORE_OPERATIONS,
+  type StoreOperation,
+} from "../vault/requests.ts";
 import { CsiError, status } from "./errors.ts";
 import type { StoreOutcome } from "./store_pool.ts";
 import type { SweepStats } from "./volumes.ts";
@@ -33,6 +39,17 @@ const STORE_OUTCOMES: readonly StoreOutcome[] = ["ok", ...STORE_KINDS, "other"];
 const SWEEPS = ["ok", "partial", "error"] as const;
 export type SweepOutcome = typeof SWEEPS[number];
 
+/** At most this many store roles get series of their own (docs/metrics.md); SecretsStoreImport
+ * authors choose role names, so the label is bounded, whatever they write. */
+export const MAX_ROLES = 64;
+/** The role label of every role past MAX_ROLES, and of a name no store accepts as a role. */
+export const OTHER_ROLE = "other";
+/** The store's own rule for role names (a word character, then word characters, `.`, `@` or
+ * `-`), at most 128 characters. */
+const ROLE_NAME = /^\w(?:[\w.@-]{0,126}\w)?$/;
+
+/** From 5 ms (a store on the node) to 10 s (the default request timeout). */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const SWEEP_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -79,6 +96,30 @@ export class CsiMetrics implements VolumeMetrics {
     "secrets_store_csi_store_logins_total",
     "Kubernetes-auth logins sent to the store, by outcome (ok or the store error kind).",
     { name: "outcome", values: STORE_OUTCOMES, sparse: true },
+  );
+
+  readonly #requests = this.#registry.counter(
+    "secrets_store_store_requests_total",
+    "Requests sent to the store (each retry, engine lookup and revoke too), by operation, outcome and the store role they were sent for.",
+    [
+      { name: "operation", values: STORE_OPERATIONS },
+      { name: "outcome", values: REQUEST_OUTCOMES, sparse: true },
+      {
+        // Not "role": build_info's role label names the product's role (webhook, csi).
+        name: "store_role",
+        bounded: {
+          limit: MAX_ROLES,
+          overflow: OTHER_ROLE,
+          accept: (r) => r !== OTHER_ROLE && ROLE_NAME.test(r),
+        },
+      },
+    ],
+  );
+  readonly #requestSeconds = this.#registry.histogram(
+    "secrets_store_store_request_duration_seconds",
+    "Time from sending a store request to its answer (or its failure), by operation.",
+    REQUEST_BUCKETS,
+    { name: "operation", values: STORE_OPERATIONS },
   );
 
   /** `sizes` is read at each scrape: the volumes published and the store identities they
@@ -141,6 +182,12 @@ export class CsiMetrics implements VolumeMetrics {
   /** One store request of the StorePool (store_pool.ts). */
   store(operation: "login" | "read", outcome: StoreOutcome): void {
     (operation === "login" ? this.#logins : this.#reads).inc(outcome);
+  }
+
+  /** One request sent to the store (store_pool.ts, through the store client). */
+  request(operation: StoreOperation, outcome: RequestOutcome, role: string, seconds: number) {
+    this.#requests.inc([operation, outcome, role]);
+    this.#requestSeconds.observe(seconds, operation);
   }
 
   /** The exposition text for GET /metrics. */

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../../tests/harness/assert.ts";
 import { StoreError } from "../vault/errors.ts";
 import { CsiError, status } from "./errors.ts";
-import { CsiMetrics } from "./metrics.ts";
+import { CsiMetrics, MAX_ROLES, OTHER_ROLE } from "./metrics.ts";
 
 const value = (text: string, series: string) =>
   text.split("\n").find((l) => l.startsWith(series + " "))?.slice(series.length + 1);
@@ -83,11 +83,13 @@ Deno.test("no label of the CSI metrics carries the Pod, the path, the volume or 
   for (const s of [pod, path, secret, volume, "kubelet", "store.example", "myapp"]) {
     assert(!text.includes(s), `${s} in:\n${text}`);
   }
-  // Every label value in the text is one the families declared: outcomes and build facts.
+  // Every label value in the text is one the families declared: outcomes, store operations
+  // and build facts (a role appears only once a request was sent for it).
   const values = [...text.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => `${k}=${v}`);
   for (const v of values) {
     assert(
-      /^(outcome=[a-z_]+|le=[0-9.e+Inf]+|version=.*|role=csi|deno_version=.*|platform=.*)$/.test(v),
+      /^(outcome=[a-z_]+|operation=(login|read|renew|revoke)|le=[0-9.e+Inf]+|version=.*|role=csi|deno_version=.*|platform=.*)$/
+        .test(v),
       v,
     );
   }
@@ -102,4 +104,40 @@ Deno.test("the Event recorder's dropped and failed counts are counters read at e
   const text = m.render();
   assertStringIncludes(text, "\nsecrets_store_csi_events_dropped_total 3\n");
   assertStringIncludes(text, "\nsecrets_store_csi_events_failed_total 1\n");
+});
+
+Deno.test("CSI metrics count store requests by operation, outcome and role, at most MAX_ROLES roles, and time them", () => {
+  const m = new CsiMetrics({ volumes: () => 0, identities: () => 0 });
+  m.request("login", "ok", "myapp-role", 0.004);
+  m.request("read", "ok", "myapp-role", 0.02);
+  m.request("read", "denied", "myapp-role", 0.02);
+  m.request("revoke", "ok", "myapp-role", 0.003);
+  for (let i = 0; i < MAX_ROLES + 10; i++) m.request("read", "ok", `team-${i}`, 0.01);
+  m.request("read", "ok", "not a role name\n", 0.01);
+  const t = m.render();
+  const req = (labels: string) => value(t, `secrets_store_store_requests_total{${labels}}`);
+  assertEquals(req('operation="login",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="denied",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="revoke",outcome="ok",store_role="myapp-role"'), "1");
+  assertEquals(req('operation="read",outcome="ok",store_role="team-0"'), "1");
+  // myapp-role took one of the 64: team-0 to team-62 have their own, the rest and the
+  // name no store would accept count as "other".
+  assertEquals(req(`operation="read",outcome="ok",store_role="team-${MAX_ROLES - 2}"`), "1");
+  assertEquals(req(`operation="read",outcome="ok",store_role="team-${MAX_ROLES - 1}"`), undefined);
+  assertEquals(req(`operation="read",outcome="ok",store_role="${OTHER_ROLE}"`), "12");
+  const roles = new Set(
+    t.split("\n").filter((l) => l.startsWith("secrets_store_store_requests_total{"))
+      .map((l) => l.match(/store_role="([^"]*)"/)![1]),
+  );
+  assertEquals(roles.size, MAX_ROLES + 1);
+  assertEquals(
+    value(t, 'secrets_store_store_request_duration_seconds_count{operation="read"}'),
+    String(MAX_ROLES + 13),
+  );
+  assertEquals(
+    value(t, 'secrets_store_store_request_duration_seconds_bucket{operation="login",le="0.005"}'),
+    "1",
+  );
+  assert(!t.includes("not a role name"));
 });

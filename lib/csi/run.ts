@@ -83,6 +83,8 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     allowInsecureHttp,
     logger: log,
     observe: (operation, outcome) => metrics.store(operation, outcome),
+    requests: (operation, outcome, role, seconds) =>
+      metrics.request(operation, outcome, role, seconds),
   });
   const volumes: VolumeManager = new VolumeManager({
     stateDir: f.stateDir,

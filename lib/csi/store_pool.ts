@@ -11,6 +11,7 @@ import { createTransport, type Transport } from "../http/transport.ts";
 import { StoreError, type StoreErrorKind } from "../vault/errors.ts";
 import { parseStoreAddress } from "../config/store_address.ts";
 import { loginPath, type StorePath } from "../config/store_path.ts";
+import type { RequestOutcome, StoreOperation } from "../vault/requests.ts";
 
 /** Who logs in where; two volumes with equal identities share one login and one read. */
 export interface Identity {
@@ -52,6 +53,12 @@ interface Entry {
   tokens: Map<string, Held[]>;
   expiresAt: number;
   login?: Promise<void> | undefined;
+  /** The store token of the login that ended last (the client's): what the next login's
+   * replaces, however many logins of the identity run at once. */
+  current?: string | undefined;
+  /** Forgotten by retain() or shutdown(): a login still in flight then revokes its token as
+   * soon as it has it, since nothing will use or revoke it later. */
+  dropped?: boolean;
 }
 
 /** How one store request ended, for the metrics: ok, the store error kind, or other. */
@@ -59,8 +66,16 @@ export type StoreOutcome = "ok" | StoreErrorKind | "other";
 
 export interface PoolOptions {
   requestTimeoutMs: number;
-  /** Told of every login and read sent to the store (metrics.ts counts them). */
+  /** Told of every login and read the pool makes, by its final outcome (metrics.ts). */
   observe?: (operation: "login" | "read", outcome: StoreOutcome) => void;
+  /** Told of every request sent to the store (each retry, engine lookup and revoke too), with
+   * the role of the identity that sent it (metrics.ts). */
+  requests?: (
+    operation: StoreOperation,
+    outcome: RequestOutcome,
+    role: string,
+    seconds: number,
+  ) => void;
   /** connection.allowInsecureHttp of the installation. */
   allowInsecureHttp?: boolean;
   /** Log in again this long before the store token expires. */
@@ -141,6 +156,14 @@ export class StorePool {
   ): Promise<Secret> {
     const e = this.#entry(identity);
     await this.#ensureLogin(e, signal);
+    if (e.dropped) {
+      // Its last volume went away during the login: nothing is sent without a token.
+      throw new StoreError("permission_denied", "no volume of this identity is left", {
+        address: identity.address,
+        operation: "read",
+        path,
+      });
+    }
     const used = e.client.token;
     try {
       return await this.#read(e, path, version, signal);
@@ -180,8 +203,9 @@ export class StorePool {
         // Its client holds no connection of its own (the transport is the pool's), so the
         // revoke below can still use it.
         this.#entries.delete(k);
+        e.dropped = true;
         const token = e.client.token;
-        e.client.token = undefined;
+        e.client.token = e.current = undefined;
         if (token) this.#revoke(e, token);
       }
     }
@@ -192,8 +216,9 @@ export class StorePool {
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = AbortSignal.timeout(timeoutMs);
     for (const e of this.#entries.values()) {
+      e.dropped = true;
       const token = e.client.token;
-      e.client.token = undefined;
+      e.client.token = e.current = undefined;
       if (token) this.#revoke(e, token, deadline);
     }
     const stop = new Promise<void>((resolve) => {
@@ -256,6 +281,7 @@ export class StorePool {
     const key = identityKey(identity);
     let e = this.#entries.get(key);
     if (!e) {
+      const requests = this.o.requests;
       e = {
         identity,
         client: new StoreClient({
@@ -266,6 +292,8 @@ export class StorePool {
           transport: this.#transport(identity),
           requestTimeoutMs: this.o.requestTimeoutMs,
           logger: this.o.logger,
+          observe: requests &&
+            ((operation, outcome, seconds) => requests(operation, outcome, identity.role, seconds)),
         }),
         tokens: new Map(),
         expiresAt: 0,
@@ -326,7 +354,6 @@ export class StorePool {
     for (const t of candidates) {
       try {
         let r;
-        const replaced = e.client.token;
         try {
           r = await e.client.login(e.identity.authPath, e.identity.role, t.jwt, signal);
         } catch (err) {
@@ -335,7 +362,16 @@ export class StorePool {
         }
         this.o.observe?.("login", "ok");
         this.stats.logins++;
+        // Taken once this login has ended: two volumes of one identity published at once log
+        // in together, and each replaces the token of the one that ended before it.
+        const replaced = e.current;
+        e.current = r.token;
         if (replaced && replaced !== r.token) this.#revoke(e, replaced);
+        if (e.dropped) {
+          // Its identity's last volume went away while this login was in flight.
+          e.client.token = e.current = undefined;
+          this.#revoke(e, r.token);
+        }
         t.proven = true;
         // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
         e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;

@@ -166,6 +166,37 @@ Deno.test("StorePool: an identity's last volume gone, its store token is revoked
   });
 });
 
+Deno.test("StorePool: a login in flight as its identity's last volume goes away has its token revoked too", async () => {
+  // Renewing long before expiry makes the read log in anew: that login is in flight when the
+  // volume is unpublished.
+  await withPool(["jwt-a"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    const reading = p.read(identity(), SECRET, undefined);
+    p.forget("vol-1");
+    p.retain(new Set());
+    await assertRejects(() => reading, StoreError);
+    await p.revoked();
+    assertEquals(store.logins.length, 2, "the rotation's login did reach the store");
+    assertEquals(store.revoked, ["s.1", "s.2"]);
+    assertEquals(store.issued.size, 0, "no store token is left");
+  }, { renewBeforeMs: 2 * HOUR });
+});
+
+Deno.test("StorePool: volumes of one identity published at once leave one store token, every replaced one revoked", async () => {
+  const jwts = Array.from({ length: 5 }, (_, i) => `jwt-${i}`);
+  await withPool(jwts, async (p, store) => {
+    await Promise.all(
+      jwts.map((jwt, i) => p.admit(identity(), `vol-${i}`, jwt, Date.now() + HOUR)),
+    );
+    await p.revoked();
+    assertEquals(store.logins.length, 5);
+    assertEquals(store.revoked.length, 4);
+    assertEquals(store.issued.size, 1, "only the token in use is live");
+    await p.read(identity(), SECRET, undefined);
+    assertEquals(store.reads, [...store.issued]);
+  });
+});
+
 Deno.test("StorePool: shutdown revokes every store token it holds", async () => {
   await withPool(["jwt-a", "jwt-b"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);

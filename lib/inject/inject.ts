@@ -10,6 +10,7 @@ import { describeRef, needsStore, type Resolution, resolveEnv } from "./resolve.
 import { readSettings, withoutSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { revokeLeases, revokeQuietly, storeSource } from "./store_source.ts";
+import { RequestTally } from "../vault/requests.ts";
 import { AppExit } from "../cli/errors.ts";
 
 export interface InjectOptions {
@@ -46,6 +47,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
   let resolution: Resolution = { env: appEnv, assignments: [], reads: 0 };
   // Watch modes keep the source (and its login) open for the app's life: runWatched closes it.
   let watched: SecretSource | undefined;
+  let reportRequests = () => {};
   const fromApp = o.probe && !o.storeFile && needsStore(appEnv, settings.envFromPath)
     ? await appValuesForProbe(appEnv, settings.envFromPath, settings.procRoot, log)
     : undefined;
@@ -56,11 +58,16 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     const watch = settings.restartMode !== "none" && !o.dryRun;
     // Store files are for local development only, and watch modes are the exception: their
     // modules are loaded on use, so a plain run loads neither.
+    // The injector cannot be scraped: what it asked the store is one log line at its end.
+    const tally = o.storeFile ? undefined : new RequestTally();
     const source: SecretSource = o.storeFile
       ? await (await import("./store_file.ts")).storeFileSource(o.storeFile)
       : watch
-      ? (await import("./session.ts")).keptLoginSource(settings, log)
-      : storeSource(settings, log);
+      ? (await import("./session.ts")).keptLoginSource(settings, log, tally?.observe)
+      : storeSource(settings, log, tally?.observe);
+    reportRequests = () => {
+      if (tally) log.info("store requests", tally.fields());
+    };
     // A plain run needs its store token no more once the secrets are read: revoked, it does
     // not live on in the store for the role's TTL (one token per container start and probe
     // run). A dry run starts nothing and a store file has no token; the watch modes keep
@@ -76,6 +83,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
         await revokeQuietly(source, log, settings.clientTimeoutMs);
       }
       source.close();
+      reportRequests();
     };
     try {
       resolution = await resolveEnv(appEnv, source, {
@@ -152,7 +160,7 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
       revokeToken: settings.revokeToken,
       allowLoginToken: settings.allowLoginToken,
       logger: log,
-    });
+    }).finally(reportRequests);
     if (code !== 0) throw new AppExit(code);
     return resolution;
   }

@@ -22,7 +22,7 @@ const lease = (leaseSeconds: number, renewable = true, id = "database/creds/app/
 function storeError(kind: StoreErrorKind): StoreError {
   return new StoreError(kind, kind === "bad_request" ? "lease not found" : "busy", {
     address: "https://store",
-    operation: "renew-lease",
+    operation: "renew_lease",
     path: "sys/leases/renew",
     lease: "database/creds/app/a1",
   });

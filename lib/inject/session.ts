@@ -7,6 +7,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { LoginResult, Secret, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
+import type { RequestObserver } from "../vault/requests.ts";
 import { readKey, type StorePath } from "../config/store_path.ts";
 import type { InjectorSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -184,8 +185,12 @@ export class KeptLogin implements SecretSource {
 }
 
 /** KeptLogin for the settings' store, logging in with the settings' token file and role. */
-export function keptLoginSource(s: InjectorSettings, logger: Logger): KeptLogin {
-  const { client, role } = storeClient(s, logger);
+export function keptLoginSource(
+  s: InjectorSettings,
+  logger: Logger,
+  observe?: RequestObserver,
+): KeptLogin {
+  const { client, role } = storeClient(s, logger, observe);
   return new KeptLogin(
     client,
     async (signal) => client.login(s.authPath, role, await readToken(s.tokenFile), signal),

@@ -37,7 +37,7 @@ function fakeClient(
       return Promise.resolve({ token: "t", leaseSeconds: o.lease ?? 60, renewable: true });
     },
     renewLease: (id: string) => {
-      calls.push("renew-lease");
+      calls.push("renew_lease");
       return Promise.resolve({ id, leaseSeconds: 600, renewable: true });
     },
     revokeSelf: (): Promise<void> => {
@@ -126,7 +126,7 @@ Deno.test("KeptLogin keeps a dynamic secret's lease renewed while it reads on", 
   assertEquals(s.leases.size, 1);
   await t.advance(); // the lease's renewal, at two thirds of its 600 s
   assertEquals(t.now, 400_000);
-  assertEquals(f.calls, ["login", "read", "renew-lease"]);
+  assertEquals(f.calls, ["login", "read", "renew_lease"]);
   s.close();
 });
 

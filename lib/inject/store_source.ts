@@ -5,6 +5,7 @@ import { parseCaPem } from "../vault/ca_pem.ts";
 import { type LoginResult, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
 import type { StorePath } from "../config/store_path.ts";
+import type { RequestObserver } from "../vault/requests.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
 import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
@@ -14,6 +15,7 @@ import type { SecretSource } from "./source.ts";
 export function storeClient(
   s: InjectorSettings,
   logger: Logger,
+  observe?: RequestObserver,
 ): { client: StoreClient; role: string } {
   if (!s.address) {
     throw new SettingsError(
@@ -38,13 +40,18 @@ export function storeClient(
     skipVerify: s.skipVerify,
     requestTimeoutMs: s.clientTimeoutMs,
     logger,
+    observe,
   });
   return { client, role };
 }
 
 /** Builds the source from settings; fails early, naming the variable, when one is missing. */
-export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
-  const { client, role } = storeClient(s, logger);
+export function storeSource(
+  s: InjectorSettings,
+  logger: Logger,
+  observe?: RequestObserver,
+): SecretSource {
+  const { client, role } = storeClient(s, logger, observe);
   let login: Promise<LoginResult> | undefined;
   const leasedPaths = new Set<StorePath>();
   /** `request` once logged in, its failure naming the settings to check. */

@@ -123,3 +123,57 @@ Deno.test("a registry declared the same way adopts shared memory, and refuses me
 function throwsWith(fn: () => unknown, part: string): void {
   assertStringIncludes(assertThrows(fn, TypeError).message, part);
 }
+
+Deno.test("a counter of several labels takes one value per label, each checked, and writes them in order", () => {
+  const r = new MetricsRegistry();
+  const c = r.counter("t_req_total", "R.", [
+    { name: "op", values: ["get", "put"] },
+    { name: "outcome", values: ["ok", "error"], sparse: true },
+  ]);
+  r.bind();
+  c.inc(["put", "error"], 2);
+  const text = r.render();
+  assertEquals(value(text, 't_req_total{op="get",outcome="ok"}'), "0");
+  assertEquals(value(text, 't_req_total{op="put",outcome="ok"}'), "0");
+  assertEquals(value(text, 't_req_total{op="put",outcome="error"}'), "2");
+  assertEquals(value(text, 't_req_total{op="get",outcome="error"}'), undefined, "sparse at zero");
+  throwsWith(() => c.inc(["get", "secret-password"]), "outcome must be one of ok, error");
+  throwsWith(() => c.inc(["get"]), "takes op, outcome");
+});
+
+Deno.test("a bounded label learns its first values, then counts every other one under its overflow value", () => {
+  const r = new MetricsRegistry();
+  const c = r.counter("t_role_total", "R.", [
+    { name: "op", values: ["read"] },
+    {
+      name: "role",
+      bounded: { limit: 2, overflow: "other", accept: (v) => v !== "other" && /^\w+$/.test(v) },
+    },
+  ]);
+  r.bind();
+  assertEquals(value(r.render(), 't_role_total{op="read",role="other"}'), undefined, "none yet");
+  for (const role of ["a", "b", "a", "c", "not a role!", "other", "d"]) c.inc(["read", role]);
+  const text = r.render();
+  assertEquals(value(text, 't_role_total{op="read",role="a"}'), "2");
+  assertEquals(value(text, 't_role_total{op="read",role="b"}'), "1");
+  // Past the limit, refused by accept, or the overflow's own name: one series.
+  assertEquals(value(text, 't_role_total{op="read",role="other"}'), "4");
+  assertEquals(text.split("\n").filter((l) => l.startsWith("t_role_total{")).length, 3);
+  throwsWith(
+    () =>
+      r.counter("t_bad_total", "B.", [{
+        name: "x",
+        bounded: { limit: 1, overflow: "o", accept: () => true },
+      }]),
+    "an overflow value it does not accept",
+  );
+});
+
+Deno.test("a registry with a bounded label is not shared with another thread", () => {
+  const r = new MetricsRegistry();
+  r.counter("t_b_total", "B.", [{
+    name: "role",
+    bounded: { limit: 1, overflow: "other", accept: (v) => v !== "other" },
+  }]);
+  throwsWith(() => r.bind(new SharedArrayBuffer(16)), "bounded label");
+});

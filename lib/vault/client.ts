@@ -15,6 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { StoreError, type StoreErrorDetails, type StoreErrorKind } from "./errors.ts";
 import { retry } from "./retry.ts";
+import { type RequestObserver, type RequestOutcome, requestOutcome } from "./requests.ts";
 import {
   answerWarnings,
   errorAnswer,
@@ -52,6 +53,8 @@ export interface StoreClientOptions extends TlsOptions {
    * (the CSI driver's identities); the client then does not close it. */
   transport?: Transport;
   logger?: Logger;
+  /** Told of every request sent (each retry too), never of its content. */
+  observe?: RequestObserver | undefined;
 }
 
 export interface LoginResult {
@@ -108,6 +111,7 @@ export class StoreClient {
   readonly #retries: number;
   readonly #backoffMs: number;
   readonly #log: Logger;
+  readonly #observe: RequestObserver | undefined;
   /** Mount path ("demo-kv/") to its engine, for the client's life. */
   readonly #mounts = new Map<string, Mount>();
   /** Paths whose engine the store would not say: told by the answer's shape. */
@@ -124,6 +128,7 @@ export class StoreClient {
     this.#retries = o.retries ?? 2;
     this.#backoffMs = o.backoffMs ?? 200;
     this.#log = o.logger ?? silentLogger;
+    this.#observe = o.observe;
     if (o.address.insecure) {
       // Allowed by the installation (connection.allowInsecureHttp), but never quietly.
       this.#log.warn(
@@ -282,7 +287,7 @@ export class StoreClient {
     leaseId: string,
     o: { increment?: number | undefined; signal?: AbortSignal | undefined } = {},
   ): Promise<Lease> {
-    const d = this.#leaseDetails("renew-lease", LEASE_RENEW, leaseId);
+    const d = this.#leaseDetails("renew_lease", LEASE_RENEW, leaseId);
     const body = JSON.stringify(
       o.increment === undefined
         ? { lease_id: leaseId }
@@ -306,14 +311,14 @@ export class StoreClient {
    * on `sys/leases/revoke`. One request, never retried: the caller bounds it with `signal`,
    * and a lease left behind still ends at its TTL, or with the token that made it. */
   async revokeLease(leaseId: string, o: { signal?: AbortSignal | undefined } = {}): Promise<void> {
-    const d = this.#leaseDetails("revoke-lease", LEASE_REVOKE, leaseId);
+    const d = this.#leaseDetails("revoke_lease", LEASE_REVOKE, leaseId);
     const body = JSON.stringify({ lease_id: leaseId });
     await this.#send("PUT", storeUrl(this.#address, LEASE_REVOKE), body, d, o.signal, {
       retries: 0,
     });
   }
 
-  #leaseDetails(operation: "renew-lease" | "revoke-lease", path: StorePath, lease: string) {
+  #leaseDetails(operation: "renew_lease" | "revoke_lease", path: StorePath, lease: string) {
     return { address: this.address, operation, path, lease, namespace: this.namespace };
   }
 
@@ -438,6 +443,9 @@ export class StoreClient {
     return await retry(
       async (attempt) => {
         if (attempt > 0) this.#log.debug("retrying store request", { path: d.path, attempt });
+        const started = performance.now();
+        const observed = (outcome: RequestOutcome) =>
+          this.#observe?.(d.operation, outcome, (performance.now() - started) / 1000);
         let res;
         try {
           res = await this.#transport.request({
@@ -450,14 +458,20 @@ export class StoreClient {
           });
         } catch (e) {
           if (e instanceof TransportError) {
+            observed(requestOutcome(e.kind));
             throw new StoreError(e.kind, e.message, {
               ...d,
               cause: e,
             });
           }
+          observed("error");
           throw e;
         }
-        if (res.status >= 200 && res.status < 300) return res;
+        if (res.status >= 200 && res.status < 300) {
+          observed("ok");
+          return res;
+        }
+        observed(requestOutcome(kindOf(res.status)));
         throw new StoreError(kindOf(res.status), this.#reason(res, token), {
           ...d,
           status: res.status,

@@ -277,7 +277,7 @@ Deno.test("StoreClient.renewLease() is tried once; its errors name the lease, ne
     body: JSON.stringify({ errors: ["token s.kept-token is sealed away"] }),
   }));
   const e = await assertRejects(() => client.renewLease(LEASE, { increment: 6 }), StoreError);
-  assertEquals([e.operation, e.kind, sent.length], ["renew-lease", "server_error", 1]);
+  assertEquals([e.operation, e.kind, sent.length], ["renew_lease", "server_error", 1]);
   assertStringIncludes(
     e.message,
     `Cannot renew the lease ${LEASE} at sys/leases/renew from https://store.example: server error: token <redacted>`,
@@ -299,7 +299,7 @@ Deno.test("StoreClient.revokeLease() sends one request with the lease id in the 
   await client.revokeLease(LEASE);
   status = 403;
   const e = await assertRejects(() => client.revokeLease(LEASE), StoreError);
-  assertEquals([e.operation, e.kind], ["revoke-lease", "permission_denied"]);
+  assertEquals([e.operation, e.kind], ["revoke_lease", "permission_denied"]);
   assertStringIncludes(e.message, `Cannot revoke the lease ${LEASE} at sys/leases/revoke`);
   assertEquals(sent, [
     `PUT /v1/sys/leases/revoke {"lease_id":"${LEASE}"} s.kept-token`,

@@ -1,4 +1,6 @@
 /** What went wrong talking to the store, as a caller needs to act on it. */
+import type { StoreOperation } from "./requests.ts";
+
 export type StoreErrorKind =
   | "not_found" // path, version or key does not exist
   | "permission_denied" // 403: the role or policy does not allow it
@@ -10,16 +12,7 @@ export type StoreErrorKind =
   | "unreachable" // connection refused, DNS, reset
   | "bad_response"; // the answer is not what the API promises
 
-/** What the client was doing: "renew" and "revoke" are the store token's own, the lease ones a
- * dynamic secret's. */
-export type StoreOperation =
-  | "login"
-  | "read"
-  | "write"
-  | "renew"
-  | "revoke"
-  | "renew-lease"
-  | "revoke-lease";
+export type { StoreOperation };
 
 export interface StoreErrorDetails {
   address: string;
@@ -87,9 +80,9 @@ function describe(kind: StoreErrorKind, reason: string, d: StoreErrorDetails): s
     ? `Cannot renew the store token at ${d.path}`
     : d.operation === "revoke"
     ? `Cannot revoke the store token at ${d.path}`
-    : d.operation === "renew-lease"
+    : d.operation === "renew_lease"
     ? `Cannot renew the lease ${d.lease} at ${d.path}`
-    : d.operation === "revoke-lease"
+    : d.operation === "revoke_lease"
     ? `Cannot revoke the lease ${d.lease} at ${d.path}`
     : d.operation === "write"
     ? `Cannot write ${d.path}`

@@ -234,6 +234,7 @@ function decide(
     const options = readPodOptions(pod.metadata.annotations ?? {}, {
       allowInsecureHttp: defaults.allowInsecureHttp,
       skipContainers: deps.injector.skipContainers,
+      revokeToken: deps.injector.revokeToken,
     });
     // Only a Pod that would log in with the installation's CA needs it.
     if (defaults.caMissing && !options.tlsSecret && !options.tlsSkipVerify) {

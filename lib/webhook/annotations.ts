@@ -36,7 +36,8 @@ export const ANNOTATIONS = [
   "secret-poll-interval",
   "service-account-token-path",
   "env-injector-pull-policy",
-  // Beyond the module: "false" keeps the injector's store token alive to its TTL.
+  // Beyond the module: "false" keeps the injector's store token alive to its TTL, "true"
+  // revokes it whatever the installation's injector.revokeToken says.
   "revoke-token",
 ] as const;
 
@@ -63,7 +64,8 @@ export interface PodOptions {
   secretPollInterval?: string | undefined;
   serviceAccountTokenPath?: string | undefined;
   envInjectorPullPolicy?: PullPolicy | undefined;
-  /** Revoke the injector's store token once it has read the secrets; true unless "false". */
+  /** Revoke the injector's store token once it has read the secrets: the annotation, else
+   * the installation's injector.revokeToken. */
   revokeToken: boolean;
 }
 
@@ -93,6 +95,9 @@ export interface AnnotationRules {
   /** injector.skipContainers: the containers left alone when the Pod has no
    * skip-mutate-containers annotation (the module's service-mesh list by default). */
   skipContainers?: readonly string[] | undefined;
+  /** injector.revokeToken: whether the injector revokes its store token when the Pod has no
+   * revoke-token annotation; true when not given. */
+  revokeToken?: boolean | undefined;
 }
 
 /** Reads the Pod's options; throws AnnotationError listing every bad annotation. */
@@ -162,7 +167,7 @@ export function readPodOptions(
     envInjectorPullPolicy: checked("env-injector-pull-policy", parsePullPolicy) as
       | PullPolicy
       | undefined,
-    revokeToken: bool("revoke-token", true),
+    revokeToken: bool("revoke-token", rules.revokeToken ?? true),
   };
   if (problems.length > 0) throw new AnnotationError(`Invalid annotations: ${problems.join("; ")}`);
   return options;

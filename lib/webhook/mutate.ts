@@ -37,6 +37,8 @@ export interface InjectorDelivery {
   /** injector.allowLoginToken: `secrets-store:login` may hand the app the injector's store
    * token. Off by default. */
   allowLoginToken?: boolean | undefined;
+  /** injector.revokeToken; read by readPodOptions(), which the annotation overrides. */
+  revokeToken?: boolean | undefined;
 }
 
 export interface MutationInput {
@@ -273,8 +275,9 @@ function injectorEnv(
     [SETTINGS_ENV.caFile, o.tlsSecret ? `${TLS_DIR}/ca.crt` : undefined],
     [SETTINGS_ENV.skipVerify, o.tlsSkipVerify ? "true" : undefined],
     [SETTINGS_ENV.ignoreMissing, o.ignoreMissingSecrets ? "true" : undefined],
-    // Written only when off: the injector revokes by default.
-    [SETTINGS_ENV.revokeToken, o.revokeToken ? undefined : "false"],
+    // Always written, so a variable of the Pod's own cannot quietly override the
+    // installation's choice (container env wins over envFrom): the annotation is the way.
+    [SETTINGS_ENV.revokeToken, String(o.revokeToken)],
     [SETTINGS_ENV.clientTimeout, o.clientTimeout],
     [SETTINGS_ENV.logLevel, o.logLevel],
     [SETTINGS_ENV.jsonLog, o.enableJsonLog ? "true" : undefined],

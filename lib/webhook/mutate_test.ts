@@ -206,9 +206,43 @@ Deno.test("mutatePod() uses the installation's defaults when annotations are abs
     SECRETS_STORE_AUTH_PATH: "kubernetes_local",
     SECRETS_STORE_CA_CERT: "PEM",
     SECRETS_STORE_ALLOW_LOGIN_TOKEN: "false",
+    SECRETS_STORE_REVOKE_TOKEN: "true",
     SECRETS_STORE_APP_LD_LIBRARY_PATH: "",
     LD_LIBRARY_PATH: "/run/secrets-store/lib",
   });
+});
+
+Deno.test("mutatePod() takes revocation from injector.revokeToken; the annotation overrides it, a Pod's own variable does not", () => {
+  const revoke = (installation: boolean | undefined, annotations: Record<string, string> = {}) => {
+    const p = pod({
+      containers: [{
+        name: "app",
+        image: "i",
+        command: ["run"],
+        // Set by the Pod itself: replaced by what the installation and annotation say.
+        env: [{ name: "SECRETS_STORE_REVOKE_TOKEN", value: installation ? "false" : "true" }],
+      }],
+    }, annotations);
+    const injector = { ...INJECTOR, revokeToken: installation };
+    const m = mutatePod(p, {
+      options: readPodOptions(p.metadata.annotations ?? {}, {
+        allowInsecureHttp: false,
+        revokeToken: injector.revokeToken,
+      }),
+      defaults: DEFAULTS,
+      injector,
+      images: new Map(),
+    });
+    const vars = m.spec.containers[0]!.env!.filter((e) => e.name === "SECRETS_STORE_REVOKE_TOKEN");
+    assertEquals(vars.length, 1, "one variable, the webhook's");
+    return vars[0]!.value;
+  };
+  assertEquals(revoke(undefined), "true");
+  assertEquals(revoke(true), "true");
+  assertEquals(revoke(false), "false");
+  const A = "secrets-store.deckhouse.io/revoke-token";
+  assertEquals(revoke(false, { [A]: "true" }), "true");
+  assertEquals(revoke(true, { [A]: "false" }), "false");
 });
 
 Deno.test("mutatePod() passes connection.allowInsecureHttp to the injector only when it is on", () => {

@@ -60,6 +60,9 @@ export const WebhookSettingsSchema = z.object({
     /** `secrets-store:login` may give an app the injector's store token (all the role's
      * policy allows, for the token's TTL); off unless the installation turns it on. */
     allowLoginToken: z.boolean().default(false),
+    /** The injector revokes its store token once the secrets are read, unless a Pod's
+     * revoke-token annotation says otherwise (docs/store-load.md). */
+    revokeToken: z.boolean().default(true),
   }).strict(),
   registry: z.object({
     platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must look like linux/amd64")

@@ -12,6 +12,7 @@ Deno.test("parseWebhookSettings() applies DiscoverLocalStronghold and registry d
     skipContainers: ["istio-proxy", "istio-init", "istio-validation", "check-linux-kernel"],
     // The store token is no app's unless the installation says so.
     allowLoginToken: false,
+    revokeToken: true,
   });
   assertEquals(s.registry, {
     platform: "linux/amd64",
@@ -60,6 +61,7 @@ Deno.test("parseWebhookSettings() names every bad setting and the file", () => {
     ["injector: {image: x}\nregistry: {cacheTtl: forever}", "registry.cacheTtl"],
     ["injector: {image: x}\nregistry: {platform: amd64}", "registry.platform"],
     ["injector: {image: x}\ntypo: 1", "typo"],
+    ["injector: {image: x, revokeToken: 'no'}", "injector.revokeToken"],
     ["injector: {image: x}\nlimits: {maxConnections: 0}", "limits.maxConnections"],
     ["injector: {image: x}\nlimits: {bodyBudgetMiB: 1}", "limits.bodyBudgetMiB"],
     ["injector: {image: x}\nlimits: {headTimeout: soon}", "limits.headTimeout"],

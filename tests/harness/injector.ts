@@ -1,6 +1,5 @@
 /** The injector under `deno run`, started as a container's first process would be, for the
  * tests that watch it run (restart-on-secret-change, leases): the app is `/bin/sh -c`. */
-import type { TestEnv } from "./env.ts";
 import { ROOT } from "./process.ts";
 
 export const PATH = "/usr/local/bin:/usr/bin:/bin";
