@@ -88,7 +88,7 @@ Deno.test("no label of the CSI metrics carries the Pod, the path, the volume or 
   const values = [...text.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => `${k}=${v}`);
   for (const v of values) {
     assert(
-      /^(outcome=[a-z_]+|operation=(login|read|renew|revoke)|le=[0-9.e+Inf]+|version=.*|role=csi|deno_version=.*|platform=.*)$/
+      /^(outcome=[a-z_]+|operation=(login|read|write|renew|revoke|renew_lease|revoke_lease)|le=[0-9.e+Inf]+|version=.*|role=csi|deno_version=.*|platform=.*)$/
         .test(v),
       v,
     );
