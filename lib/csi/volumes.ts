@@ -170,7 +170,7 @@ export class VolumeManager {
       (file, why) => this.o.logger.warn("state file skipped", { file, why }),
     );
     for (const s of states) {
-      const foreign = await this.#foreignPaths(s);
+      const foreign = this.#foreignPaths(s);
       if (foreign) {
         // The file is the driver's own, but what it names is not to be trusted: removing or
         // unmounting a folder it points at could reach anywhere on the node.
@@ -202,12 +202,15 @@ export class VolumeManager {
     return this.#volumes.size;
   }
 
-  /** Why a state's paths are not the ones this driver makes for its volume id, or undefined:
-   * the source folder is `<state-dir>/mounts/<sha256 of the id>` and the target passes the
-   * same check as at publish. */
-  async #foreignPaths(s: VolumeState): Promise<string | undefined> {
-    const source = `${this.o.stateDir}/mounts/${await volumeFolder(s.volumeId)}`;
-    if (s.sourceDir !== source) return `sourceDir is not ${source}`;
+  /** Why a state's paths are not ones this driver makes, or undefined: the source folder is a
+   * folder right inside `<state-dir>/mounts` (named by the id's SHA-256 now, by an earlier
+   * version otherwise) and the target passes the same check as at publish. */
+  #foreignPaths(s: VolumeState): string | undefined {
+    const mounts = `${this.o.stateDir}/mounts/`;
+    const name = s.sourceDir.startsWith(mounts) ? s.sourceDir.slice(mounts.length) : "";
+    if (!/^[\w.-]+$/.test(name) || name === "." || name === "..") {
+      return `sourceDir is not a folder in ${mounts}`;
+    }
     try {
       checkTarget(this.o.kubeletDir, s.pod.uid, s.targetPath);
     } catch (e) {
