@@ -7,7 +7,7 @@ import {
   assertStringIncludes,
 } from "./harness/assert.ts";
 import { testEnv } from "./harness/env.ts";
-import { freePort, ROOT } from "./harness/process.ts";
+import { freePort, ROOT, waitUntil } from "./harness/process.ts";
 import { mapBounded } from "../lib/sys/bounded.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
@@ -758,7 +758,7 @@ Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store 
     "the environment of PID 1 is not readable",
   );
   await fallback("unreadable, 100 runs", unreadable, 100);
-  // A watch mode's supervisor is PID 1: it still holds its settings and the templates.
+  // An injector that has not exec'd the app yet: it still holds its settings and templates.
   await app({ PATH, ...templates, SECRETS_STORE_ADDR: env.bao.address });
   assertStringIncludes(await fallback("supervisor"), "PID 1 is an injector");
   await app({ PATH, A: "app-a", B: "app-b", C: templates.C });
@@ -772,6 +772,115 @@ Deno.test("a wrapped exec probe takes the app's values from PID 1 with no store 
   assertEquals(start.outs, ["store-a\nstore-b\nstore-c\n"]);
   assertEquals(store(start.requests), perRun);
 });
+
+Deno.test("in a real PID namespace a probe takes the app's values with no store request: from PID 1, and in a watch mode from the supervisor's child", async () => {
+  await setUp();
+  await probeRole("pidns-kube");
+  const path = "demo-kv/data/pidns";
+  await env.bao.api("PUT", path, { data: { A: "started-a", B: "started-b" } });
+  const vars = {
+    ...settings({
+      SECRETS_STORE_AUTH_PATH: "pidns-kube",
+      SECRETS_STORE_ROLE: "probe",
+      SECRETS_STORE_LOG_LEVEL: "debug",
+    }),
+    A: `secrets-store:${path}#A`,
+    B: `secrets-store:${path}#B`,
+  };
+  // `$PPID` is 0 for a process whose parent is outside its PID namespace, as nsenter is: the
+  // probe's command was exec'd in place, not started by a supervisor of the probe's own.
+  const check = ["/bin/sh", "-c", 'echo "$PPID $A $B"'];
+  for (const mode of ["none", "watch-for-data", "watch-for-lease"]) {
+    const modeVars = { ...vars, SECRETS_STORE_RESTART_ON_SECRET_CHANGE: mode };
+    const container = await startContainer(modeVars, mode !== "none");
+    try {
+      // Rotated in the store after the start: the probe sees what the app holds.
+      await env.bao.api("PUT", path, { data: { A: "rotated-a", B: "rotated-b" } });
+      const mark = (await audited()).length;
+      for (let i = 0; i < 5; i++) {
+        const r = await inject(modeVars, check, container.enter, DENO_RUN_PROBE);
+        assertEquals([r.code, r.stdout], [0, "0 started-a started-b\n"], `${mode}: ${r.stderr}`);
+        assertStringIncludes(r.stderr, "the app's values are used, store not contacted");
+        assert(!r.stderr.includes("started-"), "no value is logged");
+      }
+      assertEquals((await audited()).slice(mark), [], `${mode}: not one store request`);
+    } finally {
+      await container.stop();
+      await env.bao.api("PUT", path, { data: { A: "started-a", B: "started-b" } });
+    }
+  }
+});
+
+Deno.test("a probe under a watch mode that falls back to the store execs its command: no supervisor, one login, one revoke", async () => {
+  await setUp();
+  await probeRole("probe-watch-kube");
+  await env.bao.api("PUT", "demo-kv/data/probe-watch", { data: { A: "store-a" } });
+  const mark = (await audited()).length;
+  const r = await inject(
+    {
+      ...settings({
+        SECRETS_STORE_AUTH_PATH: "probe-watch-kube",
+        SECRETS_STORE_ROLE: "probe",
+        SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-data",
+        SECRETS_STORE_TEST_PROC_ROOT: `${env.dir}/no-such-proc`,
+      }),
+      A: "secrets-store:demo-kv/data/probe-watch#A",
+    },
+    ["/bin/sh", "-c", 'echo "$$ $A"'],
+    [],
+    DENO_RUN_PROBE,
+  );
+  // Exec'd in place: the shell is the process the test started.
+  assertEquals([r.code, r.stdout], [0, `${r.pid} store-a\n`], r.stderr);
+  assert(!r.stderr.includes("watching the secrets"), r.stderr);
+  const requests = (await audited()).slice(mark);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/probe-watch-kube/login")).length, 1);
+  assertEquals(requests.filter((p) => p.startsWith("read demo-kv/data/probe-watch")).length, 1);
+  assertEquals(requests.filter((p) => p.endsWith(" auth/token/revoke-self")).length, 1);
+});
+
+/** The injector as a container's first process: PID 1 of a PID and mount namespace of its own
+ * (unshare, standing in for the container runtime) with a fresh /proc, running a shell that
+ * sleeps. `enter` runs a command in it as a runtime's exec (and the kubelet's exec probe) does. */
+async function startContainer(vars: Record<string, string>, supervised: boolean) {
+  await setUp();
+  const unshare = new Deno.Command("unshare", {
+    args: [
+      "--pid",
+      "--fork",
+      "--mount-proc",
+      "--",
+      ...DENO_RUN_INJECT,
+      "/bin/sh",
+      "-c",
+      "sleep 120",
+    ],
+    clearEnv: true,
+    env: { PATH, ...vars },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const output = unshare.output();
+  const childrenOf = async (pid: number) =>
+    (await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`)).trim().split(/\s+/)
+      .filter((w) => w).map(Number);
+  let init = 0;
+  // Up once PID 1 is the app (exec'd) or, supervised, once the app is its child.
+  await waitUntil("the container's app runs", async () => {
+    init = (await childrenOf(unshare.pid))[0] ?? 0;
+    if (init === 0) return false;
+    if (supervised) return (await childrenOf(init)).length === 1;
+    return !(await Deno.readTextFile(`/proc/${init}/environ`)).includes("SECRETS_STORE_");
+  }, 30_000);
+  return {
+    enter: ["nsenter", "--target", String(init), "--pid", "--mount", "--"],
+    async stop() {
+      // The namespace ends with its PID 1, and every process in it.
+      Deno.kill(init, "SIGKILL");
+      await output;
+    },
+  };
+}
 
 /** A kubernetes auth mount of its own (so its logins can be counted) with a role "probe". */
 async function probeRole(mount: string): Promise<void> {

@@ -23,7 +23,8 @@ export interface InjectOptions {
   /** Print what would be resolved instead of starting the app. */
   dryRun?: boolean | undefined;
   /** A wrapped exec probe (`inject --probe`, written by mutate-probes): the app's own values
-   * are taken from PID 1 when they can be shown to be its (probe_env.ts). */
+   * are taken from its process when they can be shown to be its (probe_env.ts), and the
+   * probe command is always exec'd, whatever the restart mode. */
   probe?: boolean | undefined;
   print?: (line: string) => void;
   /** Replaced in unit tests only; the real one never returns. */
@@ -55,7 +56,9 @@ export async function inject(o: InjectOptions): Promise<Resolution> {
     resolution = { env: fromApp, assignments: [], reads: 0 };
   } else if (needsStore(appEnv, settings.envFromPath)) {
     const started = performance.now();
-    const watch = settings.restartMode !== "none" && !o.dryRun;
+    // A probe run never supervises: it ends with its check, and a supervisor of its own
+    // would cost a kept login for nothing to watch.
+    const watch = settings.restartMode !== "none" && !o.dryRun && !o.probe;
     // Store files are for local development only, and watch modes are the exception: their
     // modules are loaded on use, so a plain run loads neither.
     // The injector cannot be scraped: what it asked the store is one log line at its end.

@@ -1,7 +1,7 @@
-/** The probe path of `inject`: PID 1's values, or undefined for the store (probe_env.ts). */
+/** The probe path of `inject`: the app's values, or undefined for the store (probe_env.ts). */
 import type { Logger } from "../log/logger.ts";
 import type { PathImport } from "../template/env_from_path.ts";
-import { probeValues, readEnviron } from "./probe_env.ts";
+import { probeValues } from "./probe_env.ts";
 
 export async function appValuesForProbe(
   env: Record<string, string>,
@@ -9,13 +9,16 @@ export async function appValuesForProbe(
   procRoot: string,
   log: Logger,
 ): Promise<Record<string, string> | undefined> {
-  const got = probeValues(env, envFromPath, await readEnviron(procRoot));
+  const got = await probeValues(env, envFromPath, procRoot);
   if ("fallback" in got) {
     log.debug("probe: the store is asked, the app's values cannot be used", {
       reason: got.fallback,
     });
     return undefined;
   }
-  log.debug("probe: the app's values are used, store not contacted", { variables: got.taken });
+  log.debug("probe: the app's values are used, store not contacted", {
+    variables: got.taken,
+    from: got.from,
+  });
   return got.env;
 }

@@ -394,6 +394,118 @@ envExample(
   },
 );
 
+example(
+  "myapp2 with mutate-probes: an exec liveness probe every second for a minute passes with the app's values, and the store sees no request from it",
+  (w) => probedForAMinute(w, "myapp2-probed", {}),
+);
+
+example(
+  "myapp2 with mutate-probes and restart-on-secret-change, as a non-root user: the probe takes the values from the supervisor's child, and the store sees no request from it",
+  // The first poll comes after 7 minutes at the earliest (10m, -30 % jitter): within the
+  // minute every store request would be a probe's.
+  (w) =>
+    probedForAMinute(w, "myapp2-probed-watch", {
+      [A + "restart-on-secret-change"]: "watch-for-data",
+      [A + "secret-poll-interval"]: "10m",
+    }, { runAsUser: 65532, runAsGroup: 65532, runAsNonRoot: true }),
+);
+
+/** The guide's myapp2 with an exec liveness probe every second that checks the injected
+ * values (and counts its runs in a file the app prints), for a minute: the probe passes
+ * throughout and not one store request is made with the role's tokens but the app's start. */
+async function probedForAMinute(
+  w: World,
+  name: string,
+  annotations: Record<string, string>,
+  securityContext?: Record<string, unknown>,
+) {
+  // A role of its own, so the audit log's requests of this Pod can be told from the others'.
+  const role = `${name}-role`;
+  await w.store("PUT", `auth/kubernetes_local/role/${role}`, {
+    bound_service_account_names: GUIDE.serviceAccount,
+    bound_service_account_namespaces: NS,
+    policies: GUIDE.policy,
+    ttl: "10m",
+  });
+  const check = `test -n "$DB_PASS" && test "$DB_USER" = ${GUIDE.data.DB_USER} && ` +
+    `test "$DB_PASS" = ${GUIDE.data.DB_PASS} && echo run >> /tmp/probe-runs`;
+  await w.pods.create(guidePod(w, name, {
+    [A + "role"]: role,
+    [A + "mutate-probes"]: "true",
+    ...annotations,
+  }, [{
+    name: "myapp",
+    env: [
+      { name: "DB_USER", value: "secrets-store:demo-kv/data/myapp-secret#DB_USER" },
+      { name: "DB_PASS", value: "secrets-store:demo-kv/data/myapp-secret#DB_PASS" },
+    ],
+    // The guide's printenv loop, which also prints how many probe runs passed so far.
+    command: [
+      "sh",
+      "-c",
+      'while printenv; do echo "PROBE_RUNS=$(cat /tmp/probe-runs 2>/dev/null | wc -l)"; sleep 5; done',
+    ],
+    // From 1 s on: a probe run while PID 1 is still resolving asks the store (docs/inject.md,
+    // "Exec probes"), and would be counted as the app's start below.
+    livenessProbe: {
+      exec: { command: ["sh", "-c", check] },
+      initialDelaySeconds: 1,
+      periodSeconds: 1,
+      failureThreshold: 1,
+    },
+    ...(securityContext ? { securityContext } : {}),
+  }]));
+  const runs = async () => Number(lastEnv(await w.pods.logs(name)).PROBE_RUNS ?? "0");
+  await w.pods.waitForLog(name, (l) => /PROBE_RUNS=[1-9]/.test(l), 90_000);
+  const env = lastEnv(await w.pods.logs(name));
+  assertEquals([env.DB_USER, env.DB_PASS], [GUIDE.data.DB_USER, GUIDE.data.DB_PASS]);
+  // The app's start: one login, its read, one revoke (none in a watch mode, whose
+  // supervisor keeps its login for the app's life).
+  const start = await requestsOf(w, role);
+  assertEquals(start.filter((r) => r.endsWith("/login")), ["update auth/kubernetes_local/login"]);
+  assertEquals(start.filter((r) => r.startsWith("read demo-kv/")), [
+    "read demo-kv/data/myapp-secret",
+  ]);
+  const watched = (A + "restart-on-secret-change") in annotations;
+  assertEquals(start.filter((r) => r.endsWith("revoke-self")).length, watched ? 0 : 1);
+  const runsBefore = await runs();
+  await new Promise((r) => setTimeout(r, 60_000));
+  assertEquals((await requestsOf(w, role)).slice(start.length), [], "a probe run asked the store");
+  const c = (await w.pods.get(name)).status?.containerStatuses?.[0];
+  assertEquals([c?.restartCount, Object.keys(c?.state ?? {})], [0, ["running"]]);
+  const events = await w.pods.events(name);
+  assertEquals(
+    events.filter((e) => /unhealthy|probe (failed|errored)/i.test(e)),
+    [],
+    events.join("\n"),
+  );
+  // About 60 passed in the minute (counted up to the app's last print, at most 5 s ago); at
+  // least half, or a minute without a request would prove little.
+  const passed = (await runs()) - runsBefore;
+  assert(passed >= 30, `only ${passed} probe runs passed in the minute`);
+}
+
+/** Each store request made with a token of `role`, as "<operation> <path>", from OpenBao's
+ * audit log: a login is counted by its answer (the request carries no token yet, its answer
+ * names the role), every other request as it was sent. */
+async function requestsOf(w: World, role: string): Promise<string[]> {
+  const text = await Deno.readTextFile(w.product.bao.auditLog);
+  const out: string[] = [];
+  for (const line of text.trim().split("\n")) {
+    const e = JSON.parse(line) as {
+      type: string;
+      auth?: { metadata?: { role?: string } | null };
+      request?: { operation: string; path: string };
+    };
+    if (e.auth?.metadata?.role !== role || !e.request) continue;
+    const login = e.request.path.endsWith("/login");
+    if (e.type === (login ? "response" : "request")) {
+      out.push(`${e.request.operation} ${e.request.path}`);
+    }
+  }
+  return out;
+}
+
 envExample(
   "ignore-missing-secrets starts the app anyway; without it the container fails, naming the path",
   async (w) => {
