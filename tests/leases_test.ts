@@ -10,6 +10,7 @@ import { startInjector } from "./harness/injector.ts";
 import { injectorSettings } from "./harness/injector_env.ts";
 import { waitUntil } from "./harness/process.ts";
 import { type Postgres, postgresBin, startPostgres } from "./harness/postgres.ts";
+import { proxyInFront } from "./harness/path_proxy.ts";
 import { baoApi, GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { Suite } from "./harness/suite.ts";
 import { within } from "./harness/within.ts";
@@ -18,6 +19,7 @@ const env = testEnv();
 const MOUNT = "leases-db";
 const CREDS = `${MOUNT}/creds/app`;
 const ROLE = "leases-test-role";
+const SHORT_TOKEN_ROLE = "leases-test-short-token";
 const tokenFile = `${env.dir}/leases-sa-token`;
 const DEADLINE = 60_000;
 
@@ -44,12 +46,22 @@ const suite = new Suite<Postgres>({
         default_ttl: "6s",
         max_ttl: "20s",
       });
+      // A lease that outlives the test, so only the store token's renewal is at stake.
+      await env.bao.api("PUT", `${MOUNT}/roles/app-long`, {
+        db_name: "pg",
+        creation_statements: [
+          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+        ],
+        default_ttl: "10m",
+      });
       // Renewal is in the store's default policy; revocation is not, so the role is given it.
       await env.bao.api("PUT", "sys/policies/acl/leases-test", {
         policy: `path "${MOUNT}/creds/*" { capabilities = ["read"] }\n` +
           `path "sys/leases/revoke" { capabilities = ["update"] }\n`,
       });
       await guideSaRole(env.bao, ROLE, { policies: "leases-test", ttl: "10m" });
+      // Renewed at 30 s; its leases would be stopped for at 34 s (11 s before its end).
+      await guideSaRole(env.bao, SHORT_TOKEN_ROLE, { policies: "leases-test", ttl: "45s" });
       await Deno.writeTextFile(
         tokenFile,
         await env.kube.tokenFor(GUIDE.namespace, GUIDE.serviceAccount),
@@ -199,4 +211,68 @@ suite.test("mode none: a run that read a lease keeps its store token, so the app
   assertEquals(await audited(mark, "auth/token/revoke-self"), []);
   // The lease lives its TTL: the role is still there once the app has ended.
   assert(await pg.roleExists(user));
+});
+
+suite.test("watch-for-lease: a store token renewal answered 503 is retried, and the app keeps its login and lease", async () => {
+  const pg = await setUp();
+  const mark = await auditMark();
+  // A TLS proxy in front of OpenBao (tests/harness/path_proxy.ts), a stand-in for a load
+  // balancer whose store is restarting: it answers the first 4 renew-self requests 503 itself,
+  // more than the client's own 3 attempts of one request.
+  let unavailable = 4;
+  const px = await proxyInFront(
+    env.bao,
+    env.dir,
+    "leases-renew-proxy",
+    true,
+    {
+      answer: (path) => path === "/v1/auth/token/renew-self" && unavailable-- > 0 ? 503 : undefined,
+    },
+  );
+  const go = `${env.dir}/leases-renew-go`;
+  try {
+    const r = startInjector(
+      {
+        ...settings({
+          SECRETS_STORE_ADDR: `${px.origin}/vault`,
+          SECRETS_STORE_CA_FILE: px.caFile!,
+          SECRETS_STORE_ROLE: SHORT_TOKEN_ROLE,
+          SECRETS_STORE_RESTART_ON_SECRET_CHANGE: "watch-for-lease",
+          SECRETS_STORE_SECRET_POLL_INTERVAL: "1h",
+        }),
+        PGUSER: `secrets-store:${MOUNT}/creds/app-long#username`,
+        PGPASSWORD: `secrets-store:${MOUNT}/creds/app-long#password`,
+      },
+      `echo "$PGUSER"; ${login(pg)}; while [ ! -e ${go} ]; do sleep 0.2; done; ${login(pg)}`,
+    );
+    const user = await within(DEADLINE, "the app's first line", r.line());
+    const started = Date.now();
+    let renewed = false;
+    // An app restarted meanwhile (the token given up) fails the test at once, with the log.
+    const early = r.done.then((e) => {
+      if (!renewed) throw new Error(`the app ended (${e.code}) before the renewal: ${e.stderr}`);
+    });
+    await Promise.race([
+      early,
+      waitUntil("the token to be renewed through the proxy", async () => {
+        return (renewed = (await audited(mark, "auth/token/renew-self")).some((x) => x.ok));
+      }, DEADLINE),
+    ]);
+    // Past the point (34 s after the login) where a given-up token would have had the app
+    // stopped for its lease, with a margin: the app is still running.
+    const pastStop = started + 38_000 - Date.now();
+    if (pastStop > 0) await new Promise((wake) => setTimeout(wake, pastStop));
+    await Deno.writeTextFile(go, "");
+    const end = await within(DEADLINE, "the app to end", r.done);
+    assertEquals(end.code, 0, end.stderr);
+    assertEquals(end.stdout.trim().split("\n"), [`in as ${user}`, `in as ${user}`]);
+    assertStringIncludes(end.stderr, "cannot renew the store token; retrying");
+    assert(!end.stderr.includes("is not renewed"), end.stderr);
+    assert(!end.stderr.includes("will end"), end.stderr);
+    assertEquals(unavailable < 0, true, "every 503 was sent");
+    assertEquals(await audited(mark, "auth/kubernetes_local/login"), [{ ok: true }]);
+    assertEquals(await audited(mark, "auth/token/renew-self"), [{ ok: true }]);
+  } finally {
+    await px.close();
+  }
 });

@@ -550,7 +550,7 @@ Deno.test("when the engine lookup is refused the answer's shape decides, and the
     target: env.bao.address,
     targetCa: env.bao.caCert,
     prefix: "/vault",
-    refuse: (path) => path.startsWith("/v1/sys/internal/ui/mounts/"),
+    answer: (path) => path.startsWith("/v1/sys/internal/ui/mounts/") ? 403 : undefined,
   });
   const c = client({
     address: parseStoreAddress(`${proxy.origin}/vault`, { allowInsecureHttp: true }),

@@ -9,11 +9,10 @@
  * `revokeAll()` revokes them. */
 import type { Logger } from "../log/logger.ts";
 import type { Lease } from "../vault/answers.ts";
-import { StoreError } from "../vault/errors.ts";
 import type { StorePath } from "../config/store_path.ts";
 import { type Clock, realClock } from "./clock.ts";
 import { STOP_GRACE_MS } from "./supervise.ts";
-import { backoff } from "./watch.ts";
+import { retryUntil } from "./retry_until.ts";
 
 /** The usual point to renew a lease (Vault's agent renews at two thirds too). */
 export const RENEW_FRACTION = 2 / 3;
@@ -35,10 +34,6 @@ export const STOP_BEFORE_END_MS = STOP_GRACE_MS + 1_000;
 export function stopBeforeEndMs(durationMs: number): number {
   return Math.min(STOP_BEFORE_END_MS, Math.round(durationMs * (1 - RENEW_FRACTION) / 2));
 }
-
-/** Backoff of a renewal retried after a transient failure: first ceiling, largest ceiling. */
-const RETRY_BASE_MS = 1_000;
-const RETRY_MAX_MS = 30_000;
 
 /** The two store calls the keeper makes; rejects with StoreError. */
 export interface LeaseCalls {
@@ -177,36 +172,24 @@ export class LeaseKeeper {
     increment: number,
     stopAt: number,
   ): Promise<{ lease: Lease; at: number } | undefined> {
-    for (let attempt = 0;; attempt++) {
-      const sentAt = this.#clock.now();
-      const left = stopAt - sentAt;
-      try {
-        if (left <= 0) throw new Error("no time was left to renew it");
-        const timeout = AbortSignal.timeout(Math.min(this.#requestTimeoutMs, left));
-        const lease = await this.#calls.renew(
-          id,
-          increment,
-          AbortSignal.any([this.#stop.signal, timeout]),
-        );
-        this.renewals++;
-        this.#log.debug("renewed a lease", { path, lease: id, lease_seconds: lease.leaseSeconds });
-        return { lease, at: sentAt };
-      } catch (e) {
-        if (this.#stop.signal.aborted) return undefined;
-        const reason = (e as Error).message;
-        if (e instanceof StoreError && !e.retryable) {
-          this.#ending({ path, reason: `the store refused to renew it: ${reason}` }, sentAt);
-          return undefined;
-        }
-        const wait = backoff(attempt, RETRY_BASE_MS, RETRY_MAX_MS, this.#clock.random);
-        if (this.#clock.now() + wait >= stopAt) {
-          this.#ending({ path, reason: `it could not be renewed in time: ${reason}` }, stopAt);
-          return undefined;
-        }
-        this.#log.debug("cannot renew a lease; retrying", { path, lease: id, reason });
-        if (!await this.#clock.sleep(wait, this.#stop.signal)) return undefined;
-      }
+    const r = await retryUntil((signal) => this.#calls.renew(id, increment, signal), {
+      deadline: stopAt,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      clock: this.#clock,
+      stop: this.#stop.signal,
+      onRetry: (reason) =>
+        this.#log.debug("cannot renew a lease; retrying", { path, lease: id, reason }),
+    });
+    if (!r) return undefined;
+    if (r.ok) {
+      this.renewals++;
+      this.#log.debug("renewed a lease", { path, lease: id, lease_seconds: r.value.leaseSeconds });
+      return { lease: r.value, at: r.sentAt };
     }
+    if (r.refused) {
+      this.#ending({ path, reason: `the store refused to renew it: ${r.reason}` }, r.sentAt);
+    } else this.#ending({ path, reason: `it could not be renewed in time: ${r.reason}` }, stopAt);
+    return undefined;
   }
 
   #tokenEnding(at: number): void {

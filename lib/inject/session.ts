@@ -1,6 +1,7 @@
 /** The store as a SecretSource that stays logged in for the app's whole life (watch modes):
- * one login, renewed at two thirds of its lease, and a new login, with the token file read
- * afresh (the kubelet rotates projected tokens), when renewal is refused, when the lease has
+ * one login, renewed at two thirds of its lease (a renewal that fails transiently retried while
+ * the token has time left), and a new login, with the token file read afresh (the kubelet
+ * rotates projected tokens), when renewal is refused or its retries ran out, when the lease has
  * run out, or when a read is refused (403: the token was revoked or expired early). The
  * leases of dynamic secrets it reads are kept in `leases` (leases.ts); since the store
  * revokes a token's leases with it, `leases` learns when a token they were read with ends. */
@@ -13,7 +14,8 @@ import type { InjectorSettings } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 import { readToken, settingsToCheck, storeClient } from "./store_source.ts";
 import { type Clock, realClock } from "./clock.ts";
-import { LeaseKeeper, RENEW_FRACTION, renewAfterMs } from "./leases.ts";
+import { LeaseKeeper, RENEW_FRACTION, renewAfterMs, STOP_BEFORE_END_MS } from "./leases.ts";
+import { retryUntil } from "./retry_until.ts";
 
 /** A renewal that grants less than this share of the lease before it has reached the token's
  * maximum TTL: renewing again would come ever sooner, so the next step is a new login. */
@@ -27,6 +29,9 @@ export class KeptLogin implements SecretSource {
   #lastLease = 0;
   #renewNext = false;
   #login: Promise<void> | undefined;
+  /** Ends the pending renewal of the current token (a new grant replaces it), and with
+   * #stop all of them: at most one renewal in flight. */
+  #renewal = new AbortController();
   /** Dynamic secrets as first read, by readKey(). */
   readonly #leased = new Map<string, Secret>();
   readonly #stop = new AbortController();
@@ -34,6 +39,7 @@ export class KeptLogin implements SecretSource {
   readonly #login0: (signal?: AbortSignal) => Promise<LoginResult>;
   readonly #log: Logger;
   readonly #clock: Clock;
+  readonly #requestTimeoutMs: number;
   /** Logins made, for logs and tests. */
   logins = 0;
   renewals = 0;
@@ -45,13 +51,14 @@ export class KeptLogin implements SecretSource {
     login: (signal?: AbortSignal) => Promise<LoginResult>,
     log: Logger,
     clock: Clock = realClock,
-    requestTimeoutMs?: number,
+    requestTimeoutMs = 10_000,
   ) {
     this.name = client.address;
     this.#client = client;
     this.#login0 = login;
     this.#log = log;
     this.#clock = clock;
+    this.#requestTimeoutMs = requestTimeoutMs;
     this.leases = new LeaseKeeper(
       {
         renew: (id, increment, signal) => client.renewLease(id, { increment, signal }),
@@ -137,36 +144,53 @@ export class KeptLogin implements SecretSource {
     })();
   }
 
-  #granted(r: LoginResult): void {
-    this.#expiresAt = r.leaseSeconds > 0 ? this.#clock.now() + r.leaseSeconds * 1000 : Infinity;
+  /** `r` granted at `at` (for a renewal, when it was sent: the token's end is reckoned early). */
+  #granted(r: LoginResult, at = this.#clock.now()): void {
+    this.#expiresAt = r.leaseSeconds > 0 ? at + r.leaseSeconds * 1000 : Infinity;
     this.#tokenEnd = this.#expiresAt;
     this.#lastLease = r.leaseSeconds;
+    // A login while a renewal is pending (after a refused read) ends that renewal.
+    this.#renewal.abort();
+    this.#renewal = new AbortController();
     const after = renewAfterMs(r);
-    if (after !== undefined) void this.#renewLater(after);
-    else this.leases.tokenEnds(this.#tokenEnd);
+    if (after !== undefined) {
+      void this.#renewLater(after, AbortSignal.any([this.#stop.signal, this.#renewal.signal]));
+    } else this.leases.tokenEnds(this.#tokenEnd);
   }
 
-  async #renewLater(ms: number): Promise<void> {
-    if (!await this.#clock.sleep(ms, this.#stop.signal)) return;
+  async #renewLater(ms: number, stop: AbortSignal): Promise<void> {
+    if (!await this.#clock.sleep(ms, stop)) return;
+    if (this.#renewNext) return this.#giveUp("the token reached its maximum TTL");
     const previous = this.#lastLease;
-    try {
-      if (this.#renewNext) throw new Error("the token reached its maximum TTL");
-      const r = await this.#client.renewSelf(this.#stop.signal);
-      this.renewals++;
-      this.#renewNext = r.leaseSeconds < previous * SHRUNK;
-      this.#granted(r);
-      if (this.#renewNext) this.leases.tokenEnds(this.#tokenEnd);
-      this.#log.debug("renewed the store token", { lease_seconds: r.leaseSeconds });
-    } catch (e) {
-      if (this.#stop.signal.aborted) return;
-      this.#renewNext = false;
-      this.leases.tokenEnds(this.#tokenEnd);
-      // The next read logs in again, with the token file read afresh.
-      this.#expiresAt = 0;
-      this.#log.debug("the store token is not renewed; the next poll logs in again", {
-        reason: (e as Error).message,
-      });
-    }
+    // Retried while the token has time left before the leases read with it must be stopped
+    // for (a token too short for that margin: until its end).
+    const stopAt = this.#tokenEnd - STOP_BEFORE_END_MS;
+    const r = await retryUntil((signal) => this.#client.renewSelf(signal), {
+      deadline: stopAt > this.#clock.now() ? stopAt : this.#tokenEnd,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      clock: this.#clock,
+      stop,
+      onRetry: (reason) => this.#log.debug("cannot renew the store token; retrying", { reason }),
+    });
+    if (!r) return;
+    if (!r.ok) return this.#giveUp(r.reason, r.attempts);
+    this.renewals++;
+    this.#renewNext = r.value.leaseSeconds < previous * SHRUNK;
+    this.#granted(r.value, r.sentAt);
+    if (this.#renewNext) this.leases.tokenEnds(this.#tokenEnd);
+    this.#log.debug("renewed the store token", { lease_seconds: r.value.leaseSeconds });
+  }
+
+  /** The token is given up: it ends at its time, and with it the leases read with it. */
+  #giveUp(reason: string, attempts = 0): void {
+    this.#renewNext = false;
+    this.leases.tokenEnds(this.#tokenEnd);
+    // The next read logs in again, with the token file read afresh.
+    this.#expiresAt = 0;
+    this.#log.info("the store token is not renewed; the next poll logs in again", {
+      reason,
+      attempts,
+    });
   }
 
   /** Revokes the kept token, at the supervisor's end; renewals stop first, so none races it. */

@@ -21,9 +21,10 @@ export interface PathProxyOptions {
   prefix: string;
   /** Serve TLS with this certificate; plain http without it. */
   tls?: Leaf;
-  /** Paths (after the prefix) the proxy answers 403 itself, as a gateway that filters the
-   * store's API would. */
-  refuse?: (path: string) => boolean;
+  /** The status the proxy answers a request for `path` (after the prefix) with itself, an
+   * error body and no store behind it: 403 as a gateway that filters the store's API would,
+   * 503 as one whose store is restarting; undefined forwards it. */
+  answer?: (path: string) => number | undefined;
   /** Paths (after the prefix) whose request is forwarded but whose answer the proxy drops,
    * answering 502 itself, as a gateway that lost the store's answer after the store acted. */
   lose?: (path: string) => boolean;
@@ -44,8 +45,9 @@ export async function startPathProxy(o: PathProxyOptions): Promise<PathProxy> {
       if (!url.pathname.startsWith(o.prefix + "/")) {
         return new Response("no route\n", { status: 404 });
       }
-      if (o.refuse?.(url.pathname.slice(o.prefix.length))) {
-        return Response.json({ errors: ["refused by the proxy"] }, { status: 403 });
+      const status = o.answer?.(url.pathname.slice(o.prefix.length));
+      if (status !== undefined) {
+        return Response.json({ errors: [`answered ${status} by the proxy`] }, { status });
       }
       const headers = new Headers(req.headers);
       headers.delete("host");
@@ -80,24 +82,12 @@ export async function proxyInFront(
   dir: string,
   name: string,
   tls: boolean,
-  more: Pick<PathProxyOptions, "refuse" | "lose"> = {},
+  more: Pick<PathProxyOptions, "answer" | "lose"> = {},
 ): Promise<PathProxy & { caCert?: string; caFile?: string }> {
-  if (!tls) {
-    return await startPathProxy({
-      target: bao.address,
-      targetCa: bao.caCert,
-      prefix: "/vault",
-      ...more,
-    });
-  }
+  const o = { target: bao.address, targetCa: bao.caCert, prefix: "/vault", ...more };
+  if (!tls) return await startPathProxy(o);
   const ca = await makeCa(dir, `${name}-ca`);
   const leaf = await makeLeaf(dir, name, ca, ["IP:127.0.0.1"]);
-  const p = await startPathProxy({
-    target: bao.address,
-    targetCa: bao.caCert,
-    prefix: "/vault",
-    tls: leaf,
-    ...more,
-  });
+  const p = await startPathProxy({ ...o, tls: leaf });
   return { ...p, caCert: ca.cert, caFile: ca.certFile };
 }
