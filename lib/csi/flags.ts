@@ -1,6 +1,7 @@
 /** Every flag of `csi serve`, checked and parsed before anything is read, mounted or served:
  * a bad value is reported at once, naming its flag, rather than after the driver serves
  * (the first rotation) or as a folder named after it (`--endpoint=tcp://…`). */
+import { MAX_TIMER_MS } from "../sys/timer.ts";
 import { parseListen } from "../cli/listen.ts";
 import { checkAbsolutePath, parseUnixEndpoint } from "../cli/paths.ts";
 import { parseDuration } from "../config/duration.ts";
@@ -32,8 +33,6 @@ export interface CheckedCsiFlags {
   volumeBytes: number;
 }
 
-/** setTimeout's limit (a signed 32-bit count of milliseconds): a longer wait fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A tmpfs per volume; more than this is a typo (a "4Gi" meant as "4Mi"). */
 const MAX_VOLUME_BYTES = 1024 ** 3;
 

@@ -1,5 +1,6 @@
 /** Retries with exponential backoff and full jitter, so many clients that failed together
  * do not come back together. */
+import { MAX_TIMER_MS } from "../sys/timer.ts";
 
 export interface RetryOptions {
   /** Extra attempts after the first. */
@@ -31,12 +32,21 @@ export async function retry<T>(
   }
 }
 
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+/** Resolves true after `ms`, or false as soon as `signal` aborts. A wait longer than a timer
+ * holds (a token or lease of a month is renewed after three weeks) is slept in parts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
-    const t = setTimeout(() => (signal?.removeEventListener("abort", stop), resolve(true)), ms);
+    let t: ReturnType<typeof setTimeout>;
     const stop = () => (clearTimeout(t), resolve(false));
+    const wait = (left: number) => {
+      t = setTimeout(() => {
+        if (left > MAX_TIMER_MS) return wait(left - MAX_TIMER_MS);
+        signal?.removeEventListener("abort", stop);
+        resolve(true);
+      }, Math.min(left, MAX_TIMER_MS));
+    };
     signal?.addEventListener("abort", stop, { once: true });
+    wait(ms);
   });
 }

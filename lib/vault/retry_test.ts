@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects } from "../../tests/harness/assert.ts";
-import { retry } from "./retry.ts";
+import { retry, sleep } from "./retry.ts";
+import { MAX_TIMER_MS } from "../sys/timer.ts";
 
 Deno.test("retry() returns the first success and stops trying", async () => {
   let calls = 0;
@@ -60,4 +61,14 @@ Deno.test("retry() stops waiting as soon as the signal aborts", async () => {
   setTimeout(() => ac.abort(), 20);
   await assertRejects(() => p, Error);
   assertEquals(calls, 1);
+});
+
+Deno.test("sleep() longer than a timer holds does not end at once, and still ends on abort", async () => {
+  // A month-long token renewed at two thirds sleeps three weeks: one setTimeout of that fires
+  // within a millisecond, which would renew in a tight loop.
+  const stop = new AbortController();
+  const long = sleep(MAX_TIMER_MS + 5_000, stop.signal);
+  const first = await Promise.race([long, sleep(200).then(() => "still asleep")]);
+  stop.abort();
+  assertEquals([first, await long], ["still asleep", false]);
 });
