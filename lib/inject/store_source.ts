@@ -5,6 +5,7 @@ import { parseCaPem } from "../vault/ca_pem.ts";
 import { type LoginResult, StoreClient } from "../vault/client.ts";
 import { StoreError } from "../vault/errors.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { setNoDelayOnOwnSockets } from "../sys/tcp_nodelay.ts";
 import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 
@@ -49,7 +50,16 @@ export function storeSource(s: InjectorSettings, logger: Logger): SecretSource {
     name: client.address,
     async read(path, version, signal) {
       try {
-        login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
+        login ??= readToken(s.tokenFile)
+          .then((jwt) => client.login(s.authPath, role, jwt, signal))
+          .then((r) => {
+            // Every read takes the login's connection (HTTP/2). Deno's fetch leaves Nagle on,
+            // and the next request could wait for the store's delayed ACK (40 ms) behind
+            // hyper's SETTINGS acknowledgement (docs/benchmarks.md); the injector's only TCP
+            // sockets are its store connections.
+            setNoDelayOnOwnSockets();
+            return r;
+          });
         await login;
         return await client.read(path, { version, signal });
       } catch (e) {
