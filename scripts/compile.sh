@@ -58,14 +58,14 @@ fi
 # Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
 # store lets this Deno reach the npm registry through whatever TLS the machine trusts.
 #
-# The runtime reads its whole embedded payload at every start, whatever the role runs, and
-# holds it twice for a moment (a second buffer of the same size before the first is freed):
-# each MiB of it costs every start, the injector's before each container and probe, about two
-# MiB of peak memory and a millisecond (docs/benchmarks.md). So files of the npm packages that
-# no program loads stay out: type declarations only packages (@types/node, undici-types), the
-# TypeScript sources beside the built JavaScript (zod's src/, grpc-js's src/), zod 3 (zod 4's
-# entry never imports it) and protobufjs's browser bundles (dist/; its entry is index.js and
-# src/). tests/compiled_test.ts runs every role of the executable built here.
+# The runtime reads its whole embedded payload at every start, whatever the role runs (into one
+# buffer, then a second of the same size): each MiB of it costs every start, the injector's
+# before each container and probe, about a MiB of peak memory and a millisecond
+# (docs/benchmarks.md). So files of the npm packages that no program loads stay out: type
+# declarations only packages (@types/node, undici-types), the TypeScript sources beside the
+# built JavaScript (zod's src/, grpc-js's src/), zod 3 (zod 4's entry never imports it) and
+# protobufjs's browser bundles (dist/; its entry is index.js and src/). tests/compiled_test.ts
+# runs every role of the executable built here.
 npm=$("$deno" info --json | grep -o '"npmCache": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/')/registry.npmjs.org
 excludes=()
 shopt -s nullglob
