@@ -58,13 +58,14 @@ fi
 # Type checking is the gate's job (deno task ok, with the pinned toolchain); the system CA
 # store lets this Deno reach the npm registry through whatever TLS the machine trusts.
 #
-# The runtime reads its whole embedded payload at every start, whatever the role runs: each
-# MiB of it costs every start, the injector's before each container and probe, about a MiB of
-# resident memory and a millisecond (docs/benchmarks.md). So files of the npm packages that no
-# program loads stay out: type declarations only packages (@types/node, undici-types), the
-# TypeScript sources beside the built JavaScript (zod's src/, grpc-js's src/), zod 3 (zod 4's
-# entry never imports it) and protobufjs's browser bundles (dist/; its entry is index.js and
-# src/). tests/compiled_test.ts runs every role of the executable built here.
+# The runtime reads its whole embedded payload at every start, whatever the role runs (into one
+# buffer, then a second of the same size): each MiB of it costs every start, the injector's
+# before each container and probe, about a MiB of peak memory and a millisecond
+# (docs/benchmarks.md). So files of the npm packages that no program loads stay out: type
+# declarations only packages (@types/node, undici-types), the TypeScript sources beside the
+# built JavaScript (zod's src/, grpc-js's src/), zod 3 (zod 4's entry never imports it) and
+# protobufjs's browser bundles (dist/; its entry is index.js and src/). tests/compiled_test.ts
+# runs every role of the executable built here.
 npm=$("$deno" info --json | grep -o '"npmCache": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/')/registry.npmjs.org
 excludes=()
 shopt -s nullglob
@@ -73,6 +74,15 @@ for dir in "$npm"/@types/node/* "$npm"/undici-types/* "$npm"/zod/*/src "$npm"/zo
   excludes+=(--exclude "$dir")
 done
 shopt -u nullglob
+# Of the rest, type declarations and source maps (nothing reads them at run time: there is no
+# type check, and a stack trace inside a package names its JavaScript lines instead), and
+# zod's CommonJS build (its ESM entry is the one imported, and nothing require()s zod): 3 MB
+# of the payload.
+while IFS= read -r file; do excludes+=(--exclude "$file"); done < <(
+  find "$npm" -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) \
+    2>/dev/null
+  find "$npm"/zod -type f -name '*.cjs' 2>/dev/null
+)
 DENO_TLS_CA_STORE=system "$deno" compile --no-check --allow-all --v8-flags=--expose-gc --include lib/csi/csi.proto \
   --include lib/csi/registration.proto \
   --include lib/webhook/worker.ts \

@@ -12,6 +12,11 @@ import { mapBounded } from "../lib/sys/bounded.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { hasLaunchNofile, launcher, PRINT_STATE, stateOf } from "./harness/process_state.ts";
 import { enableKubeAuth, GUIDE, liveTokens } from "./harness/store_setup.ts";
+import { noDelayOf } from "./harness/nodelay.ts";
+import { parseStorePath } from "../lib/config/store_path.ts";
+import { silentLogger } from "../lib/log/logger.ts";
+import { readSettings } from "../lib/inject/settings.ts";
+import { storeSource } from "../lib/inject/store_source.ts";
 
 const env = testEnv();
 const tokenFile = `${env.dir}/inject-sa-token`;
@@ -1047,5 +1052,27 @@ Deno.test("an address with a path prefix reaches the store through a path-routin
     assertEquals(px.seen.at(-1), "POST /v1/auth/kubernetes_local/login");
   } finally {
     await px.close();
+  }
+});
+
+Deno.test("the injector's store connection has TCP_NODELAY from the login on, so no read waits for a delayed ACK", async () => {
+  await setUp();
+  // In this process, as the injector's own source: the option is a socket's, not visible from
+  // outside a process that execs at once.
+  const source = storeSource(readSettings(settings()), silentLogger);
+  const port = Number(new URL(env.bao.address).port);
+  try {
+    const secret = await source.read(
+      parseStorePath(GUIDE.secretPath),
+      undefined,
+      AbortSignal.timeout(10_000),
+    );
+    assertEquals(secret.data.DB_PASS, "secret-password");
+    const options = noDelayOf("remote", port);
+    // The store client's connection, and any other this test process holds to the store.
+    assert(options.length >= 1 && options.every((o) => o === 1), `TCP_NODELAY: ${options}`);
+  } finally {
+    await source.revoke?.(AbortSignal.timeout(5_000));
+    source.close();
   }
 });

@@ -7,6 +7,7 @@ import { StoreError } from "../vault/errors.ts";
 import type { StorePath } from "../config/store_path.ts";
 import type { RequestObserver } from "../vault/requests.ts";
 import { SETTINGS_ENV } from "../config/injector_env.ts";
+import { setNoDelayOnOwnSockets } from "../sys/tcp_nodelay.ts";
 import { type InjectorSettings, SettingsError } from "./settings.ts";
 import type { SecretSource } from "./source.ts";
 
@@ -57,7 +58,16 @@ export function storeSource(
   /** `request` once logged in, its failure naming the settings to check. */
   const loggedIn = async <T>(signal: AbortSignal, request: () => Promise<T>): Promise<T> => {
     try {
-      login ??= readToken(s.tokenFile).then((jwt) => client.login(s.authPath, role, jwt, signal));
+      login ??= readToken(s.tokenFile)
+        .then((jwt) => client.login(s.authPath, role, jwt, signal))
+        .then((r) => {
+          // Every read takes the login's connection (HTTP/2). Deno's fetch leaves Nagle on,
+          // and the next request could wait for the store's delayed ACK (40 ms) behind
+          // hyper's SETTINGS acknowledgement (docs/benchmarks.md); the injector's only TCP
+          // sockets are its store connections.
+          setNoDelayOnOwnSockets();
+          return r;
+        });
       await login;
       return await request();
     } catch (e) {

@@ -1,8 +1,11 @@
-/** TCP_NODELAY on a listening socket, through libc's setsockopt(2): Deno.listenTls offers no
- * way to set it, and without it an answer written while the TLS session tickets are still
- * unacknowledged waits for the client's delayed ACK (40 ms on Linux). Linux copies the
- * option to every socket the listener accepts. The socket is found by its port in
- * /proc/net/tcp{,6} and by its inode among this process's open files. */
+/** TCP_NODELAY on a listening socket, and on a client's connections, through libc's
+ * setsockopt(2): neither Deno.listenTls nor Deno's fetch offers a way to set it, and without it
+ * a small write that follows another still unacknowledged waits for the peer's delayed ACK
+ * (40 ms on Linux): a server's answer behind its TLS session tickets, a client's request
+ * behind its HTTP/2 SETTINGS acknowledgement. Linux copies the option to every socket a
+ * listener accepts. A listener is found by its port in /proc/net/tcp{,6} and by its inode
+ * among this process's open files; a client's sockets among its open files alone, since the
+ * kernel's tables of a host's network can be long to read. */
 import { errorText, setIntSockopt } from "./libc.ts";
 
 const IPPROTO_TCP = 6;
@@ -20,6 +23,19 @@ export function setNoDelayOnListeners(port: number): number {
     if (errno !== 0) throw new Error(`setsockopt(TCP_NODELAY) on fd ${fd}: ${errorText(errno)}`);
   }
   return fds.length;
+}
+
+/** Sets TCP_NODELAY on every TCP socket this process holds; returns how many took it (other
+ * sockets refuse the option and are skipped). For a short-lived client whose only TCP sockets
+ * are its own connections, the injector: Deno's fetch turns the option off and has no setting
+ * for it. Never throws: without /proc nothing is set. */
+export function setNoDelayOnOwnSockets(): number {
+  try {
+    return socketFds().filter((fd) => setIntSockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1) === 0)
+      .length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Inodes of the sockets with local `port` in TCP `state` (hex, as in the kernel's tables;
@@ -70,13 +86,14 @@ export function tcpRows(): TcpRow[] {
   return rows;
 }
 
-/** This process's file descriptors that are sockets with one of these inodes. */
-export function socketFds(inodes: Set<string>): number[] {
+/** This process's file descriptors that are sockets with one of these inodes, or every
+ * socket when no inodes are given. */
+export function socketFds(inodes?: Set<string>): number[] {
   const fds: number[] = [];
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     try {
       const m = Deno.readLinkSync(`/proc/self/fd/${entry.name}`).match(/^socket:\[(\d+)\]$/);
-      if (m && inodes.has(m[1]!)) fds.push(Number(entry.name));
+      if (m && (!inodes || inodes.has(m[1]!))) fds.push(Number(entry.name));
     } catch {
       // closed while listing
     }

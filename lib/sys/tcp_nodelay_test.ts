@@ -1,24 +1,7 @@
-import { assertEquals } from "../../tests/harness/assert.ts";
+import { assert, assertEquals } from "../../tests/harness/assert.ts";
 import { makeCa, makeLeaf } from "../../tests/harness/pki.ts";
-import { setNoDelayOnListeners, socketFds, socketInodes } from "./tcp_nodelay.ts";
-
-/** TCP_NODELAY of this process's accepted connections on `port`, read with getsockopt(2). */
-function acceptedNoDelay(port: number): number[] {
-  const libc = Deno.dlopen("libc.so.6", {
-    getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  });
-  try {
-    const ESTABLISHED = "01";
-    return socketFds(socketInodes(port, ESTABLISHED)).map((fd) => {
-      const value = new Int32Array(1);
-      const size = new Uint32Array([4]);
-      if (libc.symbols.getsockopt(fd, 6, 1, value, size) !== 0) throw new Error("getsockopt");
-      return value[0]!;
-    });
-  } finally {
-    libc.close();
-  }
-}
+import { noDelayOf } from "../../tests/harness/nodelay.ts";
+import { setNoDelayOnListeners, setNoDelayOnOwnSockets, socketInodes } from "./tcp_nodelay.ts";
 
 Deno.test("a TLS listener's accepted connections get TCP_NODELAY once it is set on the listener", async () => {
   const dir = await Deno.makeTempDir();
@@ -36,7 +19,7 @@ Deno.test("a TLS listener's accepted connections get TCP_NODELAY once it is set 
       if (set) assertEquals(setNoDelayOnListeners(port), 1);
       const client = await Deno.connect({ hostname: "127.0.0.1", port });
       const accepted = await listener.accept();
-      observed.push(acceptedNoDelay(port));
+      observed.push(noDelayOf("local", port));
       accepted.close();
       client.close();
       listener.close();
@@ -66,5 +49,27 @@ Deno.test("setNoDelayOnListeners() touches only this process's listeners on that
     child.kill();
     await reader.cancel();
     await child.status;
+  }
+});
+
+Deno.test("setNoDelayOnOwnSockets() sets this process's TCP connections and skips other sockets", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const accepted = await listener.accept();
+  const dir = await Deno.makeTempDir();
+  const unix = Deno.listen({ transport: "unix", path: `${dir}/test.sock` });
+  try {
+    // Deno leaves Nagle on for both ends, as its fetch does for its connections.
+    assertEquals([noDelayOf("remote", port), noDelayOf("local", port)], [[0], [0]]);
+    // The listener, both ends and whatever TCP sockets the test runner holds; not the unix one.
+    assert(setNoDelayOnOwnSockets() >= 3);
+    assertEquals([noDelayOf("remote", port), noDelayOf("local", port)], [[1], [1]]);
+  } finally {
+    accepted.close();
+    client.close();
+    listener.close();
+    unix.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -17,12 +17,12 @@ import { compileTemplate, hasAction, type Template } from "./engine.ts";
 import { positionOf, TemplateError } from "./error.ts";
 import { LOGIN_VALUE, parseWriteRef, WRITE_PREFIX, type WriteRef } from "./write_ref.ts";
 
-export { TemplateError } from "./error.ts";
+import { INLINE_PREFIX, TEMPLATE_PREFIX } from "./prefix.ts";
+
 export { LOGIN_VALUE, WRITE_PREFIX, writeName, type WriteRef } from "./write_ref.ts";
 
-export const TEMPLATE_PREFIX = "secrets-store:";
-/** How an inline reference starts inside a value. */
-export const INLINE_PREFIX = "${" + TEMPLATE_PREFIX;
+export { TemplateError } from "./error.ts";
+export { INLINE_PREFIX, isEnvTemplate, TEMPLATE_PREFIX } from "./prefix.ts";
 
 /** One reference to a secret in the store: one key of it, or a key template over its data. */
 export interface SecretRef {
@@ -41,13 +41,6 @@ export type EnvTemplate =
   | { kind: "inline"; parts: Array<string | SecretRef> }
   | { kind: "write"; write: WriteRef }
   | { kind: "login" };
-
-/** True when `value` refers to the store (even malformed: it must be reported, not passed
- * on). Cheap, for the webhook and for deciding whether to log in at all. */
-export function isEnvTemplate(value: string): boolean {
-  return value.startsWith(TEMPLATE_PREFIX) || value.includes(INLINE_PREFIX) ||
-    value.startsWith(WRITE_PREFIX);
-}
 
 /** The references in `value`, or undefined when it refers to nothing; throws TemplateError
  * naming the variable, the position where known, and the problem. */

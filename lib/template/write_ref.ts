@@ -9,8 +9,9 @@
  * body: it may carry values (a password to set), so errors say where, never what. */
 import { parseStorePath, type StorePath } from "../config/store_path.ts";
 import { TemplateError } from "./error.ts";
+import { WRITE_PREFIX } from "./prefix.ts";
 
-export const WRITE_PREFIX = ">>secrets-store:";
+export { WRITE_PREFIX };
 export const LOGIN_VALUE = "secrets-store:login";
 
 /** Far above a PKI issue's or a credential request's few fields, far below an environment
