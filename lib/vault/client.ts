@@ -268,15 +268,7 @@ export class StoreClient {
       );
     }
     // A dynamic secret's lease: the watch modes read such a secret once and renew its lease.
-    const lease = leaseAnswer(body);
-    if (lease === undefined) {
-      throw new StoreError(
-        "bad_response",
-        "the answer's lease_id, lease_duration or renewable is malformed",
-        d,
-      );
-    }
-    return lease ? { path, kv: 1, data, lease } : { path, kv: 1, data };
+    return withLease(path, data, body, d);
   }
 
   /** Renews a dynamic secret's lease (`sys/leases/renew`, which the store's default policy
@@ -341,15 +333,7 @@ export class StoreClient {
     const data = readAnswerData(answer);
     if (!data) throw new StoreError("bad_response", "answer has no data object", d);
     // A write may be leased too (a PKI role with generate_lease): kept and revoked as a read's.
-    const lease = leaseAnswer(answer);
-    if (lease === undefined) {
-      throw new StoreError(
-        "bad_response",
-        "the answer's lease_id, lease_duration or renewable is malformed",
-        d,
-      );
-    }
-    return lease ? { path, kv: 1, data, lease } : { path, kv: 1, data };
+    return withLease(path, data, answer, d);
   }
 
   /** The mount serving `path`, from the cache or asked once; undefined when the store will
@@ -556,4 +540,22 @@ export function secretValue(secret: Secret, key: string, address: string): strin
   }
   const v = secret.data[key];
   return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** A KV v1 or dynamic answer's data with the lease it names, if any. */
+function withLease(
+  path: StorePath,
+  data: Secret["data"],
+  answer: unknown,
+  d: StoreErrorDetails,
+): Secret {
+  const lease = leaseAnswer(answer);
+  if (lease === undefined) {
+    throw new StoreError(
+      "bad_response",
+      "the answer's lease_id, lease_duration or renewable is malformed",
+      d,
+    );
+  }
+  return lease ? { path, kv: 1, data, lease } : { path, kv: 1, data };
 }
