@@ -139,6 +139,9 @@ export class LeaseKeeper {
   }
 
   async #renewLoop(path: StorePath, first: Lease, grantedAt: number): Promise<void> {
+    // A lease granted with no duration has no end the store keeps (Vault's 0 is "no TTL"):
+    // nothing to renew, and restarting the app for it would only loop.
+    if (first.leaseSeconds === 0) return;
     // The first duration is what the role grants; asked again at each renewal, a shorter
     // answer means the lease's maximum TTL has come within it.
     const increment = first.leaseSeconds;

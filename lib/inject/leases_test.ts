@@ -143,6 +143,15 @@ Deno.test("LeaseKeeper: a lease that cannot be renewed restarts the app before i
   assertEquals(ends.map((e) => e.at), [(5 + 600_000 - 11_000) / 1000]);
 });
 
+Deno.test("LeaseKeeper: a lease granted with no duration (no TTL) is neither renewed nor a restart, and is revoked at the end", async () => {
+  const { k, calls, ends, runUntil } = keeper([60]);
+  k.keep(P, lease(0), 5);
+  await runUntil(() => ends.length > 0);
+  assertEquals([calls, ends], [[], []]);
+  await k.revokeAll(AbortSignal.timeout(1000));
+  assertEquals(calls, ["revoke database/creds/app/a1"]);
+});
+
 Deno.test("LeaseKeeper: the end of the token a lease was read with ends the lease; a new login's leases are not", async () => {
   const { k, ends, runUntil } = keeper([600]);
   k.tokenEnds(100_000); // known before the read (a token that cannot be renewed)
