@@ -96,6 +96,7 @@ export async function runCsi(f: CsiFlags): Promise<void> {
     logger: log,
     metrics,
     events,
+    rotationEveryMs: checked.rotationEveryMs,
   });
   let ready = false;
   const endpoint = await serveCsi(socket, { ...identityService(() => ready) }, {
@@ -151,7 +152,9 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await endpoint.close();
   await Promise.all(http.map((h) => h.close()));
   // The store tokens it holds are revoked, so a driver restart (an upgrade rolls every node)
-  // leaves none behind; bounded well inside the Pod's termination grace period.
+  // leaves none behind; bounded well inside the Pod's termination grace period. The dynamic
+  // secrets' leases go first, within the same budget (the pool's shutdown awaits them).
+  volumes.releaseAll(AbortSignal.timeout(SHUTDOWN_REVOKE_MS));
   await pool.shutdown(SHUTDOWN_REVOKE_MS);
   await events.close();
   kube.close();

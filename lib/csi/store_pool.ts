@@ -59,6 +59,8 @@ interface Entry {
   /** Forgotten by retain() or shutdown(): a login still in flight then revokes its token as
    * soon as it has it, since nothing will use or revoke it later. */
   dropped?: boolean;
+  /** Logins that succeeded: the leases read with one login end with its token. */
+  generation: number;
 }
 
 /** How one store request ended, for the metrics: ok, the store error kind, or other. */
@@ -196,6 +198,51 @@ export class StorePool {
     }
   }
 
+  /** Logs in as `identity` when its token nears its end, as a read would; then the login in
+   * use (its generation): a dynamic secret's lease ends with the login it was read with. */
+  async ensure(identity: Identity, signal?: AbortSignal): Promise<number> {
+    const e = this.#entry(identity);
+    await this.#ensureLogin(e, signal);
+    return e.generation;
+  }
+
+  /** The login in use for `identity`, after a read: see ensure(). */
+  generation(identity: Identity): number {
+    return this.#entries.get(identityKey(identity))?.generation ?? 0;
+  }
+
+  /** Renews a dynamic secret's lease with `identity`'s token, asking for `increment` seconds;
+   * one request (StoreClient.renewLease), bounded by the request timeout and `signal`. */
+  async renewLease(
+    identity: Identity,
+    leaseId: string,
+    increment: number,
+    signal?: AbortSignal,
+  ) {
+    const e = this.#entry(identity);
+    await this.#ensureLogin(e, signal);
+    const own = AbortSignal.timeout(this.o.requestTimeoutMs);
+    return await e.client.renewLease(leaseId, {
+      increment,
+      signal: signal ? AbortSignal.any([own, signal]) : own,
+    });
+  }
+
+  /** Revokes a dynamic secret's lease in the background, as a dropped token is (same bound on
+   * revokes in flight, same deadline, awaited at shutdown); never logs in for it: when the
+   * identity's token is gone, so is the lease (the store revokes a token's leases with it). */
+  revokeLease(identity: Identity, leaseId: string, deadline?: AbortSignal): void {
+    const e = this.#entries.get(identityKey(identity));
+    const token = e?.client.token;
+    if (!e || !token) return;
+    this.#background(
+      e,
+      "a dynamic secret's lease",
+      deadline,
+      (signal) => e.client.revokeLease(leaseId, { signal }),
+    );
+  }
+
   /** Forgets identities no volume uses any more, revoking their store tokens. */
   retain(keys: Set<string>): void {
     for (const [k, e] of this.#entries) {
@@ -215,16 +262,18 @@ export class StorePool {
    * at most `timeoutMs`, then closes. Tokens not revoked by then expire at their TTL. */
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = AbortSignal.timeout(timeoutMs);
+    const stop = new Promise<void>((resolve) => {
+      if (deadline.aborted) resolve();
+      deadline.addEventListener("abort", () => resolve(), { once: true });
+    });
+    // Revokes already sent (the volumes' leases) first: a token's revoke would make them fail.
+    await Promise.race([this.revoked(), stop]);
     for (const e of this.#entries.values()) {
       e.dropped = true;
       const token = e.client.token;
       e.client.token = e.current = undefined;
       if (token) this.#revoke(e, token, deadline);
     }
-    const stop = new Promise<void>((resolve) => {
-      if (deadline.aborted) resolve();
-      deadline.addEventListener("abort", () => resolve(), { once: true });
-    });
     await Promise.race([this.revoked(), stop]);
     this.close();
   }
@@ -238,30 +287,43 @@ export class StorePool {
    * a failure is logged. */
   #revoke(e: Entry, token: string, deadline?: AbortSignal): void {
     if (this.o.revokeTokens === false) return;
+    this.#background(
+      e,
+      "a store token",
+      deadline,
+      (signal) => e.client.revokeSelf({ token, signal }),
+    );
+  }
+
+  /** Runs one revoke of `what` in the background, bounded by REVOKE_TIMEOUT_MS and
+   * MAX_PENDING_REVOKES; a failure is logged. */
+  #background(
+    e: Entry,
+    what: string,
+    deadline: AbortSignal | undefined,
+    send: (signal: AbortSignal) => Promise<void>,
+  ): void {
     const who = {
       store: e.identity.address,
       role: e.identity.role,
       serviceAccount: `${e.identity.serviceAccount.namespace}/${e.identity.serviceAccount.name}`,
     };
     if (this.#revoking.size >= MAX_PENDING_REVOKES) {
-      this.o.logger.warn(
-        "too many store token revokes in flight; this one expires at its TTL",
-        who,
-      );
+      this.o.logger.warn(`too many revokes in flight; ${what} ends at its TTL`, who);
       return;
     }
     const own = AbortSignal.timeout(Math.min(this.o.requestTimeoutMs, REVOKE_TIMEOUT_MS));
     const signal = deadline ? AbortSignal.any([own, deadline]) : own;
-    const p: Promise<void> = e.client.revokeSelf({ token, signal }).then(
+    const p: Promise<void> = send(signal).then(
       () => {
         this.stats.revoked++;
-        this.o.logger.debug("revoked a store token the driver no longer uses", who);
+        this.o.logger.debug(`revoked ${what} the driver no longer uses`, who);
       },
       (err) => {
         this.stats.revokesFailed++;
-        // Refused: the token is already gone (revoked or expired); nothing is left behind.
+        // Refused: the token is already gone (revoked or expired), and its leases with it.
         const gone = err instanceof StoreError && err.kind === "permission_denied";
-        this.o.logger[gone ? "debug" : "warn"]("a store token the driver dropped was not revoked", {
+        this.o.logger[gone ? "debug" : "warn"](`${what} the driver dropped was not revoked`, {
           ...who,
           reason: (err as Error).message,
         });
@@ -297,6 +359,7 @@ export class StorePool {
         }),
         tokens: new Map(),
         expiresAt: 0,
+        generation: 0,
       };
       this.#entries.set(key, e);
     }
@@ -373,6 +436,7 @@ export class StorePool {
           this.#revoke(e, r.token);
         }
         t.proven = true;
+        e.generation++;
         // A lease of 0 means no expiry; still renew now and then so a revoked token heals.
         e.expiresAt = Date.now() + (r.leaseSeconds > 0 ? r.leaseSeconds : 3600) * 1000;
         return;

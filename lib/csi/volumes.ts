@@ -38,6 +38,7 @@ import {
 } from "./volume_context.ts";
 import { volumeFolder } from "./volume_id.ts";
 import type { VolumeMetrics } from "./metrics.ts";
+import { endOf, type Kept, LeaseBook, planLease, renewed } from "./leases.ts";
 
 export interface VolumeManagerOptions {
   /** Node-local folder for volume metadata and the writable tmpfs behind each mount. */
@@ -58,6 +59,9 @@ export interface VolumeManagerOptions {
   metrics?: VolumeMetrics;
   /** Where rotations and failed rotations go as Events on the Pod; none when unset. */
   events?: EventSink;
+  /** How often sweep() runs (--rotation-interval): when a dynamic secret's lease is renewed,
+   * and when it is read anew instead. */
+  rotationEveryMs?: number;
 }
 
 export interface PublishRequest {
@@ -84,6 +88,14 @@ export class VolumeManager {
   readonly #writers = new Map<string, RotationWriter>();
   /** Identities of publishes under way, by volume id: their logins are not forgotten yet. */
   readonly #pending = new Map<string, string>();
+  /** Dynamic secrets' leases, renewed at the sweeps instead of read again (leases.ts). */
+  readonly #leases = new LeaseBook();
+  /** Leases replaced by a read at a publish: revoked after the next sweep's files are in
+   * place, since volumes published before still hold their credentials until then. */
+  readonly #retired: Kept[] = [];
+  /** Reads of one key under way (a publish and a sweep at once share one, so a dynamic
+   * secret is not issued twice). */
+  readonly #reading = new Map<string, Promise<Secret>>();
 
   constructor(readonly o: VolumeManagerOptions) {}
 
@@ -143,9 +155,44 @@ export class VolumeManager {
       await Deno.remove(v.sourceDir, { recursive: true }).catch(() => {});
       await removeState(this.#stateDir, volumeId);
       this.#volumes.delete(volumeId);
+      // Before the identity's token may go (#forget): the revokes are sent with it.
+      this.#releaseLeases();
       this.#forget(volumeId);
       this.o.logger.info("volume unpublished", { volume: volumeId });
     });
+  }
+
+  /** Revokes (in the background) the leases no published volume uses any more; those of an
+   * identity with a publish under way are kept, since it may have been handed one. */
+  #releaseLeases(): void {
+    const used = new Set<string>();
+    for (const v of this.#volumes.values()) {
+      const identity = this.#identity(v);
+      for (const s of v.spec.files.flatMap(sourcesOf)) used.add(wantedKey(identity, s));
+    }
+    const pending = new Set(this.#pending.values());
+    const gone = this.#leases.retain((key, k) =>
+      used.has(key) || pending.has(identityKey(k.identity))
+    );
+    for (const k of gone) this.#revokeLease(k, "no volume uses it any more");
+  }
+
+  #revokeLease(k: Kept, why: string, deadline?: AbortSignal): void {
+    this.o.logger.info("revoking a dynamic secret's lease", {
+      path: k.secret.path,
+      lease: k.secret.lease.id,
+      why,
+    });
+    this.o.pool.revokeLease(k.identity, k.secret.lease.id, deadline);
+  }
+
+  /** At driver shutdown, before the pool's (whose shutdown awaits these revokes): every lease
+   * kept is revoked. The files keep their credentials, which then stop working; after a
+   * restart the first sweep reads the paths anew. */
+  releaseAll(deadline?: AbortSignal): void {
+    for (const k of this.#leases.retain(() => false)) {
+      this.#revokeLease(k, "the driver stops", deadline);
+    }
   }
 
   /** Drops a volume's tokens, and the logins no volume uses any more. */
@@ -245,6 +292,7 @@ export class VolumeManager {
   async sweep(): Promise<SweepStats> {
     const started = performance.now();
     const before = { ...this.o.pool.stats };
+    const retiring = this.#retired.splice(0);
     const all = [...this.#volumes.values()];
     // Those that need the installation's CA wait for it, keeping their files.
     const volumes = all.filter((v) => !this.#caMissing(v.spec));
@@ -268,7 +316,8 @@ export class VolumeManager {
         wanted.set(wantedKey(identity, s), { identity, path: s.path, version: s.version });
       }
     }
-    const results = await this.#readAll(wanted);
+    const { results, replaced } = await this.#readAll(wanted);
+    retiring.push(...replaced);
     let changedFiles = 0;
     let failedVolumes = 0;
     const notifications: Array<() => void> = [];
@@ -343,11 +392,17 @@ export class VolumeManager {
         );
       }
     }
-    // One grace period for the whole sweep, then the watches on replaced inodes hear of it.
-    if (notifications.length) {
+    // One grace period for the whole sweep, then the watches on replaced inodes hear of it,
+    // and the leases of the credentials replaced are revoked (readers had the same grace).
+    if (notifications.length || retiring.length) {
       await new Promise((r) => setTimeout(r, GRACE_MS));
       for (const notify of notifications) notify();
     }
+    for (const k of retiring) {
+      // One that ends by now anyway is left to its end.
+      if (endOf(k) > Date.now()) this.#revokeLease(k, "new credentials replaced it");
+    }
+    this.#releaseLeases();
     return {
       volumes: volumes.length,
       identities: new Set(volumes.map((v) => identityKey(this.#identity(v)))).size,
@@ -566,7 +621,8 @@ export class VolumeManager {
         { identity, path: s.path, version: s.version },
       ]),
     );
-    const results = await this.#readAll(wanted);
+    const { results, replaced } = await this.#readAll(wanted);
+    this.#retired.push(...replaced);
     const secrets = new Map<string, Secret>();
     for (const f of ssi.spec.files) {
       for (const s of sourcesOf(f)) {
@@ -693,19 +749,68 @@ export class VolumeManager {
     };
   }
 
-  /** Reads every wanted secret with a bound on reads in flight; failures kept as values. */
+  /** Reads every wanted secret with a bound on reads in flight; failures kept as values.
+   * A dynamic secret whose lease can be kept is not read: its lease is renewed when due. */
   async #readAll(
     wanted: Map<string, { identity: Identity; path: StorePath; version?: number | undefined }>,
-  ): Promise<Map<string, Secret | Error>> {
-    const out = new Map<string, Secret | Error>();
+  ): Promise<{ results: Map<string, Secret | Error>; replaced: Kept[] }> {
+    const results = new Map<string, Secret | Error>();
+    const replaced: Kept[] = [];
     await mapBounded([...wanted.entries()], this.o.readConcurrency ?? 16, async ([key, w]) => {
+      let p = this.#reading.get(key);
+      if (!p) {
+        p = this.#source(key, w, replaced).finally(() => this.#reading.delete(key));
+        this.#reading.set(key, p);
+      }
       try {
-        out.set(key, await this.o.pool.read(w.identity, w.path, w.version));
+        results.set(key, await p);
       } catch (e) {
-        out.set(key, e instanceof Error ? e : new Error(String(e)));
+        results.set(key, e instanceof Error ? e : new Error(String(e)));
       }
     });
-    return out;
+    return { results, replaced };
+  }
+
+  /** One wanted secret: the kept one while its lease lasts (renewed when due), else read. */
+  async #source(
+    key: string,
+    w: { identity: Identity; path: StorePath; version?: number | undefined },
+    replaced: Kept[],
+  ): Promise<Secret> {
+    const every = this.o.rotationEveryMs ?? 120_000;
+    const k = this.#leases.get(key);
+    if (k) {
+      const plan = planLease(k, Date.now(), every, await this.o.pool.ensure(w.identity));
+      if (plan === "keep") return k.secret;
+      let why = "the store token it was read with was replaced";
+      if (plan === "renew") {
+        const sentAt = Date.now();
+        try {
+          const lease = await this.o.pool.renewLease(w.identity, k.secret.lease.id, k.increment);
+          const next = renewed(k, lease, sentAt, every);
+          if (next) {
+            this.#leases.set(key, next);
+            return next.secret;
+          }
+          why = "it reaches its maximum TTL before the sweep after next";
+        } catch (e) {
+          why = `renewal failed: ${(e as Error).message}`;
+        }
+      } else if (k.login === this.o.pool.generation(w.identity)) {
+        why = "it cannot be renewed, and ends before the sweep after next";
+      }
+      this.o.logger.info("reading a dynamic secret anew: its lease cannot be kept", {
+        path: w.path,
+        lease: k.secret.lease.id,
+        why,
+      });
+    }
+    const at = Date.now();
+    const secret = await this.o.pool.read(w.identity, w.path, w.version);
+    const login = this.o.pool.generation(w.identity);
+    const old = this.#leases.readDone(key, w.identity, secret, at, login);
+    if (old) replaced.push(old);
+    return secret;
   }
 
   /** Runs `fn` after any other work on the same volume, so publish, unpublish and rotation
