@@ -7,8 +7,10 @@
  * writes the volume's files from it. */
 import type { Lease } from "../vault/answers.ts";
 import type { Secret } from "../vault/client.ts";
-import { RENEW_FRACTION } from "../inject/leases.ts";
 import type { Identity } from "./store_pool.ts";
+
+/** The point of a grant to renew at, as the injector's LeaseKeeper and Vault's agent do. */
+const RENEW_FRACTION = 2 / 3;
 
 /** A dynamic secret kept, and the lease it came with as last granted. */
 export interface Kept {
