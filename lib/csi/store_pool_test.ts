@@ -218,3 +218,17 @@ Deno.test("StorePool: with revokeTokens false, dropped store tokens are left to 
     assertEquals(store.issued.size, 2);
   }, { renewBeforeMs: 2 * HOUR, revokeTokens: false });
 });
+
+Deno.test("StorePool: each login is a new generation (a dynamic secret's lease ends with its token); a lease of an identity without a token is not revoked with none", async () => {
+  await withPool(["jwt-a1", "jwt-a2"], async (p) => {
+    assertEquals(p.generation(identity()), 0);
+    p.revokeLease(identity(), "database/creds/app/x"); // no login: nothing to send it with
+    await p.revoked();
+    assertEquals(p.stats.revoked + p.stats.revokesFailed, 0);
+    await p.admit(identity(), "vol-1", "jwt-a1", Date.now() + HOUR);
+    assertEquals(await p.ensure(identity()), 1);
+    await p.admit(identity(), "vol-2", "jwt-a2", Date.now() + HOUR);
+    assertEquals(p.generation(identity()), 2);
+    assertEquals(await p.ensure(identity()), 2, "no new login while the token is valid");
+  });
+});
