@@ -217,3 +217,20 @@ suite.test("unpublishing the last volume that uses a leased path revokes its lea
   );
   assertEquals((await audited(mark, CREDS)).length, 0, "no read after unpublish");
 });
+
+suite.test("a driver stopped with a leased volume mounted keeps that lease and its token: the mounted credentials still log in", async () => {
+  const { pg, driver, client } = await suite.ready();
+  const { target } = await publish();
+  const user = await Deno.readTextFile(`${target}/username`);
+  const password = await Deno.readTextFile(`${target}/password`);
+  const mark = await auditMark();
+  client.close();
+  // As at a DaemonSet rollout: the mounts stay, and the apps keep using them.
+  await driver.stop();
+  assertEquals(await audited(mark, "sys/leases/revoke"), [], "no lease revoked at shutdown");
+  assertEquals(await audited(mark, "auth/token/revoke-self"), [], "its token kept");
+  const login = await pg.psql("select 1", { username: user, password });
+  assert(login.ok, `the mounted credentials still log in: ${login.err}`);
+  // The driver is not restarted here: what it left mounted is undone by hand.
+  for (const m of mountsBelow(DIR)) unmount(m);
+});

@@ -105,6 +105,11 @@ export class LeaseBook {
   }
 
   /** Forgets the leases `keep` says no, returning them for revocation. */
+  /** Every lease kept. */
+  all(): Kept[] {
+    return [...this.#kept.values()];
+  }
+
   retain(keep: (key: string, k: Kept) => boolean): Kept[] {
     const out: Kept[] = [];
     for (const [key, k] of this.#kept) {

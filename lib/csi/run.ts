@@ -152,10 +152,16 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   await endpoint.close();
   await Promise.all(http.map((h) => h.close()));
   // The store tokens it holds are revoked, so a driver restart (an upgrade rolls every node)
-  // leaves none behind; bounded well inside the Pod's termination grace period. The dynamic
-  // secrets' leases go first, within the same budget (the pool's shutdown awaits them).
-  volumes.releaseAll(AbortSignal.timeout(SHUTDOWN_REVOKE_MS));
-  await pool.shutdown(SHUTDOWN_REVOKE_MS);
+  // leaves none behind; bounded well inside the Pod's termination grace period. Those that
+  // mounted dynamic credentials depend on are kept, with their leases, to their TTL: the
+  // mounts stay, and their credentials must keep working (volumes.leaseHolders()).
+  const holders = volumes.leaseHolders();
+  if (holders.size > 0) {
+    log.info("store tokens kept for the mounted dynamic secrets; they end at their TTL", {
+      identities: holders.size,
+    });
+  }
+  await pool.shutdown(SHUTDOWN_REVOKE_MS, holders);
   await events.close();
   kube.close();
   log.info("csi driver stopped; mounts left in place");

@@ -61,6 +61,9 @@ interface Entry {
   dropped?: boolean;
   /** Logins that succeeded: the leases read with one login end with its token. */
   generation: number;
+  /** Lease revokes in flight: a revoke of the token waits for them, since the store would
+   * refuse them once the token is gone (it revokes the leases too, but later, unchecked). */
+  leaseRevokes?: Set<Promise<void>>;
 }
 
 /** How one store request ended, for the metrics: ok, the store error kind, or other. */
@@ -235,12 +238,16 @@ export class StorePool {
     const e = this.#entries.get(identityKey(identity));
     const token = e?.client.token;
     if (!e || !token) return;
-    this.#background(
+    const p = this.#background(
       e,
       "a dynamic secret's lease",
       deadline,
       (signal) => e.client.revokeLease(leaseId, { signal }),
     );
+    if (!p) return;
+    const pending = e.leaseRevokes ??= new Set();
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
   }
 
   /** Forgets identities no volume uses any more, revoking their store tokens. */
@@ -258,9 +265,10 @@ export class StorePool {
     }
   }
 
-  /** At driver shutdown: revokes every token still held and waits for revokes in flight, for
-   * at most `timeoutMs`, then closes. Tokens not revoked by then expire at their TTL. */
-  async shutdown(timeoutMs: number): Promise<void> {
+  /** At driver shutdown: revokes every token still held, but those of the identities in
+   * `keep` (whose mounted dynamic credentials would go with them), and waits for revokes in
+   * flight, for at most `timeoutMs`, then closes. Tokens not revoked expire at their TTL. */
+  async shutdown(timeoutMs: number, keep: ReadonlySet<string> = new Set()): Promise<void> {
     const deadline = AbortSignal.timeout(timeoutMs);
     const stop = new Promise<void>((resolve) => {
       if (deadline.aborted) resolve();
@@ -268,11 +276,11 @@ export class StorePool {
     });
     // Revokes already sent (the volumes' leases) first: a token's revoke would make them fail.
     await Promise.race([this.revoked(), stop]);
-    for (const e of this.#entries.values()) {
+    for (const [key, e] of this.#entries) {
       e.dropped = true;
       const token = e.client.token;
       e.client.token = e.current = undefined;
-      if (token) this.#revoke(e, token, deadline);
+      if (token && !keep.has(key)) this.#revoke(e, token, deadline);
     }
     await Promise.race([this.revoked(), stop]);
     this.close();
@@ -291,18 +299,22 @@ export class StorePool {
       e,
       "a store token",
       deadline,
-      (signal) => e.client.revokeSelf({ token, signal }),
+      async (signal) => {
+        await Promise.all(e.leaseRevokes ?? []);
+        await e.client.revokeSelf({ token, signal });
+      },
     );
   }
 
   /** Runs one revoke of `what` in the background, bounded by REVOKE_TIMEOUT_MS and
-   * MAX_PENDING_REVOKES; a failure is logged. */
+   * MAX_PENDING_REVOKES; a failure is logged. The promise never rejects; undefined when the
+   * bound left it unsent. */
   #background(
     e: Entry,
     what: string,
     deadline: AbortSignal | undefined,
     send: (signal: AbortSignal) => Promise<void>,
-  ): void {
+  ): Promise<void> | undefined {
     const who = {
       store: e.identity.address,
       role: e.identity.role,
@@ -310,7 +322,7 @@ export class StorePool {
     };
     if (this.#revoking.size >= MAX_PENDING_REVOKES) {
       this.o.logger.warn(`too many revokes in flight; ${what} ends at its TTL`, who);
-      return;
+      return undefined;
     }
     const own = AbortSignal.timeout(Math.min(this.o.requestTimeoutMs, REVOKE_TIMEOUT_MS));
     const signal = deadline ? AbortSignal.any([own, deadline]) : own;
@@ -330,6 +342,7 @@ export class StorePool {
       },
     ).finally(() => this.#revoking.delete(p));
     this.#revoking.add(p);
+    return p;
   }
 
   close(): void {

@@ -207,6 +207,15 @@ Deno.test("StorePool: shutdown revokes every store token it holds", async () => 
   });
 });
 
+Deno.test("StorePool: shutdown keeps the tokens of the identities it is told hold mounted dynamic secrets", async () => {
+  await withPool(["jwt-a", "jwt-b"], async (p, store) => {
+    await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);
+    await p.admit(identity("other-sa"), "vol-2", "jwt-b", Date.now() + HOUR);
+    await p.shutdown(5_000, new Set([identityKey(identity("other-sa"))]));
+    assertEquals([store.revoked.length, store.issued.size], [1, 1]);
+  });
+});
+
 Deno.test("StorePool: with revokeTokens false, dropped store tokens are left to expire", async () => {
   await withPool(["jwt-a"], async (p, store) => {
     await p.admit(identity(), "vol-1", "jwt-a", Date.now() + HOUR);

@@ -186,13 +186,15 @@ export class VolumeManager {
     this.o.pool.revokeLease(k.identity, k.secret.lease.id, deadline);
   }
 
-  /** At driver shutdown, before the pool's (whose shutdown awaits these revokes): every lease
-   * kept is revoked. The files keep their credentials, which then stop working; after a
-   * restart the first sweep reads the paths anew. */
-  releaseAll(deadline?: AbortSignal): void {
-    for (const k of this.#leases.retain(() => false)) {
-      this.#revokeLease(k, "the driver stops", deadline);
-    }
+  /** At driver shutdown: the identities whose tokens the mounted files' dynamic credentials
+   * depend on. Their leases are kept and so are those tokens (the store would revoke the
+   * leases with them): the mounts stay in place across a restart (an upgrade rolls every
+   * node), and their credentials keep working until their TTL, while the driver that comes
+   * back, knowing none of them, reads the paths anew at its first sweep. */
+  leaseHolders(): Set<string> {
+    const holders = new Set<string>();
+    for (const k of this.#leases.all()) holders.add(identityKey(k.identity));
+    return holders;
   }
 
   /** Drops a volume's tokens, and the logins no volume uses any more. */
