@@ -80,6 +80,10 @@ export async function runCsi(f: CsiFlags): Promise<void> {
   });
   const pool = new StorePool({
     requestTimeoutMs: checked.storeTimeoutMs,
+    // Tokens are renewed (a new login) at sweeps only: one is renewed at the last sweep before
+    // a minute ahead of its end, so none runs out between two sweeps and takes the leases of
+    // mounted dynamic secrets with it.
+    renewBeforeMs: (f.rotation ? checked.rotationEveryMs : 0) + 60_000,
     allowInsecureHttp,
     logger: log,
     observe: (operation, outcome) => metrics.store(operation, outcome),

@@ -48,7 +48,7 @@ export function csiNode(o: {
   mounts: number;
   /** Identities seen by each sweep (usually `identities` every time). */
   sweeps: readonly number[];
-  /** Logins made because a token neared its TTL: identities × floor(time / (TTL - 60 s)). */
+  /** Logins made because a token neared its TTL: identities × floor(time / (TTL - T - 60 s)). */
   relogins?: number;
   /** Every identity's token revoked at the end (its volumes unpublished or the driver stopped). */
   ended: boolean;
@@ -123,9 +123,9 @@ export function clusterLoad(c: Cluster): Load[] {
   const volumes = c.nodes * c.csiVolumesPerNode;
   const identities = c.nodes * c.csiIdentitiesPerNode;
   const rotationsPerMinute = 60 / c.rotationS;
-  // Steady state: republishes cost nothing; one new login per identity every TTL - 60 s,
-  // and the token it replaces revoked.
-  const relogin = identities * 60 / (c.ttlS - 60);
+  // Steady state: republishes cost nothing; one new login per identity every TTL - T - 60 s
+  // (at every sweep for a TTL shorter than that), and the token it replaces revoked.
+  const relogin = identities * 60 / Math.max(c.rotationS, c.ttlS - c.rotationS - 60);
   const csi: Requests = {
     login: relogin,
     read: identities * c.paths * rotationsPerMinute,
