@@ -45,6 +45,7 @@ export interface LimitPlan {
 
 const SIGKILL = 9;
 const SIGSTOP = 19;
+const GLIBC_SIGNALS = new Set([32, 33]);
 
 /** The plan for RLIMIT_NOFILE from the launcher's value (if any), the current limit and
  * whether this is the compiled executable. Throws SettingsError for a value above the hard
@@ -82,9 +83,12 @@ export function planProcessLimits(launcherSoft: bigint | undefined): LimitPlan {
  * Throws an Error naming what could not be set. */
 export function resetForExec(state: ExecState): void {
   for (let sig = 1; sig <= MAX_SIGNAL; sig++) {
-    if (sig === SIGKILL || sig === SIGSTOP) continue;
+    // glibc refuses its own signals 32 and 33 (its threads' cancel and set-id signals), so
+    // nobody can have set them. They are skipped rather than asked: errno is read by a second
+    // FFI call, and the runtime's own work on this thread in between may have changed it (a
+    // refusal once came back as ENOENT).
+    if (sig === SIGKILL || sig === SIGSTOP || GLIBC_SIGNALS.has(sig)) continue;
     const errno = defaultSignal(sig);
-    // glibc refuses its own signals 32 and 33 (EINVAL); nobody can set those.
     if (errno !== 0 && errno !== EINVAL) {
       throw new Error(`cannot reset the disposition of signal ${sig}: ${errorText(errno)}`);
     }
