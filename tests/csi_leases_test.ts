@@ -31,6 +31,7 @@ const MOUNT = "csi-leases-db";
 const CREDS = `${MOUNT}/creds/app`;
 const ROLE = "csi-leases-role";
 const SSI = "csi-leases-ssi";
+const SHORT_SSI = "csi-leases-short-ssi";
 const CAPABILITY = { mount: {}, accessMode: { mode: "SINGLE_NODE_READER_ONLY" } };
 
 interface Ctx {
@@ -61,6 +62,15 @@ const suite = new Suite<Ctx>({
       default_ttl: "9s",
       max_ttl: "18s",
     });
+    // A lease shorter than three sweeps, which the driver warns about.
+    await env.bao.api("PUT", `${MOUNT}/roles/short`, {
+      db_name: "pg",
+      creation_statements: [
+        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+      ],
+      default_ttl: "4s",
+      max_ttl: "8s",
+    });
     // Renewal is in the store's default policy; revocation is not, so the role is given it.
     await env.bao.api("PUT", "sys/policies/acl/csi-leases", {
       policy: `path "${MOUNT}/creds/*" { capabilities = ["read"] }\n` +
@@ -68,6 +78,16 @@ const suite = new Suite<Ctx>({
     });
     await guideSaRole(env.bao, ROLE, { policies: "csi-leases", ttl: "10m" });
     await applySsiCrd(env.kube);
+    await env.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {
+      apiVersion: "deckhouse.io/v1alpha1",
+      kind: "SecretsStoreImport",
+      metadata: { name: SHORT_SSI, namespace: NS },
+      spec: {
+        type: "CSI",
+        role: ROLE,
+        files: [{ name: "username", source: { path: `${MOUNT}/creds/short`, key: "username" } }],
+      },
+    });
     await env.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {
       apiVersion: "deckhouse.io/v1alpha1",
       kind: "SecretsStoreImport",
@@ -118,7 +138,7 @@ let pgStarted: Postgres | undefined;
 
 let n = 0;
 /** A new Pod's volume of the SecretsStoreImport, published as the kubelet does. */
-async function publish(): Promise<{ volumeId: string; target: string }> {
+async function publish(ssi = SSI): Promise<{ volumeId: string; target: string }> {
   const { client } = await suite.ready();
   const pod = await createPod(env.kube, NS, `csi-leases-${++n}`, GUIDE.serviceAccount);
   const jwt = await podToken(env.kube, pod);
@@ -129,7 +149,7 @@ async function publish(): Promise<{ volumeId: string; target: string }> {
     targetPath: target,
     volumeCapability: CAPABILITY,
     readonly: true,
-    volumeContext: kubeletContext(SSI, pod, { "": jwt }),
+    volumeContext: kubeletContext(ssi, pod, { "": jwt }),
   });
   return { volumeId, target };
 }
@@ -216,6 +236,20 @@ suite.test("unpublishing the last volume that uses a leased path revokes its lea
     10_000,
   );
   assertEquals((await audited(mark, CREDS)).length, 0, "no read after unpublish");
+});
+
+suite.test("a lease shorter than three rotation intervals is warned about in the driver's log, naming the path", async () => {
+  const { driver, client } = await suite.ready();
+  const { volumeId, target } = await publish(SHORT_SSI);
+  await waitUntil(
+    "the warning in the driver's log",
+    async () =>
+      (await Deno.readTextFile(driver.logFile)).split("\n").some((l) =>
+        l.includes("shorter than three rotation intervals") && l.includes(`${MOUNT}/creds/short`)
+      ),
+    10_000,
+  );
+  await client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath: target });
 });
 
 suite.test("a driver stopped with a leased volume mounted keeps that lease and its token: the mounted credentials still log in", async () => {

@@ -19,6 +19,8 @@ import { testEnv } from "./harness/env.ts";
 import { freePort, type Server, spawnServer, waitUntil } from "./harness/process.ts";
 import { GUIDE } from "./harness/store_setup.ts";
 import { registerWebhook, startWebhook, type WebhookServer } from "./harness/webhook.ts";
+import { Suite } from "./harness/suite.ts";
+import { mountsBelow, unmount } from "../lib/csi/mount.ts";
 import meta from "../deno.json" with { type: "json" };
 
 const env = testEnv();
@@ -43,9 +45,8 @@ interface Ctx {
   promUrl: string;
 }
 
-let ctx: Promise<Ctx> | undefined;
-function setUp(): Promise<Ctx> {
-  return ctx ??= (async () => {
+const suite = new Suite<Ctx>({
+  setUp: async () => {
     await Deno.mkdir(DIR, { recursive: true });
     await applySsiCrd(env.kube);
     await env.bao.api("PUT", "sys/policies/acl/metrics-test", {
@@ -122,8 +123,24 @@ function setUp(): Promise<Ctx> {
       prometheus,
       promUrl,
     };
-  })();
-}
+  },
+  tearDown: async (c) => {
+    await env.kube.api(
+      "DELETE",
+      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
+    );
+    await env.kube.api("DELETE", `/api/v1/namespaces/${POD_NS}`);
+    for (const [volumeId, targetPath] of mounted) {
+      await c.client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath });
+    }
+    c.client.close();
+    await Promise.all([c.prometheus.stop(), c.webhook.stop(), c.driver.stop()]);
+  },
+  onUnload: () => {
+    // The servers are killed by process.ts; the mounts a failure left are undone here.
+    for (const m of mountsBelow(DIR)) unmount(m);
+  },
+});
 
 /** Prometheus on a free port of 127.0.0.1, scraping both roles every second. */
 async function startPrometheus(
@@ -234,8 +251,8 @@ const published: { pods: TestPod[]; volumes: string[] } = { pods: [], volumes: [
 /** Volumes mounted by the test: unpublished by the last test if a failure left them. */
 const mounted = new Map<string, string>();
 
-Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, store requests and gauges", async () => {
-  const c = await setUp();
+suite.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, store requests and gauges", async () => {
+  const c = await suite.ready();
   const ok = await publish(c, "metrics-ssi");
   assertEquals(await ok.code, 0);
   published.pods.push(ok.pod);
@@ -319,8 +336,8 @@ Deno.test("Prometheus scrapes the CSI driver's publishes, failures, rotation, st
   assert(Number(p99[0]!.value[1]) > 0, JSON.stringify(p99));
 });
 
-Deno.test("Prometheus scrapes the webhook's admissions by outcome and their durations", async () => {
-  const c = await setUp();
+suite.test("Prometheus scrapes the webhook's admissions by outcome and their durations", async () => {
+  const c = await suite.ready();
   assertEquals(await admit("mtest-mutated", { [`${A}role`]: "myapp-role" }), 201);
   assertEquals(await admit("mtest-skipped", {}), 201);
   assertEquals(
@@ -336,8 +353,8 @@ Deno.test("Prometheus scrapes the webhook's admissions by outcome and their dura
   await eventually(c, 'secrets_store_webhook_admission_duration_seconds_count{job="webhook"} >= 3');
 });
 
-Deno.test("both roles report build info and the standard process metrics", async () => {
-  const c = await setUp();
+suite.test("both roles report build info and the standard process metrics", async () => {
+  const c = await suite.ready();
   for (const job of ["webhook", "csi"]) {
     const info = await eventually(c, `secrets_store_build_info{job="${job}"} == 1`);
     assertEquals(info.length, 1);
@@ -361,8 +378,8 @@ Deno.test("both roles report build info and the standard process metrics", async
   }
 });
 
-Deno.test("promtool accepts both /metrics texts", async () => {
-  const c = await setUp();
+suite.test("promtool accepts both /metrics texts", async () => {
+  const c = await suite.ready();
   const client = Deno.createHttpClient({ caCerts: [c.webhook.caCert] });
   try {
     const texts = {
@@ -388,8 +405,8 @@ Deno.test("promtool accepts both /metrics texts", async () => {
   }
 });
 
-Deno.test("no label Prometheus stored names a Pod, a volume, a store path or a secret", async () => {
-  const c = await setUp();
+suite.test("no label Prometheus stored names a Pod, a volume, a store path or a secret", async () => {
+  const c = await suite.ready();
   assert(published.pods.length >= 3, "the CSI test published first");
   const forbidden = [
     SECRET,
@@ -424,19 +441,4 @@ Deno.test("no label Prometheus stored names a Pod, a volume, a store path or a s
     "",
   );
   for (const f of forbidden) assert(!text.includes(f), `/metrics of the driver holds ${f}`);
-});
-
-Deno.test("stop the metrics servers", async () => {
-  if (!ctx) return;
-  const c = await ctx;
-  await env.kube.api(
-    "DELETE",
-    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/secrets-store-${LABEL}`,
-  );
-  await env.kube.api("DELETE", `/api/v1/namespaces/${POD_NS}`);
-  for (const [volumeId, targetPath] of mounted) {
-    await c.client.call("Node", "NodeUnpublishVolume", { volumeId, targetPath });
-  }
-  c.client.close();
-  await Promise.all([c.prometheus.stop(), c.webhook.stop(), c.driver.stop()]);
 });

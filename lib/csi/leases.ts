@@ -104,12 +104,12 @@ export class LeaseBook {
     this.#kept.set(key, k);
   }
 
-  /** Forgets the leases `keep` says no, returning them for revocation. */
   /** Every lease kept. */
   all(): Kept[] {
     return [...this.#kept.values()];
   }
 
+  /** Forgets the leases `keep` says no, returning them for revocation. */
   retain(keep: (key: string, k: Kept) => boolean): Kept[] {
     const out: Kept[] = [];
     for (const [key, k] of this.#kept) {

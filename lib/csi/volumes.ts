@@ -809,6 +809,14 @@ export class VolumeManager {
     }
     const at = Date.now();
     const secret = await this.o.pool.read(w.identity, w.path, w.version);
+    const granted = secret.lease?.leaseSeconds ?? 0;
+    if (!k && granted > 0 && granted * 1000 < 3 * every) {
+      // Renewals happen at sweeps only: such a lease may end between two of them.
+      this.o.logger.warn(
+        "a dynamic secret's lease is shorter than three rotation intervals, so it may end between two sweeps: lower --rotation-interval or raise the role's default_ttl",
+        { path: w.path, lease_seconds: granted, rotation_interval_ms: every },
+      );
+    }
     const login = this.o.pool.generation(w.identity);
     const old = this.#leases.readDone(key, w.identity, secret, at, login);
     if (old) replaced.push(old);
