@@ -19,7 +19,12 @@ import {
 } from "./harness/csi.ts";
 import { testEnv } from "./harness/env.ts";
 import { freePort, waitUntil } from "./harness/process.ts";
-import { type Postgres, startPostgres } from "./harness/postgres.ts";
+import {
+  databaseRole,
+  mountDatabaseEngine,
+  type Postgres,
+  startPostgres,
+} from "./harness/postgres.ts";
 import { GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { Suite } from "./harness/suite.ts";
 import { mountsBelow, unmount } from "../lib/csi/mount.ts";
@@ -45,37 +50,10 @@ const suite = new Suite<Ctx>({
   setUp: async () => {
     const pg = await startPostgres();
     pgStarted = pg;
-    await env.bao.api("POST", `sys/mounts/${MOUNT}`, { type: "database" });
-    await env.bao.api("PUT", `${MOUNT}/config/pg`, {
-      plugin_name: "postgresql-database-plugin",
-      connection_url:
-        `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
-      username: pg.admin.username,
-      password: pg.admin.password,
-      allowed_roles: "*",
-    });
-    await env.bao.api("PUT", `${MOUNT}/roles/app`, {
-      db_name: "pg",
-      creation_statements: [
-        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-      ],
-      default_ttl: "9s",
-      max_ttl: "18s",
-    });
+    await mountDatabaseEngine(env.bao.api, MOUNT, pg, "csi-leases");
+    await databaseRole(env.bao.api, MOUNT, "app", { defaultTtl: "9s", maxTtl: "18s" });
     // A lease shorter than three sweeps, which the driver warns about.
-    await env.bao.api("PUT", `${MOUNT}/roles/short`, {
-      db_name: "pg",
-      creation_statements: [
-        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-      ],
-      default_ttl: "4s",
-      max_ttl: "8s",
-    });
-    // Renewal is in the store's default policy; revocation is not, so the role is given it.
-    await env.bao.api("PUT", "sys/policies/acl/csi-leases", {
-      policy: `path "${MOUNT}/creds/*" { capabilities = ["read"] }\n` +
-        `path "sys/leases/revoke" { capabilities = ["update"] }\n`,
-    });
+    await databaseRole(env.bao.api, MOUNT, "short", { defaultTtl: "4s", maxTtl: "8s" });
     await guideSaRole(env.bao, ROLE, { policies: "csi-leases", ttl: "10m" });
     await applySsiCrd(env.kube);
     await env.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {

@@ -9,7 +9,13 @@ import { testEnv } from "./harness/env.ts";
 import { startInjector } from "./harness/injector.ts";
 import { injectorSettings } from "./harness/injector_env.ts";
 import { waitUntil } from "./harness/process.ts";
-import { type Postgres, postgresBin, startPostgres } from "./harness/postgres.ts";
+import {
+  databaseRole,
+  mountDatabaseEngine,
+  type Postgres,
+  postgresBin,
+  startPostgres,
+} from "./harness/postgres.ts";
 import { proxyInFront } from "./harness/path_proxy.ts";
 import { baoApi, GUIDE, guideSaRole } from "./harness/store_setup.ts";
 import { Suite } from "./harness/suite.ts";
@@ -27,38 +33,10 @@ const suite = new Suite<Postgres>({
   setUp: async () => {
     const pg = await startPostgres();
     try {
-      await env.bao.api("POST", `sys/mounts/${MOUNT}`, { type: "database" });
-      await env.bao.api("PUT", `${MOUNT}/config/pg`, {
-        plugin_name: "postgresql-database-plugin",
-        connection_url:
-          `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
-        username: pg.admin.username,
-        password: pg.admin.password,
-        allowed_roles: "*",
-      });
-      // PostgreSQL itself refuses the role past its lease (VALID UNTIL, moved on at each
-      // renewal), so "the credentials stop working" is PostgreSQL's word, not OpenBao's.
-      await env.bao.api("PUT", `${MOUNT}/roles/app`, {
-        db_name: "pg",
-        creation_statements: [
-          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-        ],
-        default_ttl: "6s",
-        max_ttl: "20s",
-      });
+      await mountDatabaseEngine(env.bao.api, MOUNT, pg, "leases-test");
+      await databaseRole(env.bao.api, MOUNT, "app", { defaultTtl: "6s", maxTtl: "20s" });
       // A lease that outlives the test, so only the store token's renewal is at stake.
-      await env.bao.api("PUT", `${MOUNT}/roles/app-long`, {
-        db_name: "pg",
-        creation_statements: [
-          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-        ],
-        default_ttl: "10m",
-      });
-      // Renewal is in the store's default policy; revocation is not, so the role is given it.
-      await env.bao.api("PUT", "sys/policies/acl/leases-test", {
-        policy: `path "${MOUNT}/creds/*" { capabilities = ["read"] }\n` +
-          `path "sys/leases/revoke" { capabilities = ["update"] }\n`,
-      });
+      await databaseRole(env.bao.api, MOUNT, "app-long", { defaultTtl: "10m" });
       await guideSaRole(env.bao, ROLE, { policies: "leases-test", ttl: "10m" });
       // Renewed at 30 s; its leases would be stopped for at 34 s (11 s before its end).
       await guideSaRole(env.bao, SHORT_TOKEN_ROLE, { policies: "leases-test", ttl: "45s" });

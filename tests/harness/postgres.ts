@@ -3,6 +3,7 @@
  * spawnServer, so the test file's unload kills it too. PostgreSQL refuses to run as root, and
  * the tests run as root: the server then runs as the package's `postgres` user, in a folder
  * that user owns (outside the run's folder, which only root may enter). */
+import type { TestEnv } from "./env.ts";
 import { freePort, spawnServer, waitUntil } from "./process.ts";
 
 export interface Postgres {
@@ -154,4 +155,49 @@ async function userIds(name: string): Promise<{ uid: number; gid: number }> {
   const fields = passwd.split("\n").map((l) => l.split(":")).find((f) => f[0] === name);
   if (!fields) throw new Error(`no user ${name}: the postgresql package creates it`);
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+type BaoApi = TestEnv["bao"]["api"];
+
+/** OpenBao's database engine at `mount`, its built-in postgresql plugin managing roles in
+ * `pg`, and a policy `policy` that reads its credentials and may revoke their leases
+ * (renewal is in the store's default policy; revocation is not). */
+export async function mountDatabaseEngine(
+  api: BaoApi,
+  mount: string,
+  pg: Postgres,
+  policy: string,
+): Promise<void> {
+  await api("POST", `sys/mounts/${mount}`, { type: "database" });
+  await api("PUT", `${mount}/config/pg`, {
+    plugin_name: "postgresql-database-plugin",
+    connection_url:
+      `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`,
+    username: pg.admin.username,
+    password: pg.admin.password,
+    allowed_roles: "*",
+  });
+  await api("PUT", `sys/policies/acl/${policy}`, {
+    policy: `path "${mount}/creds/*" { capabilities = ["read"] }\n` +
+      `path "sys/leases/revoke" { capabilities = ["update"] }\n`,
+  });
+}
+
+/** A role of that engine: each read creates a PostgreSQL role with a lease of `defaultTtl`,
+ * renewable up to `maxTtl`. PostgreSQL itself refuses the role past its lease (VALID UNTIL,
+ * moved on at each renewal), so "the credentials stop working" is PostgreSQL's word. */
+export async function databaseRole(
+  api: BaoApi,
+  mount: string,
+  name: string,
+  ttl: { defaultTtl: string; maxTtl?: string },
+): Promise<void> {
+  await api("PUT", `${mount}/roles/${name}`, {
+    db_name: "pg",
+    creation_statements: [
+      `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+    ],
+    default_ttl: ttl.defaultTtl,
+    ...(ttl.maxTtl ? { max_ttl: ttl.maxTtl } : {}),
+  });
 }
