@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "./harness/assert.ts";
 import {
   applySsiCrd,
+  createFileSsi,
   createPod,
   type CsiClient,
   csiClient,
@@ -56,29 +57,13 @@ const suite = new Suite<Ctx>({
     await databaseRole(env.bao.api, MOUNT, "short", { defaultTtl: "4s", maxTtl: "8s" });
     await guideSaRole(env.bao, ROLE, { policies: "csi-leases", ttl: "10m" });
     await applySsiCrd(env.kube);
-    await env.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {
-      apiVersion: "deckhouse.io/v1alpha1",
-      kind: "SecretsStoreImport",
-      metadata: { name: SHORT_SSI, namespace: NS },
-      spec: {
-        type: "CSI",
-        role: ROLE,
-        files: [{ name: "username", source: { path: `${MOUNT}/creds/short`, key: "username" } }],
-      },
-    });
-    await env.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${NS}/secretsstoreimports`, {
-      apiVersion: "deckhouse.io/v1alpha1",
-      kind: "SecretsStoreImport",
-      metadata: { name: SSI, namespace: NS },
-      spec: {
-        type: "CSI",
-        role: ROLE,
-        files: [
-          { name: "username", source: { path: CREDS, key: "username" } },
-          { name: "password", source: { path: CREDS, key: "password" } },
-        ],
-      },
-    });
+    await createFileSsi(env.kube, NS, SHORT_SSI, ROLE, [
+      { name: "username", path: `${MOUNT}/creds/short`, key: "username" },
+    ]);
+    await createFileSsi(env.kube, NS, SSI, ROLE, [
+      { name: "username", path: CREDS, key: "username" },
+      { name: "password", path: CREDS, key: "password" },
+    ]);
     const metricsPort = freePort();
     const driver = await startCsi({
       dir: DIR,

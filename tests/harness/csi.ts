@@ -227,6 +227,27 @@ export async function slowRenames(
   return { done: child.status };
 }
 
+/** Creates a SecretsStoreImport of type CSI in `ns` whose files each take one key of one
+ * path, as the guide writes them. */
+export async function createFileSsi(
+  kube: KubeApi,
+  ns: string,
+  name: string,
+  role: string,
+  files: Array<{ name: string; path: string; key: string }>,
+): Promise<void> {
+  await kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${ns}/secretsstoreimports`, {
+    apiVersion: "deckhouse.io/v1alpha1",
+    kind: "SecretsStoreImport",
+    metadata: { name, namespace: ns },
+    spec: {
+      type: "CSI",
+      role,
+      files: files.map((f) => ({ name: f.name, source: { path: f.path, key: f.key } })),
+    },
+  });
+}
+
 /** Applies the chart's SecretsStoreImport CRD (already there is fine: test files share the
  * API server) and waits until the API server serves it. */
 export async function applySsiCrd(kube: KubeApi): Promise<void> {

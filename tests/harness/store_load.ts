@@ -3,7 +3,15 @@
  * what the model (store_load_model.ts) predicts. Shared by tests/store_load_test.ts and
  * scripts/bench/store_load.ts, each with its own servers. Needs root (the CSI driver mounts). */
 import { mapBounded } from "../../lib/sys/bounded.ts";
-import { applySsiCrd, createPod, csiClient, kubeletContext, podToken, startCsi } from "./csi.ts";
+import {
+  applySsiCrd,
+  createFileSsi,
+  createPod,
+  csiClient,
+  kubeletContext,
+  podToken,
+  startCsi,
+} from "./csi.ts";
 import type { KubeApi } from "./kube_api.ts";
 import { waitUntil } from "./process.ts";
 import { type BaoAdmin, baoApi, enableKubeAuth, liveTokens } from "./store_setup.ts";
@@ -221,19 +229,13 @@ async function prepare(e: LoadEnv): Promise<void> {
         ttl: "10m",
       });
     }
-    await e.kube.api("POST", `/apis/deckhouse.io/v1alpha1/namespaces/${ns}/secretsstoreimports`, {
-      apiVersion: "deckhouse.io/v1alpha1",
-      kind: "SecretsStoreImport",
-      metadata: { name: `load-ssi-${i}`, namespace: ns },
-      spec: {
-        type: "CSI",
-        role: `load-${i}`,
-        files: ["a", "b"].map((f) => ({
-          name: f,
-          source: { path: `demo-kv/data/load-file-${f}`, key: "V" },
-        })),
-      },
-    });
+    await createFileSsi(
+      e.kube,
+      ns,
+      `load-ssi-${i}`,
+      `load-${i}`,
+      ["a", "b"].map((f) => ({ name: f, path: `demo-kv/data/load-file-${f}`, key: "V" })),
+    );
   }
 }
 
